@@ -1,0 +1,338 @@
+//! The audit recorder: events, the per-tenant hash chain, and its verification.
+//!
+//! DESIGN §5.3–5.4. An event names the actor, the entity, the row ids and the field names —
+//! never the values. Writes append their event in the savepoint of the write itself; reads
+//! of personal fields are collected per request by [`ReadAudit`] and appended, one event per
+//! entity type and outcome, before the request's transaction commits and before the response
+//! leaves (see `graphql::execute`). Each event carries the hash of the previous event of its
+//! tenant, so a row edited or deleted behind the API's back breaks the chain at that row.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use entity::audit_event;
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
+};
+use sha2::{Digest, Sha256};
+use std::borrow::Borrow;
+use uuid::Uuid;
+
+use crate::auth::Role;
+use crate::error::{ApiError, ApiResult};
+use crate::tenancy::Scoped;
+
+/// The hash that the first event of a tenant points back to.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, async_graphql::Enum)]
+pub enum Action {
+    Read,
+    Create,
+    Update,
+    Delete,
+    Export,
+    Erase,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, async_graphql::Enum)]
+pub enum Outcome {
+    Allowed,
+    Denied,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Read => "READ",
+            Action::Create => "CREATE",
+            Action::Update => "UPDATE",
+            Action::Delete => "DELETE",
+            Action::Export => "EXPORT",
+            Action::Erase => "ERASE",
+        }
+    }
+    pub fn parse(value: &str) -> Option<Action> {
+        [
+            Action::Read,
+            Action::Create,
+            Action::Update,
+            Action::Delete,
+            Action::Export,
+            Action::Erase,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == value)
+    }
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "ALLOWED",
+            Outcome::Denied => "DENIED",
+        }
+    }
+    pub fn parse(value: &str) -> Option<Outcome> {
+        [Outcome::Allowed, Outcome::Denied]
+            .into_iter()
+            .find(|o| o.as_str() == value)
+    }
+}
+
+/// Who acts, for every event of a request.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub actor: String,
+    pub role: Role,
+    pub client_id: Option<String>,
+    pub request_id: String,
+    pub purpose: Option<String>,
+}
+
+/// An event before it has its place in the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub action: Action,
+    /// The GraphQL type name, e.g. `Contact`.
+    pub entity: &'static str,
+    pub entity_ids: Vec<Uuid>,
+    /// GraphQL field names, sorted.
+    pub fields: Vec<String>,
+    pub outcome: Outcome,
+}
+
+impl NewEvent {
+    pub fn write(action: Action, entity: &'static str, id: Uuid, fields: Vec<String>) -> NewEvent {
+        NewEvent {
+            action,
+            entity,
+            entity_ids: vec![id],
+            fields,
+            outcome: Outcome::Allowed,
+        }
+    }
+}
+
+/// Appends events to the tenant's chain, inside the caller's transaction or savepoint.
+pub async fn append<C: Borrow<DatabaseTransaction>>(
+    scope: &Scoped<C>,
+    actor: &Actor,
+    events: Vec<NewEvent>,
+) -> ApiResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let conn = scope.conn();
+    if conn.get_database_backend() == DbBackend::Postgres {
+        // Serialises appends per tenant until commit, so concurrent requests cannot both
+        // link to the same head. (The unique (tenant_id, seq) index would refuse a fork anyway.)
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
+            [scope.tenant_id().to_string().into()],
+        ))
+        .await?;
+    }
+    let head = scope
+        .one(
+            audit_event::Entity::find()
+                .order_by_desc(audit_event::Column::Seq)
+                .limit(1),
+        )
+        .await?;
+    let (mut seq, mut prev_hash) = match head {
+        Some(head) => (head.seq, head.hash),
+        None => (0, GENESIS_HASH.to_owned()),
+    };
+    let at = Utc::now().trunc_subsecs(6);
+    for event in events {
+        seq += 1;
+        let mut model = audit_event::Model {
+            tenant_id: scope.tenant_id(),
+            id: Uuid::now_v7(),
+            seq,
+            at,
+            actor: actor.actor.clone(),
+            actor_role: actor.role.as_str().to_owned(),
+            client_id: actor.client_id.clone(),
+            request_id: actor.request_id.clone(),
+            action: event.action.as_str().to_owned(),
+            entity: event.entity.to_owned(),
+            entity_ids: serde_json::json!(event.entity_ids),
+            fields: serde_json::json!(event.fields),
+            purpose: actor.purpose.clone(),
+            outcome: event.outcome.as_str().to_owned(),
+            prev_hash: prev_hash.clone(),
+            hash: String::new(),
+        };
+        model.hash = event_hash(&model);
+        prev_hash = model.hash.clone();
+        scope.insert(active(model)).await?;
+    }
+    Ok(())
+}
+
+fn active(model: audit_event::Model) -> audit_event::ActiveModel {
+    audit_event::ActiveModel {
+        tenant_id: Set(model.tenant_id),
+        id: Set(model.id),
+        seq: Set(model.seq),
+        at: Set(model.at),
+        actor: Set(model.actor),
+        actor_role: Set(model.actor_role),
+        client_id: Set(model.client_id),
+        request_id: Set(model.request_id),
+        action: Set(model.action),
+        entity: Set(model.entity),
+        entity_ids: Set(model.entity_ids),
+        fields: Set(model.fields),
+        purpose: Set(model.purpose),
+        outcome: Set(model.outcome),
+        prev_hash: Set(model.prev_hash),
+        hash: Set(model.hash),
+    }
+}
+
+/// SHA-256 over a canonical JSON array of every column but the hash itself.
+pub fn event_hash(event: &audit_event::Model) -> String {
+    let canonical = serde_json::json!([
+        event.tenant_id,
+        event.id,
+        event.seq,
+        format_at(event.at),
+        event.actor,
+        event.actor_role,
+        event.client_id,
+        event.request_id,
+        event.action,
+        event.entity,
+        event.entity_ids,
+        event.fields,
+        event.purpose,
+        event.outcome,
+        event.prev_hash,
+    ]);
+    let digest = Sha256::digest(canonical.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn format_at(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// The result of walking a tenant's chain.
+#[derive(Debug, Clone, async_graphql::SimpleObject)]
+pub struct AuditChainReport {
+    pub ok: bool,
+    /// Events checked.
+    pub checked: i64,
+    /// The position where the chain first breaks: an edited row, or the first row after a
+    /// deleted one.
+    pub first_broken_seq: Option<i64>,
+    pub expected_hash: Option<String>,
+    pub found_hash: Option<String>,
+}
+
+/// Walks the tenant's chain in order, page by page.
+pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
+    scope: &Scoped<C>,
+) -> ApiResult<AuditChainReport> {
+    const PAGE: u64 = 1000;
+    let mut expected_prev = GENESIS_HASH.to_owned();
+    let mut expected_seq = 1i64;
+    let mut checked = 0i64;
+    loop {
+        let page = scope
+            .all(
+                audit_event::Entity::find()
+                    .filter(sea_orm::ColumnTrait::gte(
+                        &audit_event::Column::Seq,
+                        expected_seq,
+                    ))
+                    .order_by_asc(audit_event::Column::Seq)
+                    .limit(PAGE),
+            )
+            .await?;
+        let done = (page.len() as u64) < PAGE;
+        for event in page {
+            let broken = |expected: String, found: String| AuditChainReport {
+                ok: false,
+                checked,
+                first_broken_seq: Some(expected_seq),
+                expected_hash: Some(expected),
+                found_hash: Some(found),
+            };
+            if event.seq != expected_seq || event.prev_hash != expected_prev {
+                // A row is missing before this one, or this row's link was rewritten.
+                return Ok(broken(expected_prev, event.prev_hash));
+            }
+            let recomputed = event_hash(&event);
+            if recomputed != event.hash {
+                return Ok(broken(recomputed, event.hash));
+            }
+            checked += 1;
+            expected_seq += 1;
+            expected_prev = event.hash;
+        }
+        if done {
+            return Ok(AuditChainReport {
+                ok: true,
+                checked,
+                first_broken_seq: None,
+                expected_hash: None,
+                found_hash: None,
+            });
+        }
+    }
+}
+
+/// The personal-data reads of one request, gathered while it resolves.
+#[derive(Debug, Default)]
+pub struct ReadAudit {
+    reads: Mutex<BTreeMap<(&'static str, Outcome), (BTreeSet<Uuid>, BTreeSet<String>)>>,
+}
+
+impl ReadAudit {
+    pub fn note(&self, entity: &'static str, id: Uuid, field: String, outcome: Outcome) {
+        let mut reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
+        let (ids, fields) = reads.entry((entity, outcome)).or_default();
+        ids.insert(id);
+        fields.insert(field);
+    }
+
+    /// Notes fields used on many rows at once, such as a personal field in a filter; with no
+    /// ids when the request was refused before any row was read.
+    pub fn note_all(&self, entity: &'static str, ids: &[Uuid], fields: &[&str], outcome: Outcome) {
+        let mut reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
+        let (all_ids, all_fields) = reads.entry((entity, outcome)).or_default();
+        all_ids.extend(ids.iter().copied());
+        all_fields.extend(fields.iter().map(|f| (*f).to_owned()));
+    }
+
+    /// One event per entity type and outcome.
+    pub fn take_events(&self) -> Vec<NewEvent> {
+        let reads = std::mem::take(&mut *self.reads.lock().unwrap_or_else(|e| e.into_inner()));
+        reads
+            .into_iter()
+            .map(|((entity, outcome), (ids, fields))| NewEvent {
+                action: Action::Read,
+                entity,
+                entity_ids: ids.into_iter().collect(),
+                fields: fields.into_iter().collect(),
+                outcome,
+            })
+            .collect()
+    }
+}
+
+/// Rejects a request the caller cannot fix; kept here so the reason is logged once.
+pub fn unavailable(err: ApiError) -> ApiError {
+    tracing::error!(error = %err, "audit event could not be written; refusing the request");
+    match err {
+        ApiError::Internal(cause) => ApiError::Internal(cause.context("audit write failed")),
+        other => ApiError::internal(anyhow::anyhow!("audit write failed: {other}")),
+    }
+}

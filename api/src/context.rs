@@ -1,0 +1,74 @@
+//! What a resolver knows about the request it serves: who calls, the tenant-scoped data
+//! handle, and the collector of personal-data reads. Put into the GraphQL request data by
+//! `graphql::execute`; resolvers get it with [`RequestContext::of`].
+
+use entity::PersonalData;
+use sea_orm::IdenStatic;
+use uuid::Uuid;
+
+use crate::audit::{Actor, Outcome, ReadAudit};
+use crate::auth::{Principal, Scope as AuthScope};
+use crate::error::{ApiError, ApiResult};
+use crate::graphql::loaders::Loaders;
+use crate::graphql::page::CursorKey;
+use crate::tenancy::Scope;
+
+pub struct RequestContext {
+    pub principal: Principal,
+    pub tenant: entity::tenant::Model,
+    pub request_id: String,
+    pub scope: Scope,
+    pub reads: ReadAudit,
+    pub loaders: Loaders,
+    pub cursors: CursorKey,
+}
+
+impl RequestContext {
+    pub fn of<'a>(ctx: &async_graphql::Context<'a>) -> &'a RequestContext {
+        // `graphql::execute` is the only way a request reaches the schema, and it always
+        // puts the context in; a missing one is a programming error caught by every test.
+        ctx.data_unchecked::<std::sync::Arc<RequestContext>>()
+    }
+
+    /// The scoped data handle, once the caller holds `scope`.
+    pub fn scope_for(&self, scope: AuthScope) -> ApiResult<&Scope> {
+        self.principal.require(scope)?;
+        Ok(&self.scope)
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            actor: self.principal.actor.clone(),
+            role: self.principal.role,
+            client_id: self.principal.client_id.clone(),
+            request_id: self.request_id.clone(),
+            purpose: self.principal.purpose.clone(),
+        }
+    }
+
+    /// The one gate of every personal-data field: without `pii:read` the field is refused,
+    /// and either way the access is noted for the request's audit event.
+    pub fn personal<E: PersonalData, T>(
+        &self,
+        column: E::Column,
+        id: Uuid,
+        value: T,
+    ) -> ApiResult<T> {
+        debug_assert!(
+            E::personal_columns()
+                .iter()
+                .any(|c| c.as_str() == column.as_str()),
+            "{} is not marked as personal data",
+            column.as_str()
+        );
+        let field = entity::graphql_field_name(column.as_str());
+        if self.principal.has(AuthScope::PiiRead) {
+            self.reads
+                .note(E::GRAPHQL_TYPE, id, field, Outcome::Allowed);
+            Ok(value)
+        } else {
+            self.reads.note(E::GRAPHQL_TYPE, id, field, Outcome::Denied);
+            Err(ApiError::missing_scope(AuthScope::PiiRead))
+        }
+    }
+}

@@ -1,0 +1,659 @@
+//! Contacts (people): the GraphQL type with its personal-data fields, filter, ordering,
+//! queries and mutations. Every personal field resolves through
+//! [`RequestContext::personal`], the one gate that checks `pii:read` and notes the read.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use entity::contact::{self, Column};
+use entity::{customer, sale};
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::sea_query::{Expr, Func, Order};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, Select};
+use uuid::Uuid;
+
+use crate::audit::{Action, NewEvent, Outcome};
+use crate::auth::Scope as AuthScope;
+use crate::context::RequestContext;
+use crate::error::{ApiError, ApiResult, GqlResult};
+use crate::graphql::customer::{Customer, OrderDirection, given, loader_err, owned};
+use crate::graphql::filter::{
+    DateFilter, DateTimeFilter, StringFilter, UuidFilter, combine, depth_guard,
+};
+use crate::graphql::loaders::ChildQuery;
+use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
+use crate::graphql::{personal_data, record};
+use crate::validate;
+
+pub struct Contact(pub contact::Model);
+
+impl From<contact::Model> for Contact {
+    fn from(model: contact::Model) -> Self {
+        Contact(model)
+    }
+}
+
+impl Contact {
+    fn personal<T>(&self, ctx: &Context<'_>, column: Column, value: T) -> ApiResult<T> {
+        RequestContext::of(ctx).personal::<contact::Entity, T>(column, self.0.id, value)
+    }
+}
+
+/// A person who works for a customer. Names, email, phone and birthday are personal data:
+/// they need `pii:read`, and every read of them is audited.
+#[Object]
+impl Contact {
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    async fn customer_id(&self) -> Uuid {
+        self.0.customer_id
+    }
+    async fn customer(&self, ctx: &Context<'_>) -> GqlResult<Customer> {
+        let rc = RequestContext::of(ctx);
+        rc.principal.require(AuthScope::CustomersRead)?;
+        rc.loaders
+            .customers
+            .load_one(self.0.customer_id)
+            .await
+            .map_err(loader_err)?
+            .map(Customer)
+            .ok_or_else(|| ApiError::NotFound.into())
+    }
+    #[graphql(directive = personal_data::apply())]
+    async fn first_name(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
+        Ok(self.personal(ctx, Column::FirstName, self.0.first_name.clone())?)
+    }
+    #[graphql(directive = personal_data::apply())]
+    async fn last_name(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
+        Ok(self.personal(ctx, Column::LastName, self.0.last_name.clone())?)
+    }
+    #[graphql(directive = personal_data::apply())]
+    async fn email(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
+        Ok(self.personal(ctx, Column::Email, self.0.email.clone())?)
+    }
+    /// E.164.
+    #[graphql(directive = personal_data::apply())]
+    async fn phone(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
+        Ok(self.personal(ctx, Column::Phone, self.0.phone.clone())?)
+    }
+    #[graphql(directive = personal_data::apply())]
+    async fn birthday(&self, ctx: &Context<'_>) -> GqlResult<Option<NaiveDate>> {
+        Ok(self.personal(ctx, Column::Birthday, self.0.birthday)?)
+    }
+    async fn job_title(&self) -> Option<&str> {
+        self.0.job_title.as_deref()
+    }
+    async fn external_ref(&self) -> Option<&str> {
+        self.0.external_ref.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+connection!(ContactConnection, ContactEdge, Contact);
+
+/// Filter on contacts. Filtering on a personal field needs `pii:read`.
+#[derive(InputObject, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ContactFilter {
+    pub id: Option<UuidFilter>,
+    pub customer_id: Option<UuidFilter>,
+    pub first_name: Option<StringFilter>,
+    pub last_name: Option<StringFilter>,
+    pub email: Option<StringFilter>,
+    pub phone: Option<StringFilter>,
+    pub birthday: Option<DateFilter>,
+    pub job_title: Option<StringFilter>,
+    pub external_ref: Option<StringFilter>,
+    pub created_at: Option<DateTimeFilter>,
+    pub updated_at: Option<DateTimeFilter>,
+    pub and: Option<Vec<ContactFilter>>,
+    pub or: Option<Vec<ContactFilter>>,
+}
+
+impl ContactFilter {
+    /// The condition, and the personal fields it reads.
+    fn condition(&self, personal: &mut Vec<&'static str>) -> ApiResult<Condition> {
+        self.personal_fields(personal);
+        self.condition_at(0)
+    }
+
+    fn personal_fields(&self, out: &mut Vec<&'static str>) {
+        for (field, used) in [
+            ("firstName", self.first_name.is_some()),
+            ("lastName", self.last_name.is_some()),
+            ("email", self.email.is_some()),
+            ("phone", self.phone.is_some()),
+            ("birthday", self.birthday.is_some()),
+        ] {
+            if used {
+                out.push(field);
+            }
+        }
+        for nested in [&self.and, &self.or].into_iter().flatten().flatten() {
+            nested.personal_fields(out);
+        }
+    }
+
+    fn condition_at(&self, depth: usize) -> ApiResult<Condition> {
+        depth_guard(depth)?;
+        let col = |c: Column| Expr::col(c);
+        let mut cond = Condition::all();
+        if let Some(f) = &self.id {
+            cond = cond.add(f.condition(col(Column::Id))?);
+        }
+        if let Some(f) = &self.customer_id {
+            cond = cond.add(f.condition(col(Column::CustomerId))?);
+        }
+        for (filter, column) in [
+            (&self.first_name, Column::FirstName),
+            (&self.last_name, Column::LastName),
+            (&self.email, Column::Email),
+            (&self.phone, Column::Phone),
+            (&self.job_title, Column::JobTitle),
+            (&self.external_ref, Column::ExternalRef),
+        ] {
+            if let Some(f) = filter {
+                cond = cond.add(f.condition(col(column))?);
+            }
+        }
+        if let Some(f) = &self.birthday {
+            cond = cond.add(f.condition(col(Column::Birthday))?);
+        }
+        if let Some(f) = &self.created_at {
+            cond = cond.add(f.condition(col(Column::CreatedAt))?);
+        }
+        if let Some(f) = &self.updated_at {
+            cond = cond.add(f.condition(col(Column::UpdatedAt))?);
+        }
+        combine(cond, &self.and, &self.or, |f| f.condition_at(depth + 1))
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ContactOrderField {
+    /// Personal data: needs `pii:read`.
+    FirstName,
+    /// Personal data: needs `pii:read`.
+    LastName,
+    /// Personal data: needs `pii:read`.
+    Email,
+    JobTitle,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(InputObject, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ContactOrder {
+    pub field: ContactOrderField,
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+/// Nullable text sorts as the empty string, so every row has a position a cursor can name.
+fn text_key(
+    name: &'static str,
+    column: Column,
+    order: Order,
+    value: fn(&contact::Model) -> SortValue,
+) -> SortKey<contact::Model> {
+    SortKey {
+        name,
+        expr: Expr::expr(Func::coalesce([Expr::col(column), Expr::val("")])),
+        order,
+        value,
+    }
+}
+
+fn text_of(value: &Option<String>) -> SortValue {
+    SortValue::S(value.clone().unwrap_or_default())
+}
+
+fn contact_ordering(order_by: &[ContactOrder]) -> Ordering<contact::Model> {
+    let keys = order_by
+        .iter()
+        .map(|o| {
+            let order = o.direction.order();
+            match o.field {
+                ContactOrderField::FirstName => {
+                    text_key("firstName", Column::FirstName, order, |m| {
+                        text_of(&m.first_name)
+                    })
+                }
+                ContactOrderField::LastName => text_key("lastName", Column::LastName, order, |m| {
+                    text_of(&m.last_name)
+                }),
+                ContactOrderField::Email => {
+                    text_key("email", Column::Email, order, |m| text_of(&m.email))
+                }
+                ContactOrderField::JobTitle => text_key("jobTitle", Column::JobTitle, order, |m| {
+                    text_of(&m.job_title)
+                }),
+                ContactOrderField::CreatedAt => SortKey {
+                    name: "createdAt",
+                    expr: Expr::col(Column::CreatedAt),
+                    order,
+                    value: |m: &contact::Model| SortValue::T(m.created_at),
+                },
+                ContactOrderField::UpdatedAt => SortKey {
+                    name: "updatedAt",
+                    expr: Expr::col(Column::UpdatedAt),
+                    order,
+                    value: |m: &contact::Model| SortValue::T(m.updated_at),
+                },
+            }
+        })
+        .collect();
+    Ordering::new::<contact::Entity>(keys, |m| SortValue::U(m.id))
+}
+
+fn personal_order_fields(order_by: &[ContactOrder]) -> Vec<&'static str> {
+    order_by
+        .iter()
+        .filter_map(|o| match o.field {
+            ContactOrderField::FirstName => Some("firstName"),
+            ContactOrderField::LastName => Some("lastName"),
+            ContactOrderField::Email => Some("email"),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Validates a contact list's filter and ordering for the caller: the condition, and the
+/// personal fields it uses (refused and audited without `pii:read`).
+fn prepare(
+    rc: &RequestContext,
+    filter: &Option<ContactFilter>,
+    order_by: &[ContactOrder],
+) -> ApiResult<(Condition, Vec<&'static str>)> {
+    let mut personal = Vec::new();
+    let cond = match filter {
+        Some(f) => f.condition(&mut personal)?,
+        None => Condition::all(),
+    };
+    personal.extend(personal_order_fields(order_by));
+    personal.sort_unstable();
+    personal.dedup();
+    if !personal.is_empty() && !rc.principal.has(AuthScope::PiiRead) {
+        rc.reads
+            .note_all("Contact", &[], &personal, Outcome::Denied);
+        return Err(ApiError::Forbidden(
+            "filtering or ordering by personal data needs the scope `pii:read`".into(),
+        ));
+    }
+    Ok((cond, personal))
+}
+
+/// The arguments of one `Customer.contacts` field, the key of its batch.
+#[derive(PartialEq, Eq, Hash)]
+pub struct ContactsOf {
+    filter: Option<ContactFilter>,
+    order_by: Vec<ContactOrder>,
+    first: u64,
+    after: Option<Vec<SortValue>>,
+    with_total: bool,
+}
+
+impl ChildQuery for ContactsOf {
+    type Entity = contact::Entity;
+    const NAME: &'static str = "contacts";
+    fn parent_column() -> Column {
+        Column::CustomerId
+    }
+    fn parent_of(row: &contact::Model) -> Uuid {
+        row.customer_id
+    }
+    fn select(&self) -> ApiResult<Select<contact::Entity>> {
+        let mut personal = Vec::new();
+        let mut select = contact::Entity::find();
+        if let Some(f) = &self.filter {
+            select = select.filter(f.condition(&mut personal)?);
+        }
+        Ok(select)
+    }
+    fn ordering(&self) -> Ordering<contact::Model> {
+        contact_ordering(&self.order_by)
+    }
+    fn first(&self) -> u64 {
+        self.first
+    }
+    fn after(&self) -> Option<&Vec<SortValue>> {
+        self.after.as_ref()
+    }
+    fn with_total(&self) -> bool {
+        self.with_total
+    }
+}
+
+/// `Customer.contacts`, through the batch loader.
+pub async fn contacts_of(
+    ctx: &Context<'_>,
+    customer_id: Uuid,
+    first: Option<i32>,
+    after: Option<String>,
+    filter: Option<ContactFilter>,
+    order_by: Option<Vec<ContactOrder>>,
+) -> ApiResult<ContactConnection> {
+    let rc = RequestContext::of(ctx);
+    rc.principal.require(AuthScope::ContactsRead)?;
+    let order_by = order_by.unwrap_or_default();
+    let (_, personal) = prepare(rc, &filter, &order_by)?;
+    let ordering = contact_ordering(&order_by);
+    let after = after
+        .map(|c| {
+            rc.cursors.decode(
+                rc.scope.tenant_id(),
+                &ordering.signature(ContactsOf::NAME),
+                &c,
+            )
+        })
+        .transpose()?;
+    let query = Arc::new(ContactsOf {
+        filter,
+        order_by,
+        first: page::page_size(first)?,
+        after,
+        with_total: page::wants_total(ctx),
+    });
+    let page = rc
+        .loaders
+        .contact_pages
+        .load_one((customer_id, query))
+        .await
+        .map_err(loader_err)?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("contacts page missing")))?;
+    note_personal(
+        rc,
+        &page.rows.iter().map(|(_, m)| m.id).collect::<Vec<_>>(),
+        &personal,
+    );
+    Ok(ContactConnection::from(page::Page {
+        rows: page.rows.clone(),
+        has_next: page.has_next,
+        has_previous: page.has_previous,
+        total: page.total,
+    }))
+}
+
+/// A filter or ordering on a personal field reveals it for the rows returned: audit it so.
+fn note_personal(rc: &RequestContext, ids: &[Uuid], personal: &[&str]) {
+    if !personal.is_empty() && !ids.is_empty() {
+        rc.reads
+            .note_all("Contact", ids, personal, Outcome::Allowed);
+    }
+}
+
+#[derive(Default)]
+pub struct ContactQuery;
+
+#[Object]
+impl ContactQuery {
+    /// A contact by id; `null` when the caller's tenant has none with this id.
+    async fn contact(&self, ctx: &Context<'_>, id: Uuid) -> GqlResult<Option<Contact>> {
+        let rc = RequestContext::of(ctx);
+        rc.principal.require(AuthScope::ContactsRead)?;
+        Ok(rc
+            .loaders
+            .contacts
+            .load_one(id)
+            .await
+            .map_err(loader_err)?
+            .map(Contact))
+    }
+
+    #[graphql(complexity = "list_complexity(first, child_complexity)")]
+    async fn contacts(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ContactFilter>,
+        order_by: Option<Vec<ContactOrder>>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<ContactConnection> {
+        let rc = RequestContext::of(ctx);
+        let scope = rc.scope_for(AuthScope::ContactsRead)?;
+        let order_by = order_by.unwrap_or_default();
+        let (cond, personal) = prepare(rc, &filter, &order_by)?;
+        let page = page::fetch(
+            scope,
+            &rc.cursors,
+            contact::Entity::find().filter(cond),
+            &contact_ordering(&order_by),
+            page::page_size(first)?,
+            after.as_deref(),
+            page::wants_total(ctx),
+        )
+        .await?;
+        note_personal(
+            rc,
+            &page.rows.iter().map(|(_, m)| m.id).collect::<Vec<_>>(),
+            &personal,
+        );
+        Ok(page.into())
+    }
+}
+
+#[derive(InputObject, Clone, Debug)]
+pub struct CreateContactInput {
+    pub customer_id: Uuid,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    /// International format; stored as E.164.
+    pub phone: Option<String>,
+    pub birthday: Option<NaiveDate>,
+    pub job_title: Option<String>,
+    pub external_ref: Option<String>,
+}
+
+/// Only the fields given change; `null` clears a field.
+#[derive(InputObject, Clone, Debug, Default)]
+pub struct UpdateContactInput {
+    pub customer_id: MaybeUndefined<Uuid>,
+    pub first_name: MaybeUndefined<String>,
+    pub last_name: MaybeUndefined<String>,
+    pub email: MaybeUndefined<String>,
+    pub phone: MaybeUndefined<String>,
+    pub birthday: MaybeUndefined<NaiveDate>,
+    pub job_title: MaybeUndefined<String>,
+    pub external_ref: MaybeUndefined<String>,
+}
+
+fn name(field: &'static str, value: Option<String>) -> ApiResult<Option<String>> {
+    if let Some(v) = &value {
+        validate::text(field, v, 100)?;
+    }
+    Ok(value)
+}
+
+fn email(value: Option<String>) -> ApiResult<Option<String>> {
+    Ok(value.map(|v| validate::email("email", &v)).transpose()?)
+}
+
+fn phone(value: Option<String>) -> ApiResult<Option<String>> {
+    Ok(value.map(|v| validate::phone("phone", &v)).transpose()?)
+}
+
+fn birthday(value: Option<NaiveDate>) -> ApiResult<Option<NaiveDate>> {
+    if let Some(date) = value {
+        let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
+        if date < earliest || date > Utc::now().date_naive() {
+            return Err(ApiError::BadUserInput(
+                "birthday: must be between 1900-01-01 and today".into(),
+            ));
+        }
+    }
+    Ok(value)
+}
+
+#[derive(Default)]
+pub struct ContactMutation;
+
+#[Object]
+impl ContactMutation {
+    async fn create_contact(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateContactInput,
+    ) -> GqlResult<Contact> {
+        let rc = RequestContext::of(ctx);
+        let scope = rc.scope_for(AuthScope::ContactsWrite)?;
+        let now = Utc::now().trunc_subsecs(6);
+        let model = contact::ActiveModel {
+            tenant_id: NotSet,
+            id: Set(Uuid::now_v7()),
+            customer_id: Set(input.customer_id),
+            first_name: Set(name("firstName", input.first_name)?),
+            last_name: Set(name("lastName", input.last_name)?),
+            email: Set(email(input.email)?),
+            phone: Set(phone(input.phone)?),
+            birthday: Set(birthday(input.birthday)?),
+            job_title: Set(name("jobTitle", input.job_title)?),
+            external_ref: Set(name("externalRef", input.external_ref)?),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let fields = [
+            "birthday",
+            "customerId",
+            "email",
+            "externalRef",
+            "firstName",
+            "jobTitle",
+            "lastName",
+            "phone",
+        ];
+        let created = scope
+            .write(async |tx| {
+                // Another tenant's customer does not exist for the caller.
+                tx.get::<customer::Entity>(input.customer_id).await?;
+                let created = tx.insert(model).await?;
+                record(
+                    tx,
+                    rc,
+                    NewEvent::write(Action::Create, "Contact", created.id, owned(&fields)),
+                )
+                .await?;
+                Ok(created)
+            })
+            .await?;
+        Ok(Contact(created))
+    }
+
+    async fn update_contact(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        input: UpdateContactInput,
+    ) -> GqlResult<Contact> {
+        let rc = RequestContext::of(ctx);
+        let scope = rc.scope_for(AuthScope::ContactsWrite)?;
+        let updated = scope
+            .write(async |tx| {
+                let before = tx.get::<contact::Entity>(id).await?;
+                let mut model: contact::ActiveModel = before.into();
+                let mut changed = Vec::new();
+                match input.customer_id {
+                    MaybeUndefined::Value(customer_id) => {
+                        tx.get::<customer::Entity>(customer_id).await?;
+                        changed.push("customerId");
+                        model.customer_id = Set(customer_id);
+                    }
+                    MaybeUndefined::Null => {
+                        return Err(ApiError::BadUserInput("customerId: cannot be null".into()));
+                    }
+                    MaybeUndefined::Undefined => {}
+                }
+                if let Some(v) = given(input.first_name) {
+                    changed.push("firstName");
+                    model.first_name = Set(name("firstName", v)?);
+                }
+                if let Some(v) = given(input.last_name) {
+                    changed.push("lastName");
+                    model.last_name = Set(name("lastName", v)?);
+                }
+                if let Some(v) = given(input.email) {
+                    changed.push("email");
+                    model.email = Set(email(v)?);
+                }
+                if let Some(v) = given(input.phone) {
+                    changed.push("phone");
+                    model.phone = Set(phone(v)?);
+                }
+                if let Some(v) = given(input.birthday) {
+                    changed.push("birthday");
+                    model.birthday = Set(birthday(v)?);
+                }
+                if let Some(v) = given(input.job_title) {
+                    changed.push("jobTitle");
+                    model.job_title = Set(name("jobTitle", v)?);
+                }
+                if let Some(v) = given(input.external_ref) {
+                    changed.push("externalRef");
+                    model.external_ref = Set(name("externalRef", v)?);
+                }
+                model.updated_at = Set(Utc::now().trunc_subsecs(6));
+                let after = tx.update(model).await?;
+                changed.sort_unstable();
+                record(
+                    tx,
+                    rc,
+                    NewEvent::write(Action::Update, "Contact", id, owned(&changed)),
+                )
+                .await?;
+                Ok(after)
+            })
+            .await?;
+        Ok(Contact(updated))
+    }
+
+    /// Deletes a contact. Their sales stay, linked to the customer only.
+    async fn delete_contact(&self, ctx: &Context<'_>, id: Uuid) -> GqlResult<Uuid> {
+        let rc = RequestContext::of(ctx);
+        let scope = rc.scope_for(AuthScope::ContactsWrite)?;
+        Ok(scope
+            .write(async |tx| {
+                tx.get::<contact::Entity>(id).await?;
+                let sales: Vec<Uuid> = tx
+                    .all(sale::Entity::find().filter(sale::Column::ContactId.eq(id)))
+                    .await?
+                    .into_iter()
+                    .map(|s| s.id)
+                    .collect();
+                if !sales.is_empty() {
+                    tx.update_where::<sale::Entity>(
+                        Condition::all().add(sale::Column::ContactId.eq(id)),
+                        sale::Column::ContactId,
+                        sea_orm::Value::Uuid(None),
+                    )
+                    .await?;
+                    record(
+                        tx,
+                        rc,
+                        NewEvent {
+                            action: Action::Update,
+                            entity: "Sale",
+                            entity_ids: sales,
+                            fields: vec!["contactId".into()],
+                            outcome: Outcome::Allowed,
+                        },
+                    )
+                    .await?;
+                }
+                tx.delete::<contact::Entity>(id).await?;
+                record(
+                    tx,
+                    rc,
+                    NewEvent::write(Action::Delete, "Contact", id, Vec::new()),
+                )
+                .await?;
+                Ok(id)
+            })
+            .await?)
+    }
+}

@@ -1,0 +1,194 @@
+//! The GraphQL API: schema assembly (no I/O) and [`execute`], the one path a request takes
+//! from a verified principal to a response — transaction, resolvers, read audit, commit.
+
+pub mod audit_log;
+pub mod contact;
+pub mod customer;
+pub mod filter;
+pub mod loaders;
+pub mod me;
+pub mod page;
+pub mod sale;
+
+use std::borrow::Borrow;
+use std::sync::Arc;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema, ServerError};
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
+
+use crate::audit::{self, NewEvent};
+use crate::auth::Principal;
+use crate::context::RequestContext;
+use crate::error::{ApiError, ApiResult, Code};
+use crate::tenancy::{self, OpenError, Scoped};
+
+/// Marks a field whose value is personal data (GDPR Art. 4(1)): reading it needs
+/// `pii:read` and is recorded in the audit log.
+#[async_graphql::TypeDirective(location = "FieldDefinition", name = "personalData")]
+pub fn personal_data() {}
+
+#[derive(MergedObject, Default)]
+pub struct Query(
+    me::MeQuery,
+    customer::CustomerQuery,
+    contact::ContactQuery,
+    sale::SaleQuery,
+    audit_log::AuditQuery,
+);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    customer::CustomerMutation,
+    contact::ContactMutation,
+    sale::SaleMutation,
+);
+
+pub type DossierSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Query limits, DESIGN §7.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub depth: usize,
+    pub complexity: usize,
+    pub directives: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            depth: 12,
+            complexity: 50_000,
+            directives: 4,
+        }
+    }
+}
+
+pub fn build_schema(limits: Limits) -> DossierSchema {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(limits.depth)
+        .limit_complexity(limits.complexity)
+        .limit_directives(limits.directives)
+        .limit_recursive_depth(32)
+        .disable_suggestions()
+        .finish()
+}
+
+/// The SDL as committed in `schema.graphql`.
+pub fn sdl(schema: &DossierSchema) -> String {
+    schema.sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
+}
+
+/// Appends one write's audit event inside the write's savepoint.
+pub(crate) async fn record<C: Borrow<DatabaseTransaction>>(
+    tx: &Scoped<C>,
+    rc: &RequestContext,
+    event: NewEvent,
+) -> ApiResult<()> {
+    audit::append(tx, &rc.actor(), vec![event])
+        .await
+        .map_err(audit::unavailable)
+}
+
+/// Why a request never reached the resolvers.
+pub enum Refused {
+    Unauthenticated(crate::auth::AuthError),
+    Unavailable,
+}
+
+/// Runs one GraphQL request for an authenticated principal.
+///
+/// The request gets one transaction (tenant set first, on PostgreSQL); resolvers note the
+/// personal fields they return; their audit events are appended in that transaction and
+/// committed before the response is handed back. If that fails, the caller gets an error
+/// instead of the data (DESIGN §5.3).
+pub async fn execute(
+    schema: &DossierSchema,
+    db: &DatabaseConnection,
+    cursors: &page::CursorKey,
+    principal: Principal,
+    request_id: String,
+    request: async_graphql::Request,
+) -> Result<async_graphql::Response, Refused> {
+    let (scope, tenant) = match tenancy::open(db, &principal).await {
+        Ok(opened) => opened,
+        Err(OpenError::Auth(err)) => return Err(Refused::Unauthenticated(err)),
+        Err(OpenError::Db(err)) => {
+            tracing::error!(error = %err, "opening the request transaction failed");
+            return Err(Refused::Unavailable);
+        }
+    };
+    let context = Arc::new(RequestContext {
+        loaders: loaders::Loaders::new(&scope, cursors),
+        cursors: cursors.clone(),
+        principal,
+        tenant,
+        request_id,
+        scope: scope.clone(),
+        reads: Default::default(),
+    });
+    let mut response = schema.execute(request.data(context.clone())).await;
+    let events = context.reads.take_events();
+    let actor = context.actor();
+    // The loaders hold clones of the handle; the transaction can only commit once they go.
+    drop(context);
+
+    let audited = audit::append(&scope, &actor, events).await;
+    let committed = match audited {
+        Ok(()) => scope.commit().await.map_err(ApiError::from),
+        Err(err) => {
+            if let Err(rollback) = scope.rollback().await {
+                tracing::error!(error = %rollback, "rollback after a failed audit write failed");
+            }
+            Err(audit::unavailable(err))
+        }
+    };
+    if let Err(err) = committed {
+        let err: async_graphql::Error = err.into();
+        response =
+            async_graphql::Response::from_errors(vec![err.into_server_error(Default::default())]);
+    }
+    normalize_errors(&mut response.errors);
+    Ok(response)
+}
+
+/// Gives every error a stable `extensions.code`. Errors raised by our resolvers carry one
+/// already; the rest come from async-graphql's own stages.
+pub fn normalize_errors(errors: &mut [ServerError]) {
+    for error in errors {
+        let has_code = error
+            .extensions
+            .as_ref()
+            .is_some_and(|ext| ext.get("code").is_some());
+        if has_code {
+            continue;
+        }
+        let message = error.message.as_str();
+        let code = if message.contains("too complex")
+            || message.contains("nested too deep")
+            || message.contains("recursion depth")
+            || message.contains("number of directives")
+        {
+            Code::QueryTooComplex
+        } else if error.path.is_empty() {
+            Code::GraphqlValidationFailed
+        } else {
+            // An argument that failed to parse while resolving (a malformed UUID, say).
+            Code::BadUserInput
+        };
+        set_code(error, code);
+    }
+}
+
+pub fn set_code(error: &mut ServerError, code: Code) {
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code.as_str());
+}
+
+/// A response made of one error.
+pub fn error_response(code: Code, message: impl Into<String>) -> async_graphql::Response {
+    let mut error = ServerError::new(message, None);
+    set_code(&mut error, code);
+    async_graphql::Response::from_errors(vec![error])
+}

@@ -1,0 +1,332 @@
+//! Relay cursor pagination: keyset ordering, opaque tenant-bound cursors, page-size rules.
+//!
+//! A cursor is the sort-key values of a row, signed with HMAC-SHA256 over the caller's tenant
+//! and the ordering it was issued for. A cursor from another tenant, another ordering, or
+//! edited by hand is refused with `BAD_USER_INPUT`; and even a valid one only positions a
+//! query that the tenant-scoped handle has already restricted to the caller's rows.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use entity::TenantOwned;
+use hmac::{Hmac, Mac};
+use sea_orm::sea_query::{Expr, ExprTrait, Order};
+use sea_orm::{Condition, QueryOrder, QuerySelect, Select};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::tenancy::Scope;
+
+pub const DEFAULT_PAGE_SIZE: i32 = 50;
+pub const MAX_PAGE_SIZE: i32 = 500;
+
+/// The key cursors are signed with, derived from the server's secret so that every API node
+/// behind a load balancer accepts the cursors of the others.
+#[derive(Clone)]
+pub struct CursorKey(Vec<u8>);
+
+impl CursorKey {
+    pub fn derive(secret: &[u8]) -> CursorKey {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap_or_else(|_| {
+            // HMAC accepts keys of any length; this arm cannot be reached.
+            Hmac::<Sha256>::new_from_slice(b"dossier").unwrap_or_else(|_| unreachable!())
+        });
+        mac.update(b"dossier cursor key v1");
+        CursorKey(mac.finalize().into_bytes().to_vec())
+    }
+
+    fn mac(&self, tenant: Uuid, payload: &[u8]) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!());
+        mac.update(tenant.as_bytes());
+        mac.update(payload);
+        mac
+    }
+
+    pub fn encode(&self, tenant: Uuid, ordering: &str, values: Vec<SortValue>) -> String {
+        let payload = serde_json::to_vec(&CursorPayload {
+            o: ordering.to_owned(),
+            v: values,
+        })
+        .unwrap_or_default();
+        let tag = self.mac(tenant, &payload).finalize().into_bytes();
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(&tag[..16])
+        )
+    }
+
+    pub fn decode(&self, tenant: Uuid, ordering: &str, cursor: &str) -> ApiResult<Vec<SortValue>> {
+        let invalid = || ApiError::BadUserInput("invalid cursor".into());
+        let (payload, tag) = cursor.split_once('.').ok_or_else(invalid)?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| invalid())?;
+        self.mac(tenant, &payload)
+            .verify_truncated_left(&tag)
+            .map_err(|_| invalid())?;
+        let decoded: CursorPayload = serde_json::from_slice(&payload).map_err(|_| invalid())?;
+        if decoded.o != ordering {
+            return Err(ApiError::BadUserInput(
+                "this cursor belongs to another ordering".into(),
+            ));
+        }
+        Ok(decoded.v)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CursorPayload {
+    o: String,
+    v: Vec<SortValue>,
+}
+
+/// One sort-key value of a row, as carried in a cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SortValue {
+    S(String),
+    T(DateTime<Utc>),
+    I(i64),
+    U(Uuid),
+}
+
+impl SortValue {
+    fn into_value(self) -> sea_orm::Value {
+        match self {
+            SortValue::S(s) => s.into(),
+            SortValue::T(t) => t.into(),
+            SortValue::I(i) => i.into(),
+            SortValue::U(u) => u.into(),
+        }
+    }
+}
+
+/// One column (or expression) of an ordering, with how to read its value off a row.
+pub struct SortKey<M> {
+    pub name: &'static str,
+    pub expr: Expr,
+    pub order: Order,
+    pub value: fn(&M) -> SortValue,
+}
+
+/// An ordering: the requested keys, then the id ascending as the last tie-breaker so that
+/// every row has one position and cursors are stable.
+pub struct Ordering<M> {
+    pub keys: Vec<SortKey<M>>,
+}
+
+impl<M> Ordering<M> {
+    pub fn new<E: TenantOwned>(mut keys: Vec<SortKey<M>>, id: fn(&M) -> SortValue) -> Self
+    where
+        E::Column: sea_orm::sea_query::IntoColumnRef,
+    {
+        keys.push(SortKey {
+            name: "id",
+            expr: Expr::col(E::id_column()),
+            order: Order::Asc,
+            value: id,
+        });
+        Ordering { keys }
+    }
+
+    /// The name cursors are bound to, e.g. `Customer:name:desc,id:asc`.
+    pub fn signature(&self, entity: &str) -> String {
+        let keys: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| {
+                let dir = if matches!(k.order, Order::Desc) {
+                    "desc"
+                } else {
+                    "asc"
+                };
+                format!("{}:{dir}", k.name)
+            })
+            .collect();
+        format!("{entity}:{}", keys.join(","))
+    }
+
+    pub fn values(&self, row: &M) -> Vec<SortValue> {
+        self.keys.iter().map(|k| (k.value)(row)).collect()
+    }
+
+    /// Rows strictly after the position `values` in this ordering.
+    pub fn after(&self, values: Vec<SortValue>) -> ApiResult<Condition> {
+        if values.len() != self.keys.len() {
+            return Err(ApiError::BadUserInput("invalid cursor".into()));
+        }
+        let values: Vec<sea_orm::Value> = values.into_iter().map(SortValue::into_value).collect();
+        let mut any = Condition::any();
+        for (i, key) in self.keys.iter().enumerate() {
+            let mut all = Condition::all();
+            for (prev, value) in self.keys[..i].iter().zip(&values) {
+                all = all.add(prev.expr.clone().eq(value.clone()));
+            }
+            let value = values[i].clone();
+            all = all.add(match key.order {
+                Order::Desc => key.expr.clone().lt(value),
+                _ => key.expr.clone().gt(value),
+            });
+            any = any.add(all);
+        }
+        Ok(any)
+    }
+
+    pub fn order_exprs(&self) -> Vec<(Expr, Order)> {
+        self.keys
+            .iter()
+            .map(|k| (k.expr.clone(), k.order.clone()))
+            .collect()
+    }
+
+    pub fn apply<E: sea_orm::EntityTrait>(&self, mut select: Select<E>) -> Select<E> {
+        for key in &self.keys {
+            select = select.order_by(key.expr.clone(), key.order.clone());
+        }
+        select
+    }
+}
+
+/// `first` as a row count: defaults to 50, refused (not clamped) outside 0..=500.
+pub fn page_size(first: Option<i32>) -> ApiResult<u64> {
+    let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(0..=MAX_PAGE_SIZE).contains(&first) {
+        return Err(ApiError::BadUserInput(format!(
+            "`first` must be between 0 and {MAX_PAGE_SIZE}"
+        )));
+    }
+    Ok(first as u64)
+}
+
+/// The complexity of a list field: its page size times what each node costs.
+pub fn list_complexity(first: Option<i32>, child: usize) -> usize {
+    let first = first.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE) as usize;
+    first.saturating_mul(child.max(1))
+}
+
+#[derive(Debug, Clone, async_graphql::SimpleObject)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+    pub start_cursor: Option<String>,
+    pub end_cursor: Option<String>,
+}
+
+/// One page of rows, with the cursor of each.
+pub struct Page<M> {
+    pub rows: Vec<(String, M)>,
+    pub has_next: bool,
+    pub has_previous: bool,
+    pub total: Option<u64>,
+}
+
+impl<M> Page<M> {
+    pub fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_next_page: self.has_next,
+            has_previous_page: self.has_previous,
+            start_cursor: self.rows.first().map(|(c, _)| c.clone()),
+            end_cursor: self.rows.last().map(|(c, _)| c.clone()),
+        }
+    }
+
+    /// Cuts a fetch of `first + 1` rows into a page.
+    pub fn from_rows(
+        mut rows: Vec<M>,
+        first: u64,
+        has_previous: bool,
+        cursor: impl Fn(&M) -> String,
+    ) -> Page<M> {
+        let has_next = rows.len() as u64 > first;
+        rows.truncate(first as usize);
+        Page {
+            rows: rows.into_iter().map(|m| (cursor(&m), m)).collect(),
+            has_next,
+            has_previous,
+            total: None,
+        }
+    }
+}
+
+/// A whole page of a top-level connection. `select` already carries the caller's filter.
+pub async fn fetch<E: TenantOwned>(
+    scope: &Scope,
+    key: &CursorKey,
+    select: Select<E>,
+    ordering: &Ordering<E::Model>,
+    first: u64,
+    after: Option<&str>,
+    with_total: bool,
+) -> ApiResult<Page<E::Model>>
+where
+    E::Model: Send + Sync,
+{
+    let signature = ordering.signature(E::default().table_name());
+    let total = if with_total {
+        Some(scope.count(select.clone()).await?)
+    } else {
+        None
+    };
+    let mut query = select;
+    if let Some(after) = after {
+        let values = key.decode(scope.tenant_id(), &signature, after)?;
+        query = query.filter(ordering.after(values)?);
+    }
+    let rows = scope.all(ordering.apply(query).limit(first + 1)).await?;
+    let tenant = scope.tenant_id();
+    let mut page = Page::from_rows(rows, first, after.is_some(), |row| {
+        key.encode(tenant, &signature, ordering.values(row))
+    });
+    page.total = total;
+    Ok(page)
+}
+
+use sea_orm::QueryFilter;
+
+/// Declares a Relay connection type and its edge type for a node type.
+macro_rules! connection {
+    ($connection:ident, $edge:ident, $node:ty) => {
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $edge {
+            pub cursor: String,
+            pub node: $node,
+        }
+
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $connection {
+            pub edges: Vec<$edge>,
+            pub page_info: $crate::graphql::page::PageInfo,
+            /// How many rows match the filter, on all pages.
+            pub total_count: i64,
+        }
+
+        impl<M> From<$crate::graphql::page::Page<M>> for $connection
+        where
+            $node: From<M>,
+        {
+            fn from(page: $crate::graphql::page::Page<M>) -> Self {
+                let page_info = page.page_info();
+                let total_count = page.total.unwrap_or(0) as i64;
+                $connection {
+                    edges: page
+                        .rows
+                        .into_iter()
+                        .map(|(cursor, row)| $edge {
+                            cursor,
+                            node: <$node>::from(row),
+                        })
+                        .collect(),
+                    page_info,
+                    total_count,
+                }
+            }
+        }
+    };
+}
+pub(crate) use connection;
+
+/// Whether the connection being resolved asks for `totalCount` (so the count is run only then).
+pub fn wants_total(ctx: &async_graphql::Context<'_>) -> bool {
+    ctx.look_ahead().field("totalCount").exists()
+}

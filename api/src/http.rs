@@ -1,0 +1,285 @@
+//! The HTTP surface: `POST /graphql` (body cap, bearer auth, no batching), GraphiQL,
+//! `/health`, `/ready`, `/metrics`, and request ids.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use crate::auth::{AuthError, Verifier};
+use crate::error::Code;
+use crate::graphql::{self, DossierSchema, Refused, page::CursorKey};
+use crate::metrics::Metrics;
+
+pub struct AppState {
+    pub schema: DossierSchema,
+    pub db: DatabaseConnection,
+    pub verifier: Verifier,
+    pub cursors: CursorKey,
+    pub metrics: Metrics,
+    pub max_body_bytes: usize,
+}
+
+/// The id of a request: the caller's `X-Request-Id` when it is a short token, else a new one.
+#[derive(Clone)]
+pub struct RequestId(pub String);
+
+pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::from(state))
+            .route("/graphql", web::post().to(graphql_post))
+            .route("/graphql", web::get().to(graphiql))
+            .route("/health", web::get().to(health))
+            .route("/ready", web::get().to(ready))
+            .route("/metrics", web::get().to(metrics));
+    }
+}
+
+/// Middleware body: assigns the request id, logs the request (ids only), counts it.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| Uuid::now_v7().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let mut response = next.call(req).await?;
+    let status = response.status();
+    let micros = started.elapsed().as_micros() as u64;
+    if let Some(state) = state {
+        state.metrics.observe(status.as_u16(), micros);
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response
+            .headers_mut()
+            .insert(header::HeaderName::from_static("x-request-id"), value);
+    }
+    tracing::info!(request_id = %id, %method, %path, status = status.as_u16(), micros, "request");
+    Ok(response)
+}
+
+fn json_response(status: StatusCode, response: &async_graphql::Response) -> HttpResponse {
+    let body = serde_json::to_vec(response).unwrap_or_else(|_| b"{}".to_vec());
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .body(body)
+}
+
+fn refuse(state: &AppState, status: StatusCode, code: Code, message: &str) -> HttpResponse {
+    state.metrics.graphql_errors(1);
+    let mut response = json_response(status, &graphql::error_response(code, message));
+    if status == StatusCode::UNAUTHORIZED {
+        state.metrics.unauthenticated();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+fn bearer(req: &HttpRequest) -> Result<&str, AuthError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or(AuthError::Missing)?
+        .to_str()
+        .map_err(|_| AuthError::Invalid)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthError::Invalid)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(AuthError::Invalid);
+    }
+    Ok(token.trim())
+}
+
+/// Reads the body up to the cap; `None` when it is larger. The async-graphql extractor has
+/// no cap of its own, so it is not used.
+async fn read_capped(
+    mut payload: web::Payload,
+    cap: usize,
+) -> Result<Option<Vec<u8>>, actix_web::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > cap {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+async fn graphql_post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_else(|| Uuid::now_v7().to_string());
+
+    let principal = match bearer(&req).and_then(|token| state.verifier.verify(token)) {
+        Ok(principal) => principal,
+        Err(err) => {
+            tracing::info!(request_id = %request_id, reason = %err, "unauthenticated");
+            return refuse(
+                &state,
+                StatusCode::UNAUTHORIZED,
+                Code::Unauthenticated,
+                &err.to_string(),
+            );
+        }
+    };
+
+    let too_large = || {
+        refuse(
+            &state,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Code::PayloadTooLarge,
+            &format!("request body larger than {} bytes", state.max_body_bytes),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > state.max_body_bytes) {
+        return too_large();
+    }
+    let body = match read_capped(payload, state.max_body_bytes).await {
+        Ok(Some(body)) => body,
+        Ok(None) => return too_large(),
+        Err(_) => {
+            return refuse(
+                &state,
+                StatusCode::BAD_REQUEST,
+                Code::BadUserInput,
+                "unreadable request body",
+            );
+        }
+    };
+
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(_) => {
+            return refuse(
+                &state,
+                StatusCode::BAD_REQUEST,
+                Code::GraphqlParseFailed,
+                "the body is not JSON",
+            );
+        }
+    };
+    if value.is_array() {
+        return refuse(
+            &state,
+            StatusCode::BAD_REQUEST,
+            Code::BadUserInput,
+            "batched requests are not accepted: send one operation per request",
+        );
+    }
+    let mut request: async_graphql::Request = match serde_json::from_value(value) {
+        Ok(request) => request,
+        Err(_) => {
+            return refuse(
+                &state,
+                StatusCode::BAD_REQUEST,
+                Code::GraphqlParseFailed,
+                "the body is not a GraphQL request (`query`, `variables`, `operationName`)",
+            );
+        }
+    };
+    if let Err(err) = request.parsed_query() {
+        return refuse(
+            &state,
+            StatusCode::OK,
+            Code::GraphqlParseFailed,
+            &err.message,
+        );
+    }
+
+    match graphql::execute(
+        &state.schema,
+        &state.db,
+        &state.cursors,
+        principal,
+        request_id,
+        request,
+    )
+    .await
+    {
+        Ok(response) => {
+            state.metrics.graphql_errors(response.errors.len());
+            json_response(StatusCode::OK, &response)
+        }
+        Err(Refused::Unauthenticated(err)) => refuse(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            Code::Unauthenticated,
+            &err.to_string(),
+        ),
+        Err(Refused::Unavailable) => refuse(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            Code::Internal,
+            "the database is unavailable",
+        ),
+    }
+}
+
+async fn graphiql() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(
+            async_graphql::http::GraphiQLSource::build()
+                .endpoint("/graphql")
+                .title("Dossier")
+                .finish(),
+        )
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    match state.db.ping().await {
+        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body("database unreachable")
+        }
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}

@@ -1,0 +1,75 @@
+//! Building and running the application: database, migrations, schema, HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::{App, HttpServer};
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+
+use crate::config::Config;
+use crate::graphql::{self, Limits, page::CursorKey};
+use crate::http::{self, AppState};
+
+pub struct Application {
+    port: u16,
+    db: DatabaseConnection,
+    server: actix_web::dev::Server,
+}
+
+impl Application {
+    /// Connects, migrates and binds (port 0 picks a free port, for tests).
+    pub async fn build(config: &Config) -> anyhow::Result<Application> {
+        let db = crate::db::connect(config).await?;
+        crate::db::migrate(&db).await?;
+        Self::build_with(config, db)
+    }
+
+    pub fn build_with(config: &Config, db: DatabaseConnection) -> anyhow::Result<Application> {
+        let secret = config.jwt_secret_bytes()?;
+        let state = Arc::new(AppState {
+            schema: graphql::build_schema(Limits {
+                depth: config.max_depth,
+                complexity: config.max_complexity,
+                directives: config.max_directives,
+            }),
+            db: db.clone(),
+            verifier: config.verifier()?,
+            cursors: CursorKey::derive(&secret),
+            metrics: Default::default(),
+            max_body_bytes: config.max_body_bytes,
+        });
+        let listener = TcpListener::bind(&config.listen)
+            .with_context(|| format!("binding {}", config.listen))?;
+        let port = listener.local_addr()?.port();
+        let workers = config.workers;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(actix_web::middleware::from_fn(http::observe))
+                .configure(http::configure(state.clone()))
+        })
+        .shutdown_timeout(30);
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        let server = server.listen(listener)?.run();
+        Ok(Application { port, db, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Serves until SIGINT/SIGTERM, then finishes in-flight requests (graceful shutdown).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    pub fn into_server(self) -> actix_web::dev::Server {
+        self.server
+    }
+}

@@ -1,0 +1,311 @@
+//! The tenant-scoped data handle: the only way resolvers and loaders reach the database.
+//!
+//! DESIGN §5.1. A request that carries a verified token gets one database transaction which,
+//! on PostgreSQL, first sets `app.tenant_id` for the row-level-security policies (the second
+//! wall). Resolvers see it only through [`Scoped`], whose every select, count, update and
+//! delete adds `tenant_id = caller` itself, whatever query it was handed, and whose inserts
+//! set the tenant on the row. No resolver holds a connection it could query unscoped.
+
+use std::borrow::Borrow;
+use std::sync::Arc;
+
+use entity::TenantOwned;
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, WindowStatement};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    DbBackend, DbErr, EntityTrait, FromQueryResult, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryTrait, Select, Statement, TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::auth::{AuthError, Principal};
+use crate::error::{ApiError, ApiResult};
+
+/// A connection (the request's transaction, or a savepoint inside it) bound to one tenant.
+pub struct Scoped<C> {
+    tenant_id: Uuid,
+    conn: C,
+}
+
+/// The request-wide handle, cheap to clone into DataLoaders.
+pub type Scope = Scoped<Arc<DatabaseTransaction>>;
+
+impl Clone for Scope {
+    fn clone(&self) -> Self {
+        Scoped {
+            tenant_id: self.tenant_id,
+            conn: self.conn.clone(),
+        }
+    }
+}
+
+/// Opens the request's transaction for an authenticated principal, and checks that its
+/// tenant exists (with the tenant already set, so on PostgreSQL even this lookup is scoped).
+/// Returns the handle and the tenant.
+pub async fn open(
+    db: &DatabaseConnection,
+    principal: &Principal,
+) -> Result<(Scope, entity::tenant::Model), OpenError> {
+    let txn = db.begin().await.map_err(OpenError::Db)?;
+    set_tenant(&txn, principal.tenant_id)
+        .await
+        .map_err(OpenError::Db)?;
+    let tenant = entity::tenant::Entity::find_by_id(principal.tenant_id)
+        .one(&txn)
+        .await
+        .map_err(OpenError::Db)?;
+    match tenant {
+        Some(tenant) => Ok((
+            Scoped {
+                tenant_id: principal.tenant_id,
+                conn: Arc::new(txn),
+            },
+            tenant,
+        )),
+        None => {
+            txn.rollback().await.map_err(OpenError::Db)?;
+            Err(OpenError::Auth(AuthError::Tenant))
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Auth(AuthError),
+    #[error("database unavailable")]
+    Db(#[source] DbErr),
+}
+
+impl Scope {
+    /// Commits the request's transaction. Fails if a loader still holds the handle.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        let txn = Arc::try_unwrap(self.conn)
+            .map_err(|_| DbErr::Custom("request transaction still in use at commit".into()))?;
+        txn.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        match Arc::try_unwrap(self.conn) {
+            Ok(txn) => txn.rollback().await,
+            // Dropping the last handle rolls back too; nothing was committed.
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Runs `work` inside a savepoint: all of it lands (with its audit event), or none.
+    pub async fn write<T, F>(&self, work: F) -> ApiResult<T>
+    where
+        F: AsyncFnOnce(&Scoped<DatabaseTransaction>) -> ApiResult<T>,
+    {
+        let savepoint = Scoped {
+            tenant_id: self.tenant_id,
+            conn: self.conn.begin().await?,
+        };
+        match work(&savepoint).await {
+            Ok(value) => {
+                savepoint.conn.commit().await?;
+                Ok(value)
+            }
+            Err(err) => {
+                if let Err(rollback) = savepoint.conn.rollback().await {
+                    tracing::error!(error = %rollback, "rolling back a savepoint failed");
+                }
+                Err(err)
+            }
+        }
+    }
+}
+
+impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
+    pub fn tenant_id(&self) -> Uuid {
+        self.tenant_id
+    }
+
+    pub(crate) fn conn(&self) -> &DatabaseTransaction {
+        self.conn.borrow()
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.conn().get_database_backend()
+    }
+
+    fn scoped<E: TenantOwned>(&self, select: Select<E>) -> Select<E> {
+        select.filter(E::tenant_column().eq(self.tenant_id))
+    }
+
+    pub async fn all<E: TenantOwned>(&self, select: Select<E>) -> ApiResult<Vec<E::Model>>
+    where
+        E::Model: Send + Sync,
+    {
+        Ok(self.scoped(select).all(self.conn()).await?)
+    }
+
+    pub async fn one<E: TenantOwned>(&self, select: Select<E>) -> ApiResult<Option<E::Model>>
+    where
+        E::Model: Send + Sync,
+    {
+        Ok(self.scoped(select).one(self.conn()).await?)
+    }
+
+    pub async fn count<E: TenantOwned>(&self, select: Select<E>) -> ApiResult<u64>
+    where
+        E::Model: Send + Sync,
+    {
+        Ok(self.scoped(select).count(self.conn()).await?)
+    }
+
+    /// The row with this id, or `NOT_FOUND` (also for another tenant's id).
+    pub async fn get<E: TenantOwned>(&self, id: Uuid) -> ApiResult<E::Model>
+    where
+        E::Model: Send + Sync,
+    {
+        self.one(E::find().filter(E::id_column().eq(id)))
+            .await?
+            .ok_or(ApiError::NotFound)
+    }
+
+    /// At most `limit` rows per value of `partition`, in `order`: one statement for a whole
+    /// batch of parents (nested connections), bounded by the index instead of by the data.
+    pub async fn all_ranked<E: TenantOwned>(
+        &self,
+        select: Select<E>,
+        partition: E::Column,
+        order: &[(Expr, Order)],
+        limit: u64,
+    ) -> ApiResult<Vec<E::Model>>
+    where
+        E::Model: FromQueryResult + Send + Sync,
+    {
+        let rank = Alias::new("dossier_rank");
+        let mut window = WindowStatement::partition_by(partition);
+        for (expr, direction) in order {
+            window.order_by_expr(expr.clone(), direction.clone());
+        }
+        let mut inner = self.scoped(select).into_query();
+        inner.expr_window_as(Expr::cust("ROW_NUMBER()"), window, rank.clone());
+        let ranked = Alias::new("ranked");
+        let outer = Query::select()
+            .column(Asterisk)
+            .from_subquery(inner, ranked.clone())
+            .and_where(Expr::col((ranked.clone(), rank.clone())).lte(limit))
+            .order_by((ranked, rank), Order::Asc)
+            .to_owned();
+        let statement = self.backend().build(&outer);
+        Ok(E::find().from_raw_sql(statement).all(self.conn()).await?)
+    }
+
+    /// Rows of `select` as tuples (aggregates, grouped counts), still scoped to the tenant.
+    pub async fn tuples<E: TenantOwned, T>(&self, select: Select<E>) -> ApiResult<Vec<T>>
+    where
+        T: sea_orm::TryGetableMany + Send + Sync,
+    {
+        Ok(self
+            .scoped(select)
+            .into_tuple::<T>()
+            .all(self.conn())
+            .await?)
+    }
+
+    /// Inserts a row of the caller's tenant, whatever tenant the model carried.
+    pub async fn insert<E, A>(&self, mut model: A) -> ApiResult<E::Model>
+    where
+        E: TenantOwned,
+        A: ActiveModelTrait<Entity = E> + sea_orm::ActiveModelBehavior + Send,
+        E::Model: IntoActiveModel<A>,
+    {
+        model.set(E::tenant_column(), self.tenant_id.into());
+        Ok(model.insert(self.conn()).await?)
+    }
+
+    /// Updates a row of the caller's tenant; `NOT_FOUND` when no such row is theirs.
+    pub async fn update<E, A>(&self, mut model: A) -> ApiResult<E::Model>
+    where
+        E: TenantOwned,
+        A: ActiveModelTrait<Entity = E> + sea_orm::ActiveModelBehavior + Send,
+        E::Model: IntoActiveModel<A>,
+    {
+        model.set(E::tenant_column(), self.tenant_id.into());
+        match model.update(self.conn()).await {
+            Err(DbErr::RecordNotUpdated) => Err(ApiError::NotFound),
+            other => Ok(other?),
+        }
+    }
+
+    /// Deletes the caller's row with this id; `NOT_FOUND` when there is none.
+    pub async fn delete<E: TenantOwned>(&self, id: Uuid) -> ApiResult<()> {
+        let result = E::delete_many()
+            .filter(E::tenant_column().eq(self.tenant_id))
+            .filter(E::id_column().eq(id))
+            .exec(self.conn())
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(ApiError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Sets `column = value` on the caller's rows matching `filter`; returns how many changed.
+    pub async fn update_where<E: TenantOwned>(
+        &self,
+        filter: sea_orm::Condition,
+        column: E::Column,
+        value: sea_orm::Value,
+    ) -> ApiResult<u64> {
+        let result = E::update_many()
+            .col_expr(column, Expr::val(value))
+            .filter(E::tenant_column().eq(self.tenant_id))
+            .filter(filter)
+            .exec(self.conn())
+            .await?;
+        Ok(result.rows_affected)
+    }
+}
+
+/// A handle for system work on one tenant outside any request (the CLI, the demo seed).
+pub async fn for_tenant(db: &DatabaseConnection, tenant_id: Uuid) -> Result<Scope, DbErr> {
+    let txn = db.begin().await?;
+    set_tenant(&txn, tenant_id).await?;
+    Ok(Scoped {
+        tenant_id,
+        conn: Arc::new(txn),
+    })
+}
+
+async fn set_tenant(txn: &DatabaseTransaction, tenant_id: Uuid) -> Result<(), DbErr> {
+    let backend = txn.get_database_backend();
+    if backend == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT set_config('app.tenant_id', $1, true)",
+            [tenant_id.to_string().into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Creates a tenant. On PostgreSQL the row-level policy on `tenants` only admits the row of
+/// the transaction's own tenant, so the new id is set first.
+pub async fn create_tenant(
+    db: &DatabaseConnection,
+    name: &str,
+    slug: &str,
+    default_currency: &str,
+) -> anyhow::Result<entity::tenant::Model> {
+    use sea_orm::ActiveValue::Set;
+    let id = Uuid::now_v7();
+    let scope = for_tenant(db, id).await?;
+    let tenant = entity::tenant::ActiveModel {
+        id: Set(id),
+        name: Set(name.to_owned()),
+        slug: Set(slug.to_owned()),
+        retention_months: Set(None),
+        default_currency: Set(default_currency.to_owned()),
+        created_at: Set(chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6)),
+    }
+    .insert(scope.conn())
+    .await?;
+    scope.commit().await?;
+    Ok(tenant)
+}

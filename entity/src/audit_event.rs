@@ -1,0 +1,37 @@
+//! `audit_events`: the append-only, hash-chained log of every access to personal data.
+//! Events name entities, ids and field names, never the values.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "audit_events")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub tenant_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// Position in the tenant's chain, from 1, without gaps.
+    pub seq: i64,
+    pub at: DateTimeUtc,
+    pub actor: String,
+    pub actor_role: String,
+    pub client_id: Option<String>,
+    pub request_id: String,
+    pub action: String,
+    pub entity: String,
+    /// JSON array of UUID strings.
+    pub entity_ids: Json,
+    /// JSON array of GraphQL field names.
+    pub fields: Json,
+    pub purpose: Option<String>,
+    pub outcome: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+crate::tenant_owned!(Entity, Column);

@@ -1,0 +1,44 @@
+//! `contacts`: the people who work for a customer. Names, email, phone and birthday are
+//! personal data; [`PersonalData`](crate::PersonalData) below is their only marking.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "contacts")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub tenant_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    /// E.164.
+    pub phone: Option<String>,
+    pub birthday: Option<Date>,
+    pub job_title: Option<String>,
+    pub external_ref: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+crate::tenant_owned!(Entity, Column);
+
+impl crate::PersonalData for Entity {
+    const GRAPHQL_TYPE: &'static str = "Contact";
+    fn personal_columns() -> &'static [Column] {
+        &[
+            Column::FirstName,
+            Column::LastName,
+            Column::Email,
+            Column::Phone,
+            Column::Birthday,
+        ]
+    }
+}

@@ -1,0 +1,18 @@
+//! Dossier's database schema as sea-orm migrations: tables, composite tenant keys, indexes,
+//! and on PostgreSQL the second wall (row-level security) and the append-only audit trigger.
+//!
+//! Migrations name their tables and columns with their own `DeriveIden` enums and never
+//! import `entity`, so an old migration keeps compiling when an entity changes.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_core::Migration)]
+    }
+}
