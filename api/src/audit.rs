@@ -289,10 +289,13 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
     }
 }
 
+/// Ids and field names read, per entity type and outcome.
+type Reads = BTreeMap<(&'static str, Outcome), (BTreeSet<Uuid>, BTreeSet<String>)>;
+
 /// The personal-data reads of one request, gathered while it resolves.
 #[derive(Debug, Default)]
 pub struct ReadAudit {
-    reads: Mutex<BTreeMap<(&'static str, Outcome), (BTreeSet<Uuid>, BTreeSet<String>)>>,
+    reads: Mutex<Reads>,
 }
 
 impl ReadAudit {

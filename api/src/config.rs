@@ -57,7 +57,7 @@ pub struct Config {
     pub max_depth: usize,
 
     /// Highest accepted query complexity; lists count as their page size times their fields.
-    #[arg(long, env = "DOSSIER_MAX_COMPLEXITY", default_value_t = 20_000)]
+    #[arg(long, env = "DOSSIER_MAX_COMPLEXITY", default_value_t = 250_000)]
     pub max_complexity: usize,
 
     /// Most directives accepted on one field.

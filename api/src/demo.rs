@@ -13,7 +13,7 @@ use crate::auth::Role;
 use crate::tenancy;
 
 /// The demo tenant's id: fixed, so a restart finds the tenant it loaded before.
-pub const DEMO_TENANT: Uuid = Uuid::from_u128(0x0192_0000_0000_7000_8000_00000000d3e0);
+pub const DEMO_TENANT: Uuid = Uuid::from_u128(0x0192_0000_0000_7000_8000_0000_0000_d3e0);
 
 /// Creates the demo tenant and its data unless it exists. Returns the tenant id.
 pub async fn load(db: &DatabaseConnection) -> anyhow::Result<Uuid> {

@@ -1,1 +1,12 @@
+//! Dossier's black-box tests: the real application over HTTP, on SQLite and PostgreSQL.
+//! One test binary (fast to link); each module is one area of behaviour.
 
+mod audit;
+mod auth;
+mod limits;
+mod mutations;
+mod ops;
+mod personal_data;
+mod queries;
+mod schema;
+mod tenancy;

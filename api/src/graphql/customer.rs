@@ -220,12 +220,15 @@ impl Loader<Uuid> for StatsLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, CustomerStats>, Self::Error> {
-        self.load_stats(keys).await.map_err(Into::into)
+        self.load_stats(keys).await
     }
 }
 
 impl StatsLoader {
-    async fn load_stats(&self, keys: &[Uuid]) -> GqlResult<HashMap<Uuid, CustomerStats>> {
+    async fn load_stats(
+        &self,
+        keys: &[Uuid],
+    ) -> async_graphql::Result<HashMap<Uuid, CustomerStats>> {
         let since = Utc::now()
             .trunc_subsecs(6)
             .checked_sub_months(Months::new(12))

@@ -57,7 +57,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             depth: 12,
-            complexity: 50_000,
+            complexity: 250_000,
             directives: 4,
         }
     }
