@@ -300,7 +300,47 @@ async fn the_audit_table_refuses_update_and_delete_on_postgres(backend: Backend)
     );
 }
 
+async fn concurrent_requests_keep_one_unbroken_chain(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.agent_a();
+    let customer = app.customer(&token, "Busy").await;
+    let contact = app
+        .contact(&token, customer, "Ann", "ann@busy.example")
+        .await;
+    let writes = (0..12).map(|i| {
+        app.gql(&token, "mutation($c: UUID!, $n: String!) { createSale(input: {customerId: $c, sku: $n, amount: \"1.00\"}) { id } }", json!({"c": customer, "n": format!("SKU-{i}")}))
+    });
+    let reads = (0..12).map(|_| {
+        app.gql(
+            &token,
+            "query($id: UUID!) { contact(id: $id) { email } }",
+            json!({"id": contact}),
+        )
+    });
+    let (writes, reads) = futures_util::future::join(
+        futures_util::future::join_all(writes),
+        futures_util::future::join_all(reads),
+    )
+    .await;
+    for answer in writes.into_iter().chain(reads) {
+        answer.ok();
+    }
+    let report = app
+        .gql(
+            &app.token(app.a.id, "compliance"),
+            "{ verifyAuditChain { ok checked } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        report["verifyAuditChain"],
+        json!({"ok": true, "checked": 26})
+    );
+}
+
 on_both_backends!(
+    concurrent_requests_keep_one_unbroken_chain,
     reads_of_personal_data_make_one_event_per_entity_type,
     writes_are_audited_with_field_names_and_never_values,
     no_data_without_its_audit_event,
