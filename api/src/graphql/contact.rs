@@ -2,15 +2,13 @@
 //! queries and mutations. Every personal field resolves through
 //! [`RequestContext::personal`], the one gate that checks `pii:read` and notes the read.
 
-use std::sync::Arc;
-
 use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use entity::contact::{self, Column};
 use entity::{customer, sale};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, Func, Order};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, Select};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::audit::{Action, NewEvent, Outcome};
@@ -21,7 +19,7 @@ use crate::graphql::customer::{Customer, OrderDirection, given, loader_err, owne
 use crate::graphql::filter::{
     DateFilter, DateTimeFilter, StringFilter, UuidFilter, combine, depth_guard,
 };
-use crate::graphql::loaders::ChildQuery;
+use crate::graphql::loaders::{Children, children};
 use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
 use crate::graphql::{personal_data, record};
 use crate::validate;
@@ -289,18 +287,13 @@ fn prepare(
     Ok((cond, personal))
 }
 
-/// The arguments of one `Customer.contacts` field, the key of its batch.
-#[derive(PartialEq, Eq, Hash)]
-pub struct ContactsOf {
-    filter: Option<ContactFilter>,
-    order_by: Vec<ContactOrder>,
-    first: u64,
-    after: Option<Vec<SortValue>>,
-    with_total: bool,
-}
+/// `Customer.contacts` as a nested list.
+pub struct ContactsOf;
 
-impl ChildQuery for ContactsOf {
+impl Children for ContactsOf {
     type Entity = contact::Entity;
+    type Filter = ContactFilter;
+    type Order = ContactOrder;
     const NAME: &'static str = "contacts";
     fn parent_column() -> Column {
         Column::CustomerId
@@ -308,25 +301,11 @@ impl ChildQuery for ContactsOf {
     fn parent_of(row: &contact::Model) -> Uuid {
         row.customer_id
     }
-    fn select(&self) -> ApiResult<Select<contact::Entity>> {
-        let mut personal = Vec::new();
-        let mut select = contact::Entity::find();
-        if let Some(f) = &self.filter {
-            select = select.filter(f.condition(&mut personal)?);
-        }
-        Ok(select)
+    fn condition(filter: &ContactFilter) -> ApiResult<Condition> {
+        filter.condition(&mut Vec::new())
     }
-    fn ordering(&self) -> Ordering<contact::Model> {
-        contact_ordering(&self.order_by)
-    }
-    fn first(&self) -> u64 {
-        self.first
-    }
-    fn after(&self) -> Option<&Vec<SortValue>> {
-        self.after.as_ref()
-    }
-    fn with_total(&self) -> bool {
-        self.with_total
+    fn ordering(order_by: &[ContactOrder]) -> Ordering<contact::Model> {
+        contact_ordering(order_by)
     }
 }
 
@@ -343,41 +322,22 @@ pub async fn contacts_of(
     rc.principal.require(AuthScope::ContactsRead)?;
     let order_by = order_by.unwrap_or_default();
     let (_, personal) = prepare(rc, &filter, &order_by)?;
-    let ordering = contact_ordering(&order_by);
-    let after = after
-        .map(|c| {
-            rc.cursors.decode(
-                rc.scope.tenant_id(),
-                &ordering.signature(ContactsOf::NAME),
-                &c,
-            )
-        })
-        .transpose()?;
-    let query = Arc::new(ContactsOf {
+    let page = children(
+        ctx,
+        &rc.loaders.contact_pages,
+        customer_id,
+        first,
+        after,
         filter,
         order_by,
-        first: page::page_size(first)?,
-        after,
-        with_total: page::wants_total(ctx),
-    });
-    let page = rc
-        .loaders
-        .contact_pages
-        .load_one((customer_id, query))
-        .await
-        .map_err(loader_err)?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("contacts page missing")))?;
+    )
+    .await?;
     note_personal(
         rc,
         &page.rows.iter().map(|(_, m)| m.id).collect::<Vec<_>>(),
         &personal,
     );
-    Ok(ContactConnection::from(page::Page {
-        rows: page.rows.clone(),
-        has_next: page.has_next,
-        has_previous: page.has_previous,
-        total: page.total,
-    }))
+    Ok(page.into())
 }
 
 /// A filter or ordering on a personal field reveals it for the rows returned: audit it so.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::TenantOwned;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Select};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -59,98 +59,130 @@ fn id_of<E: TenantOwned>(row: &E::Model) -> Option<Uuid> {
     }
 }
 
-/// A nested connection's arguments (filter, ordering, page) for one list field of a query.
-pub trait ChildQuery: Hash + Eq + Send + Sync + 'static {
+/// A kind of nested list: which rows are children of which parent, and how they filter and
+/// order. Implemented once per nested connection (`Customer.contacts`, `Customer.sales`).
+pub trait Children: Send + Sync + 'static {
     type Entity: TenantOwned + Send + Sync + 'static;
+    type Filter: Hash + Eq + Send + Sync + 'static;
+    type Order: Hash + Eq + Send + Sync + 'static;
+    /// Names the ordering a cursor is bound to.
     const NAME: &'static str;
     fn parent_column() -> <Self::Entity as EntityTrait>::Column;
     fn parent_of(row: &<Self::Entity as EntityTrait>::Model) -> Uuid;
-    /// The filtered select, without ordering or paging.
-    fn select(&self) -> Result<Select<Self::Entity>, ApiError>;
-    fn ordering(&self) -> Ordering<<Self::Entity as EntityTrait>::Model>;
-    fn first(&self) -> u64;
+    fn condition(filter: &Self::Filter) -> Result<Condition, ApiError>;
+    fn ordering(order_by: &[Self::Order]) -> Ordering<<Self::Entity as EntityTrait>::Model>;
+}
+
+/// The arguments of one nested list field: the key of its batch, shared by all its parents.
+pub struct ChildArgs<S: Children> {
+    filter: Option<S::Filter>,
+    order_by: Vec<S::Order>,
+    first: u64,
     /// The decoded position of `after`.
-    fn after(&self) -> Option<&Vec<SortValue>>;
-    fn with_total(&self) -> bool;
+    after: Option<Vec<SortValue>>,
+    with_total: bool,
+}
+
+impl<S: Children> PartialEq for ChildArgs<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.filter == other.filter
+            && self.order_by == other.order_by
+            && self.first == other.first
+            && self.after == other.after
+            && self.with_total == other.with_total
+    }
+}
+
+impl<S: Children> Eq for ChildArgs<S> {}
+
+impl<S: Children> Hash for ChildArgs<S> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.filter.hash(state);
+        self.order_by.hash(state);
+        self.first.hash(state);
+        self.after.hash(state);
+        self.with_total.hash(state);
+    }
 }
 
 /// Pages of children (a customer's contacts or sales) for a batch of parents.
-pub struct ChildPages<Q> {
+pub struct ChildPages<S> {
     scope: Scope,
     cursors: CursorKey,
-    query: PhantomData<fn() -> Q>,
+    kind: PhantomData<fn() -> S>,
 }
 
-pub type ChildKey<Q> = (Uuid, Arc<Q>);
+pub type ChildKey<S> = (Uuid, Arc<ChildArgs<S>>);
+type Model<S> = <<S as Children>::Entity as EntityTrait>::Model;
 
-impl<Q: ChildQuery> Loader<ChildKey<Q>> for ChildPages<Q>
+impl<S: Children> Loader<ChildKey<S>> for ChildPages<S>
 where
-    <Q::Entity as EntityTrait>::Model: Clone + Send + Sync + 'static,
+    Model<S>: Clone + Send + Sync + 'static,
 {
-    type Value = Arc<Page<<Q::Entity as EntityTrait>::Model>>;
+    type Value = Arc<Page<Model<S>>>;
     type Error = LoadError;
 
     async fn load(
         &self,
-        keys: &[ChildKey<Q>],
-    ) -> Result<HashMap<ChildKey<Q>, Self::Value>, LoadError> {
+        keys: &[ChildKey<S>],
+    ) -> Result<HashMap<ChildKey<S>, Self::Value>, LoadError> {
         // Keys of one list field share their arguments; different arguments are different batches.
-        let mut groups: HashMap<Arc<Q>, Vec<Uuid>> = HashMap::new();
-        for (parent, query) in keys {
-            groups.entry(query.clone()).or_default().push(*parent);
+        let mut groups: HashMap<Arc<ChildArgs<S>>, Vec<Uuid>> = HashMap::new();
+        for (parent, args) in keys {
+            groups.entry(args.clone()).or_default().push(*parent);
         }
         let mut out = HashMap::new();
-        for (query, parents) in groups {
-            let pages = self.load_group(&query, &parents).await.map_err(gql)?;
+        for (args, parents) in groups {
+            let pages = self.load_group(&args, &parents).await.map_err(gql)?;
             for (parent, page) in pages {
-                out.insert((parent, query.clone()), Arc::new(page));
+                out.insert((parent, args.clone()), Arc::new(page));
             }
         }
         Ok(out)
     }
 }
 
-impl<Q: ChildQuery> ChildPages<Q>
+impl<S: Children> ChildPages<S>
 where
-    <Q::Entity as EntityTrait>::Model: Send + Sync,
+    Model<S>: Send + Sync,
 {
     async fn load_group(
         &self,
-        query: &Q,
+        args: &ChildArgs<S>,
         parents: &[Uuid],
-    ) -> Result<Vec<(Uuid, Page<<Q::Entity as EntityTrait>::Model>)>, ApiError> {
-        let ordering = query.ordering();
-        let base = query
-            .select()?
-            .filter(Q::parent_column().is_in(parents.iter().copied()));
+    ) -> Result<Vec<(Uuid, Page<Model<S>>)>, ApiError> {
+        let ordering = S::ordering(&args.order_by);
+        let mut base = S::Entity::find().filter(S::parent_column().is_in(parents.iter().copied()));
+        if let Some(filter) = &args.filter {
+            base = base.filter(S::condition(filter)?);
+        }
         let mut select = base.clone();
-        if let Some(after) = query.after() {
+        if let Some(after) = &args.after {
             select = select.filter(ordering.after(after.clone())?);
         }
-        let first = query.first();
         let rows = self
             .scope
             .all_ranked(
                 select,
-                Q::parent_column(),
+                S::parent_column(),
                 &ordering.order_exprs(),
-                first + 1,
+                args.first + 1,
             )
             .await?;
         let mut by_parent: HashMap<Uuid, Vec<_>> = HashMap::new();
         for row in rows {
-            by_parent.entry(Q::parent_of(&row)).or_default().push(row);
+            by_parent.entry(S::parent_of(&row)).or_default().push(row);
         }
-        let totals: HashMap<Uuid, i64> = if query.with_total() {
+        let totals: HashMap<Uuid, i64> = if args.with_total {
             self.scope
-                .tuples::<Q::Entity, (Uuid, i64)>(
+                .tuples::<S::Entity, (Uuid, i64)>(
                     base.select_only()
-                        .column(Q::parent_column())
+                        .column(S::parent_column())
                         .expr(Func::cast_as(
-                            Expr::col(Q::Entity::id_column()).count(),
+                            Expr::col(S::Entity::id_column()).count(),
                             sea_orm::sea_query::Alias::new("BIGINT"),
                         ))
-                        .group_by(Q::parent_column()),
+                        .group_by(S::parent_column()),
                 )
                 .await?
                 .into_iter()
@@ -159,22 +191,63 @@ where
             HashMap::new()
         };
         let tenant = self.scope.tenant_id();
-        let signature = ordering.signature(Q::NAME);
+        let signature = ordering.signature(S::NAME);
         Ok(parents
             .iter()
             .map(|parent| {
                 let rows = by_parent.remove(parent).unwrap_or_default();
-                let mut page = Page::from_rows(rows, first, query.after().is_some(), |row| {
+                let mut page = Page::from_rows(rows, args.first, args.after.is_some(), |row| {
                     self.cursors
                         .encode(tenant, &signature, ordering.values(row))
                 });
-                if query.with_total() {
+                if args.with_total {
                     page.total = Some(totals.get(parent).copied().unwrap_or(0) as u64);
                 }
                 (*parent, page)
             })
             .collect())
     }
+}
+
+/// One parent's page of a nested list, through the request's batch loader. The caller has
+/// already checked scopes and validated `filter`.
+pub async fn children<S: Children>(
+    ctx: &async_graphql::Context<'_>,
+    loader: &DataLoader<ChildPages<S>>,
+    parent: Uuid,
+    first: Option<i32>,
+    after: Option<String>,
+    filter: Option<S::Filter>,
+    order_by: Vec<S::Order>,
+) -> Result<Page<Model<S>>, ApiError>
+where
+    Model<S>: Clone + Send + Sync + 'static,
+{
+    let rc = crate::context::RequestContext::of(ctx);
+    let after = after
+        .map(|c| {
+            let signature = S::ordering(&order_by).signature(S::NAME);
+            rc.cursors.decode(rc.scope.tenant_id(), &signature, &c)
+        })
+        .transpose()?;
+    let args = Arc::new(ChildArgs::<S> {
+        filter,
+        order_by,
+        first: crate::graphql::page::page_size(first)?,
+        after,
+        with_total: crate::graphql::page::wants_total(ctx),
+    });
+    let page = loader
+        .load_one((parent, args))
+        .await
+        .map_err(crate::graphql::customer::loader_err)?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("{} page missing", S::NAME)))?;
+    Ok(Page {
+        rows: page.rows.clone(),
+        has_next: page.has_next,
+        has_previous: page.has_previous,
+        total: page.total,
+    })
 }
 
 /// The loaders of one request.
@@ -198,7 +271,7 @@ impl Loaders {
             ChildPages {
                 scope: scope.clone(),
                 cursors: cursors.clone(),
-                query: PhantomData,
+                kind: PhantomData,
             }
         }
         Loaders {

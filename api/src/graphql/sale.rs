@@ -1,7 +1,5 @@
 //! Sales (orders, invoices): the GraphQL type, money, filter, ordering, queries and mutations.
 
-use std::sync::Arc;
-
 use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::sale::{self, Column};
@@ -9,7 +7,7 @@ use entity::{contact, customer};
 use rust_decimal::Decimal;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, Order};
-use sea_orm::{Condition, EntityTrait, QueryFilter, Select};
+use sea_orm::{Condition, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::audit::{Action, NewEvent};
@@ -21,7 +19,7 @@ use crate::graphql::customer::{Customer, OrderDirection, given, loader_err, owne
 use crate::graphql::filter::{
     DateTimeFilter, DecimalFilter, StringFilter, UuidFilter, combine, depth_guard,
 };
-use crate::graphql::loaders::ChildQuery;
+use crate::graphql::loaders::{Children, children};
 use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
 use crate::graphql::record;
 use crate::validate;
@@ -256,18 +254,13 @@ fn sale_ordering(order_by: &[SaleOrder]) -> Ordering<sale::Model> {
     Ordering::new::<sale::Entity>(keys, |m| SortValue::U(m.id))
 }
 
-/// The arguments of one `Customer.sales` field, the key of its batch.
-#[derive(PartialEq, Eq, Hash)]
-pub struct SalesOf {
-    filter: Option<SaleFilter>,
-    order_by: Vec<SaleOrder>,
-    first: u64,
-    after: Option<Vec<SortValue>>,
-    with_total: bool,
-}
+/// `Customer.sales` as a nested list.
+pub struct SalesOf;
 
-impl ChildQuery for SalesOf {
+impl Children for SalesOf {
     type Entity = sale::Entity;
+    type Filter = SaleFilter;
+    type Order = SaleOrder;
     const NAME: &'static str = "sales";
     fn parent_column() -> Column {
         Column::CustomerId
@@ -275,24 +268,11 @@ impl ChildQuery for SalesOf {
     fn parent_of(row: &sale::Model) -> Uuid {
         row.customer_id
     }
-    fn select(&self) -> ApiResult<Select<sale::Entity>> {
-        let mut select = sale::Entity::find();
-        if let Some(f) = &self.filter {
-            select = select.filter(f.condition()?);
-        }
-        Ok(select)
+    fn condition(filter: &SaleFilter) -> ApiResult<Condition> {
+        filter.condition()
     }
-    fn ordering(&self) -> Ordering<sale::Model> {
-        sale_ordering(&self.order_by)
-    }
-    fn first(&self) -> u64 {
-        self.first
-    }
-    fn after(&self) -> Option<&Vec<SortValue>> {
-        self.after.as_ref()
-    }
-    fn with_total(&self) -> bool {
-        self.with_total
+    fn ordering(order_by: &[SaleOrder]) -> Ordering<sale::Model> {
+        sale_ordering(order_by)
     }
 }
 
@@ -311,33 +291,17 @@ pub async fn sales_of(
         f.condition()?;
     }
     let order_by = order_by.unwrap_or_default();
-    let ordering = sale_ordering(&order_by);
-    let after = after
-        .map(|c| {
-            rc.cursors
-                .decode(rc.scope.tenant_id(), &ordering.signature(SalesOf::NAME), &c)
-        })
-        .transpose()?;
-    let query = Arc::new(SalesOf {
+    let page = children(
+        ctx,
+        &rc.loaders.sale_pages,
+        customer_id,
+        first,
+        after,
         filter,
         order_by,
-        first: page::page_size(first)?,
-        after,
-        with_total: page::wants_total(ctx),
-    });
-    let page = rc
-        .loaders
-        .sale_pages
-        .load_one((customer_id, query))
-        .await
-        .map_err(loader_err)?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("sales page missing")))?;
-    Ok(SaleConnection::from(page::Page {
-        rows: page.rows.clone(),
-        has_next: page.has_next,
-        has_previous: page.has_previous,
-        total: page.total,
-    }))
+    )
+    .await?;
+    Ok(page.into())
 }
 
 #[derive(Default)]
