@@ -27,7 +27,9 @@ use crate::tenancy::Scoped;
 /// The hash that the first event of a tenant points back to.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// What an audit event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, async_graphql::Enum)]
+#[graphql(name = "AuditAction")]
 pub enum Action {
     Read,
     Create,
@@ -37,7 +39,9 @@ pub enum Action {
     Erase,
 }
 
+/// Whether the access was granted or refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, async_graphql::Enum)]
+#[graphql(name = "AuditOutcome")]
 pub enum Outcome {
     Allowed,
     Denied,
