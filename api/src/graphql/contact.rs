@@ -15,12 +15,13 @@ use crate::audit::{Action, NewEvent, Outcome};
 use crate::auth::Scope as AuthScope;
 use crate::context::RequestContext;
 use crate::error::{ApiError, ApiResult, GqlResult};
-use crate::graphql::customer::{Customer, OrderDirection, given, loader_err, owned};
+use crate::graphql::customer::Customer;
 use crate::graphql::filter::{
     DateFilter, DateTimeFilter, StringFilter, UuidFilter, combine, depth_guard,
 };
 use crate::graphql::loaders::{Children, children};
 use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
+use crate::graphql::{OrderDirection, given, loader_err, owned};
 use crate::graphql::{personal_data, record};
 use crate::validate;
 

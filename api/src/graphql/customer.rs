@@ -20,8 +20,8 @@ use crate::error::{ApiError, ApiResult, GqlResult};
 use crate::graphql::contact::{ContactConnection, ContactFilter, ContactOrder};
 use crate::graphql::filter::{DateTimeFilter, StringFilter, combine, depth_guard};
 use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
-use crate::graphql::record;
 use crate::graphql::sale::{Money, SaleConnection, SaleFilter, SaleOrder};
+use crate::graphql::{OrderDirection, given, loader_err, owned, record};
 use crate::tenancy::Scope;
 use crate::validate;
 
@@ -375,22 +375,6 @@ pub enum CustomerOrderField {
     UpdatedAt,
 }
 
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
-pub enum OrderDirection {
-    #[default]
-    Asc,
-    Desc,
-}
-
-impl OrderDirection {
-    pub fn order(self) -> Order {
-        match self {
-            OrderDirection::Asc => Order::Asc,
-            OrderDirection::Desc => Order::Desc,
-        }
-    }
-}
-
 #[derive(InputObject, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CustomerOrder {
     pub field: CustomerOrderField,
@@ -483,10 +467,6 @@ impl CustomerQuery {
         .await?;
         Ok(page.into())
     }
-}
-
-pub fn loader_err(err: async_graphql::Error) -> ApiError {
-    ApiError::internal(anyhow::anyhow!("loader: {}", err.message))
 }
 
 #[derive(InputObject, Clone, Debug)]
@@ -719,17 +699,4 @@ impl CustomerMutation {
             })
             .await?)
     }
-}
-
-/// `Some(value or None)` when the input names the field, `None` when it leaves it out.
-pub fn given<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
-    match value {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
-}
-
-pub fn owned(fields: &[&str]) -> Vec<String> {
-    fields.iter().map(|f| (*f).to_owned()).collect()
 }

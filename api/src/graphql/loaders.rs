@@ -240,7 +240,7 @@ where
     let page = loader
         .load_one((parent, args))
         .await
-        .map_err(crate::graphql::customer::loader_err)?
+        .map_err(crate::graphql::loader_err)?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("{} page missing", S::NAME)))?;
     Ok(Page {
         rows: page.rows.clone(),

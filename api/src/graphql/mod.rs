@@ -13,7 +13,8 @@ pub mod sale;
 use std::borrow::Borrow;
 use std::sync::Arc;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, ServerError};
+use async_graphql::{EmptySubscription, Enum, MaybeUndefined, MergedObject, Schema, ServerError};
+use sea_orm::sea_query::Order;
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 use crate::audit::{self, NewEvent};
@@ -191,4 +192,39 @@ pub fn error_response(code: Code, message: impl Into<String>) -> async_graphql::
     let mut error = ServerError::new(message, None);
     set_code(&mut error, code);
     async_graphql::Response::from_errors(vec![error])
+}
+
+/// Sort direction of an `orderBy` entry.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub enum OrderDirection {
+    #[default]
+    Asc,
+    Desc,
+}
+
+impl OrderDirection {
+    pub fn order(self) -> Order {
+        match self {
+            OrderDirection::Asc => Order::Asc,
+            OrderDirection::Desc => Order::Desc,
+        }
+    }
+}
+
+/// A DataLoader failure as an internal error (its cause was logged where it happened).
+pub fn loader_err(err: async_graphql::Error) -> ApiError {
+    ApiError::internal(anyhow::anyhow!("loader: {}", err.message))
+}
+
+/// `Some(value or None)` when the input names the field, `None` when it leaves it out.
+pub fn given<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+pub fn owned(fields: &[&str]) -> Vec<String> {
+    fields.iter().map(|f| (*f).to_owned()).collect()
 }

@@ -15,13 +15,14 @@ use crate::auth::Scope as AuthScope;
 use crate::context::RequestContext;
 use crate::error::{ApiError, ApiResult, GqlResult};
 use crate::graphql::contact::Contact;
-use crate::graphql::customer::{Customer, OrderDirection, given, loader_err, owned};
+use crate::graphql::customer::Customer;
 use crate::graphql::filter::{
     DateTimeFilter, DecimalFilter, StringFilter, UuidFilter, combine, depth_guard,
 };
 use crate::graphql::loaders::{Children, children};
 use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
 use crate::graphql::record;
+use crate::graphql::{OrderDirection, given, loader_err, owned};
 use crate::validate;
 
 /// An exact amount of money in one currency.
