@@ -152,6 +152,7 @@ pub async fn append<C: Borrow<DatabaseTransaction>>(
         None => (0, GENESIS_HASH.to_owned()),
     };
     let at = Utc::now().trunc_subsecs(6);
+    let mut rows = Vec::with_capacity(events.len());
     for event in events {
         seq += 1;
         let mut model = audit_event::Model {
@@ -174,9 +175,9 @@ pub async fn append<C: Borrow<DatabaseTransaction>>(
         };
         model.hash = event_hash(&model);
         prev_hash = model.hash.clone();
-        scope.insert(active(model)).await?;
+        rows.push(active(model));
     }
-    Ok(())
+    scope.insert_many(rows).await
 }
 
 fn active(model: audit_event::Model) -> audit_event::ActiveModel {

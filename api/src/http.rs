@@ -24,6 +24,7 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub verifier: Verifier,
     pub cursors: CursorKey,
+    pub tenants: crate::tenancy::TenantCache,
     pub metrics: Metrics,
     pub max_body_bytes: usize,
 }
@@ -226,6 +227,7 @@ async fn graphql_post(
         &state.schema,
         &state.db,
         &state.cursors,
+        &state.tenants,
         principal,
         request_id,
         request,

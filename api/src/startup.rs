@@ -36,6 +36,7 @@ impl Application {
             db: db.clone(),
             verifier: config.verifier()?,
             cursors: CursorKey::derive(&secret),
+            tenants: Default::default(),
             metrics: Default::default(),
             max_body_bytes: config.max_body_bytes,
         });

@@ -7,7 +7,9 @@
 //! set the tenant on the row. No resolver holds a connection it could query unscoped.
 
 use std::borrow::Borrow;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use entity::TenantOwned;
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, WindowStatement};
@@ -39,21 +41,57 @@ impl Clone for Scope {
     }
 }
 
+/// Tenants recently seen to exist, so that most requests skip the lookup. Only existing
+/// tenants are kept, briefly: a token for an unknown tenant is looked up (and refused) every
+/// time, and a change to a tenant shows within [`TenantCache::TTL`].
+#[derive(Default)]
+pub struct TenantCache {
+    entries: std::sync::RwLock<HashMap<Uuid, (entity::tenant::Model, Instant)>>,
+}
+
+impl TenantCache {
+    pub const TTL: Duration = Duration::from_secs(30);
+
+    fn get(&self, id: Uuid) -> Option<entity::tenant::Model> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(&id)
+            .filter(|(_, seen)| seen.elapsed() < Self::TTL)
+            .map(|(tenant, _)| tenant.clone())
+    }
+
+    fn put(&self, tenant: &entity::tenant::Model) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|_, (_, seen)| seen.elapsed() < Self::TTL);
+        entries.insert(tenant.id, (tenant.clone(), Instant::now()));
+    }
+}
+
 /// Opens the request's transaction for an authenticated principal, and checks that its
 /// tenant exists (with the tenant already set, so on PostgreSQL even this lookup is scoped).
 /// Returns the handle and the tenant.
 pub async fn open(
     db: &DatabaseConnection,
+    tenants: &TenantCache,
     principal: &Principal,
 ) -> Result<(Scope, entity::tenant::Model), OpenError> {
     let txn = db.begin().await.map_err(OpenError::Db)?;
     set_tenant(&txn, principal.tenant_id)
         .await
         .map_err(OpenError::Db)?;
-    let tenant = entity::tenant::Entity::find_by_id(principal.tenant_id)
-        .one(&txn)
-        .await
-        .map_err(OpenError::Db)?;
+    let tenant = match tenants.get(principal.tenant_id) {
+        Some(tenant) => Some(tenant),
+        None => {
+            let found = entity::tenant::Entity::find_by_id(principal.tenant_id)
+                .one(&txn)
+                .await
+                .map_err(OpenError::Db)?;
+            if let Some(tenant) = &found {
+                tenants.put(tenant);
+            }
+            found
+        }
+    };
     match tenant {
         Some(tenant) => Ok((
             Scoped {
@@ -216,6 +254,22 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
     {
         model.set(E::tenant_column(), self.tenant_id.into());
         Ok(model.insert(self.conn()).await?)
+    }
+
+    /// Inserts rows of the caller's tenant in one statement.
+    pub async fn insert_many<E, A>(&self, models: Vec<A>) -> ApiResult<()>
+    where
+        E: TenantOwned,
+        A: ActiveModelTrait<Entity = E> + sea_orm::ActiveModelBehavior + Send,
+    {
+        let models = models.into_iter().map(|mut model| {
+            model.set(E::tenant_column(), self.tenant_id.into());
+            model
+        });
+        E::insert_many(models)
+            .exec_without_returning(self.conn())
+            .await?;
+        Ok(())
     }
 
     /// Updates a row of the caller's tenant; `NOT_FOUND` when no such row is theirs.

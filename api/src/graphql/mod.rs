@@ -106,11 +106,12 @@ pub async fn execute(
     schema: &DossierSchema,
     db: &DatabaseConnection,
     cursors: &page::CursorKey,
+    tenants: &tenancy::TenantCache,
     principal: Principal,
     request_id: String,
     request: async_graphql::Request,
 ) -> Result<async_graphql::Response, Refused> {
-    let (scope, tenant) = match tenancy::open(db, &principal).await {
+    let (scope, tenant) = match tenancy::open(db, tenants, &principal).await {
         Ok(opened) => opened,
         Err(OpenError::Auth(err)) => return Err(Refused::Unauthenticated(err)),
         Err(OpenError::Db(err)) => {
