@@ -52,4 +52,7 @@ export DOSSIER_TEST_PG_ADMIN_URL="postgres://postgres@127.0.0.1:$PORT/postgres"
 export DOSSIER_TEST_PG_URL="postgres://dossier:dossier@127.0.0.1:$PORT"
 echo "test.sh: PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT" >&2
 
-cargo test --workspace "$@"
+LOG="$PGTMP/cargo-test.log"
+cargo test --workspace --all-targets "$@" 2>&1 | tee "$LOG"
+# One closing line for the whole run: the sum over every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "Total: %d passed, %d failed\n", p, f }' "$LOG"
