@@ -295,7 +295,7 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
 }
 
 /// Ids and field names read, per entity type and outcome.
-type Reads = BTreeMap<(&'static str, Outcome), (BTreeSet<Uuid>, BTreeSet<String>)>;
+type Reads = BTreeMap<(&'static str, Outcome), (BTreeSet<Uuid>, BTreeSet<&'static str>)>;
 
 /// The personal-data reads of one request, gathered while it resolves.
 #[derive(Debug, Default)]
@@ -304,7 +304,9 @@ pub struct ReadAudit {
 }
 
 impl ReadAudit {
-    pub fn note(&self, entity: &'static str, id: Uuid, field: String, outcome: Outcome) {
+    /// Notes one field of one row. `field` is a column or GraphQL field name (both are turned
+    /// into the GraphQL name when the event is written, so the hot path allocates nothing).
+    pub fn note(&self, entity: &'static str, id: Uuid, field: &'static str, outcome: Outcome) {
         let mut reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
         let (ids, fields) = reads.entry((entity, outcome)).or_default();
         ids.insert(id);
@@ -313,11 +315,17 @@ impl ReadAudit {
 
     /// Notes fields used on many rows at once, such as a personal field in a filter; with no
     /// ids when the request was refused before any row was read.
-    pub fn note_all(&self, entity: &'static str, ids: &[Uuid], fields: &[&str], outcome: Outcome) {
+    pub fn note_all(
+        &self,
+        entity: &'static str,
+        ids: &[Uuid],
+        fields: &[&'static str],
+        outcome: Outcome,
+    ) {
         let mut reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
         let (all_ids, all_fields) = reads.entry((entity, outcome)).or_default();
         all_ids.extend(ids.iter().copied());
-        all_fields.extend(fields.iter().map(|f| (*f).to_owned()));
+        all_fields.extend(fields.iter().copied());
     }
 
     /// One event per entity type and outcome.
@@ -329,7 +337,12 @@ impl ReadAudit {
                 action: Action::Read,
                 entity,
                 entity_ids: ids.into_iter().collect(),
-                fields: fields.into_iter().collect(),
+                fields: fields
+                    .into_iter()
+                    .map(entity::graphql_field_name)
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
                 outcome,
             })
             .collect()

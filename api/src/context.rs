@@ -61,7 +61,7 @@ impl RequestContext {
             "{} is not marked as personal data",
             column.as_str()
         );
-        let field = entity::graphql_field_name(column.as_str());
+        let field = column.as_str();
         if self.principal.has(AuthScope::PiiRead) {
             self.reads
                 .note(E::GRAPHQL_TYPE, id, field, Outcome::Allowed);

@@ -342,7 +342,7 @@ pub async fn contacts_of(
 }
 
 /// A filter or ordering on a personal field reveals it for the rows returned: audit it so.
-fn note_personal(rc: &RequestContext, ids: &[Uuid], personal: &[&str]) {
+fn note_personal(rc: &RequestContext, ids: &[Uuid], personal: &[&'static str]) {
     if !personal.is_empty() && !ids.is_empty() {
         rc.reads
             .note_all("Contact", ids, personal, Outcome::Allowed);

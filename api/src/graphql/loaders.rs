@@ -15,7 +15,7 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::graphql::page::{CursorKey, Ordering, Page, SortValue};
+use crate::graphql::page::{CursorKey, CursorSigner, Ordering, Page, SortValue};
 use crate::tenancy::Scope;
 
 type LoadError = async_graphql::Error;
@@ -190,16 +190,19 @@ where
         } else {
             HashMap::new()
         };
-        let tenant = self.scope.tenant_id();
-        let signature = ordering.signature(S::NAME);
+        let signer = Arc::new(CursorSigner {
+            key: self.cursors.clone(),
+            tenant: self.scope.tenant_id(),
+            ordering: ordering.signature(S::NAME),
+        });
         Ok(parents
             .iter()
             .map(|parent| {
                 let rows = by_parent.remove(parent).unwrap_or_default();
-                let mut page = Page::from_rows(rows, args.first, args.after.is_some(), |row| {
-                    self.cursors
-                        .encode(tenant, &signature, ordering.values(row))
-                });
+                let mut page =
+                    Page::from_rows(rows, args.first, args.after.is_some(), &signer, |row| {
+                        ordering.values(row)
+                    });
                 if args.with_total {
                     page.total = Some(totals.get(parent).copied().unwrap_or(0) as u64);
                 }

@@ -14,6 +14,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Order};
 use sea_orm::{Condition, QueryOrder, QuerySelect, Select};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
@@ -23,30 +24,31 @@ pub const DEFAULT_PAGE_SIZE: i32 = 50;
 pub const MAX_PAGE_SIZE: i32 = 500;
 
 /// The key cursors are signed with, derived from the server's secret so that every API node
-/// behind a load balancer accepts the cursors of the others.
+/// behind a load balancer accepts the cursors of the others. Holds the keyed HMAC state, so
+/// signing a cursor costs no key setup.
 #[derive(Clone)]
-pub struct CursorKey(Vec<u8>);
+pub struct CursorKey(Hmac<Sha256>);
 
 impl CursorKey {
     pub fn derive(secret: &[u8]) -> CursorKey {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap_or_else(|_| {
-            // HMAC accepts keys of any length; this arm cannot be reached.
-            Hmac::<Sha256>::new_from_slice(b"dossier").unwrap_or_else(|_| unreachable!())
-        });
+        // HMAC takes keys of any length, so neither `new_from_slice` can fail.
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
         mac.update(b"dossier cursor key v1");
-        CursorKey(mac.finalize().into_bytes().to_vec())
+        let key = mac.finalize().into_bytes();
+        CursorKey(<Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap_or_else(|_| unreachable!()))
     }
 
     fn mac(&self, tenant: Uuid, payload: &[u8]) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!());
+        let mut mac = self.0.clone();
         mac.update(tenant.as_bytes());
         mac.update(payload);
         mac
     }
 
-    pub fn encode(&self, tenant: Uuid, ordering: &str, values: Vec<SortValue>) -> String {
-        let payload = serde_json::to_vec(&CursorPayload {
-            o: ordering.to_owned(),
+    pub fn encode(&self, tenant: Uuid, ordering: &str, values: &[SortValue]) -> String {
+        let payload = serde_json::to_vec(&CursorPayloadRef {
+            o: ordering,
             v: values,
         })
         .unwrap_or_default();
@@ -74,6 +76,34 @@ impl CursorKey {
         }
         Ok(decoded.v)
     }
+}
+
+/// What signs the cursors of one page: shared by its rows.
+pub struct CursorSigner {
+    pub key: CursorKey,
+    pub tenant: Uuid,
+    pub ordering: String,
+}
+
+/// A row's position, signed into an opaque string only when a response asks for it.
+#[derive(Clone)]
+pub struct Cursor {
+    signer: Arc<CursorSigner>,
+    values: Vec<SortValue>,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        self.signer
+            .key
+            .encode(self.signer.tenant, &self.signer.ordering, &self.values)
+    }
+}
+
+#[derive(Serialize)]
+struct CursorPayloadRef<'a> {
+    o: &'a str,
+    v: &'a [SortValue],
 }
 
 #[derive(Serialize, Deserialize)]
@@ -205,17 +235,34 @@ pub fn list_complexity(first: Option<i32>, child: usize) -> usize {
     first.saturating_mul(child.max(1))
 }
 
-#[derive(Debug, Clone, async_graphql::SimpleObject)]
+/// Relay page information.
 pub struct PageInfo {
-    pub has_next_page: bool,
-    pub has_previous_page: bool,
-    pub start_cursor: Option<String>,
-    pub end_cursor: Option<String>,
+    has_next_page: bool,
+    has_previous_page: bool,
+    start: Option<Cursor>,
+    end: Option<Cursor>,
 }
 
-/// One page of rows, with the cursor of each.
+#[async_graphql::Object]
+impl PageInfo {
+    async fn has_next_page(&self) -> bool {
+        self.has_next_page
+    }
+    /// True when the page starts after a cursor.
+    async fn has_previous_page(&self) -> bool {
+        self.has_previous_page
+    }
+    async fn start_cursor(&self) -> Option<String> {
+        self.start.as_ref().map(Cursor::encode)
+    }
+    async fn end_cursor(&self) -> Option<String> {
+        self.end.as_ref().map(Cursor::encode)
+    }
+}
+
+/// One page of rows, with the position of each.
 pub struct Page<M> {
-    pub rows: Vec<(String, M)>,
+    pub rows: Vec<(Cursor, M)>,
     pub has_next: bool,
     pub has_previous: bool,
     pub total: Option<u64>,
@@ -226,8 +273,8 @@ impl<M> Page<M> {
         PageInfo {
             has_next_page: self.has_next,
             has_previous_page: self.has_previous,
-            start_cursor: self.rows.first().map(|(c, _)| c.clone()),
-            end_cursor: self.rows.last().map(|(c, _)| c.clone()),
+            start: self.rows.first().map(|(c, _)| c.clone()),
+            end: self.rows.last().map(|(c, _)| c.clone()),
         }
     }
 
@@ -236,12 +283,22 @@ impl<M> Page<M> {
         mut rows: Vec<M>,
         first: u64,
         has_previous: bool,
-        cursor: impl Fn(&M) -> String,
+        signer: &Arc<CursorSigner>,
+        values: impl Fn(&M) -> Vec<SortValue>,
     ) -> Page<M> {
         let has_next = rows.len() as u64 > first;
         rows.truncate(first as usize);
         Page {
-            rows: rows.into_iter().map(|m| (cursor(&m), m)).collect(),
+            rows: rows
+                .into_iter()
+                .map(|m| {
+                    let cursor = Cursor {
+                        signer: signer.clone(),
+                        values: values(&m),
+                    };
+                    (cursor, m)
+                })
+                .collect(),
             has_next,
             has_previous,
             total: None,
@@ -274,9 +331,13 @@ where
         query = query.filter(ordering.after(values)?);
     }
     let rows = scope.all(ordering.apply(query).limit(first + 1)).await?;
-    let tenant = scope.tenant_id();
-    let mut page = Page::from_rows(rows, first, after.is_some(), |row| {
-        key.encode(tenant, &signature, ordering.values(row))
+    let signer = Arc::new(CursorSigner {
+        key: key.clone(),
+        tenant: scope.tenant_id(),
+        ordering: signature,
+    });
+    let mut page = Page::from_rows(rows, first, after.is_some(), &signer, |row| {
+        ordering.values(row)
     });
     page.total = total;
     Ok(page)
@@ -287,10 +348,20 @@ use sea_orm::QueryFilter;
 /// Declares a Relay connection type and its edge type for a node type.
 macro_rules! connection {
     ($connection:ident, $edge:ident, $node:ty) => {
-        #[derive(async_graphql::SimpleObject)]
         pub struct $edge {
-            pub cursor: String,
-            pub node: $node,
+            cursor: $crate::graphql::page::Cursor,
+            node: $node,
+        }
+
+        #[async_graphql::Object]
+        impl $edge {
+            /// This row's position, for `after`.
+            async fn cursor(&self) -> String {
+                self.cursor.encode()
+            }
+            async fn node(&self) -> &$node {
+                &self.node
+            }
         }
 
         #[derive(async_graphql::SimpleObject)]
