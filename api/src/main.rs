@@ -5,11 +5,6 @@ use clap::{Parser, Subcommand};
 use uuid::Uuid;
 
 use api::auth::{Claims, Role, Scopes};
-
-/// A GraphQL response is built from many small allocations across worker threads; mimalloc
-/// serves them with far less contention than the system allocator (measured with `bench/`).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use api::config::Config;
 
 #[derive(Parser)]
