@@ -11,20 +11,17 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::auth::{AuthError, Verifier};
 use crate::error::Code;
-use crate::graphql::{self, DossierSchema, Refused, page::CursorKey};
+use crate::graphql::{self, DossierSchema, Refused};
 use crate::metrics::Metrics;
 
 pub struct AppState {
     pub schema: DossierSchema,
-    pub db: DatabaseConnection,
+    pub services: graphql::Services,
     pub verifier: Verifier,
-    pub cursors: CursorKey,
-    pub tenants: crate::tenancy::TenantCache,
     pub metrics: Metrics,
     pub max_body_bytes: usize,
 }
@@ -225,9 +222,7 @@ async fn graphql_post(
 
     match graphql::execute(
         &state.schema,
-        &state.db,
-        &state.cursors,
-        &state.tenants,
+        &state.services,
         principal,
         request_id,
         request,
@@ -269,7 +264,7 @@ async fn health() -> HttpResponse {
 }
 
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    match state.db.ping().await {
+    match state.services.db.ping().await {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");

@@ -33,10 +33,14 @@ impl Application {
                 complexity: config.max_complexity,
                 directives: config.max_directives,
             }),
-            db: db.clone(),
+            services: graphql::Services {
+                db: db.clone(),
+                cursors: CursorKey::derive(&secret),
+                tenants: Default::default(),
+                appender: (db.get_database_backend() == sea_orm::DbBackend::Postgres)
+                    .then(|| crate::audit::Appender::start(db.clone())),
+            },
             verifier: config.verifier()?,
-            cursors: CursorKey::derive(&secret),
-            tenants: Default::default(),
             metrics: Default::default(),
             max_body_bytes: config.max_body_bytes,
         });

@@ -27,6 +27,8 @@ use crate::error::{ApiError, ApiResult};
 pub struct Scoped<C> {
     tenant_id: Uuid,
     conn: C,
+    /// Set once the request has written: its read events then join its transaction.
+    wrote: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The request-wide handle, cheap to clone into DataLoaders.
@@ -37,6 +39,7 @@ impl Clone for Scope {
         Scoped {
             tenant_id: self.tenant_id,
             conn: self.conn.clone(),
+            wrote: self.wrote.clone(),
         }
     }
 }
@@ -97,6 +100,7 @@ pub async fn open(
             Scoped {
                 tenant_id: principal.tenant_id,
                 conn: Arc::new(txn),
+                wrote: Default::default(),
             },
             tenant,
         )),
@@ -116,6 +120,11 @@ pub enum OpenError {
 }
 
 impl Scope {
+    /// Whether the request has written (through [`Scope::write`]).
+    pub fn wrote(&self) -> bool {
+        self.wrote.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Commits the request's transaction. Fails if a loader still holds the handle.
     pub async fn commit(self) -> Result<(), DbErr> {
         let txn = Arc::try_unwrap(self.conn)
@@ -136,9 +145,11 @@ impl Scope {
     where
         F: AsyncFnOnce(&Scoped<DatabaseTransaction>) -> ApiResult<T>,
     {
+        self.wrote.store(true, std::sync::atomic::Ordering::Relaxed);
         let savepoint = Scoped {
             tenant_id: self.tenant_id,
             conn: self.conn.begin().await?,
+            wrote: self.wrote.clone(),
         };
         match work(&savepoint).await {
             Ok(value) => {
@@ -316,6 +327,20 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
     }
 }
 
+/// The tenant's handle on a transaction someone else owns (the audit appender's), with the
+/// tenant set for the row-level-security policies.
+pub async fn within(
+    txn: &DatabaseTransaction,
+    tenant_id: Uuid,
+) -> Result<Scoped<&DatabaseTransaction>, DbErr> {
+    set_tenant(txn, tenant_id).await?;
+    Ok(Scoped {
+        tenant_id,
+        conn: txn,
+        wrote: Default::default(),
+    })
+}
+
 /// A handle for system work on one tenant outside any request (the CLI, the demo seed).
 pub async fn for_tenant(db: &DatabaseConnection, tenant_id: Uuid) -> Result<Scope, DbErr> {
     let txn = db.begin().await?;
@@ -323,6 +348,7 @@ pub async fn for_tenant(db: &DatabaseConnection, tenant_id: Uuid) -> Result<Scop
     Ok(Scoped {
         tenant_id,
         conn: Arc::new(txn),
+        wrote: Default::default(),
     })
 }
 

@@ -90,6 +90,16 @@ pub(crate) async fn record<C: Borrow<DatabaseTransaction>>(
         .map_err(audit::unavailable)
 }
 
+/// What requests share: the database, the cursor key, the tenant cache, the audit appender.
+pub struct Services {
+    pub db: DatabaseConnection,
+    pub cursors: page::CursorKey,
+    pub tenants: tenancy::TenantCache,
+    /// Group commit of read audit events; PostgreSQL only (SQLite has one connection, which
+    /// the waiting request would hold).
+    pub appender: Option<audit::Appender>,
+}
+
 /// Why a request never reached the resolvers.
 pub enum Refused {
     Unauthenticated(crate::auth::AuthError),
@@ -100,18 +110,18 @@ pub enum Refused {
 ///
 /// The request gets one transaction (tenant set first, on PostgreSQL); resolvers note the
 /// personal fields they return; their audit events are appended in that transaction and
-/// committed before the response is handed back. If that fails, the caller gets an error
-/// instead of the data (DESIGN §5.3).
+/// committed before the response is handed back — or, for a request that wrote nothing and
+/// an `appender` (PostgreSQL), group-committed with other requests' events before the
+/// response is handed back. If that fails, the caller gets an error instead of the data
+/// (DESIGN §5.3).
 pub async fn execute(
     schema: &DossierSchema,
-    db: &DatabaseConnection,
-    cursors: &page::CursorKey,
-    tenants: &tenancy::TenantCache,
+    services: &Services,
     principal: Principal,
     request_id: String,
     request: async_graphql::Request,
 ) -> Result<async_graphql::Response, Refused> {
-    let (scope, tenant) = match tenancy::open(db, tenants, &principal).await {
+    let (scope, tenant) = match tenancy::open(&services.db, &services.tenants, &principal).await {
         Ok(opened) => opened,
         Err(OpenError::Auth(err)) => return Err(Refused::Unauthenticated(err)),
         Err(OpenError::Db(err)) => {
@@ -120,8 +130,8 @@ pub async fn execute(
         }
     };
     let context = Arc::new(RequestContext {
-        loaders: loaders::Loaders::new(&scope, cursors),
-        cursors: cursors.clone(),
+        loaders: loaders::Loaders::new(&scope, &services.cursors),
+        cursors: services.cursors.clone(),
         principal,
         tenant,
         request_id,
@@ -134,15 +144,28 @@ pub async fn execute(
     // The loaders hold clones of the handle; the transaction can only commit once they go.
     drop(context);
 
-    let audited = audit::append(&scope, &actor, events).await;
-    let committed = match audited {
-        Ok(()) => scope.commit().await.map_err(ApiError::from),
-        Err(err) => {
-            if let Err(rollback) = scope.rollback().await {
-                tracing::error!(error = %rollback, "rollback after a failed audit write failed");
+    let committed = match &services.appender {
+        // A read-only request commits first and has its events group-committed; the response
+        // still waits until they are durable.
+        Some(appender) if !events.is_empty() && !scope.wrote() => {
+            let tenant = scope.tenant_id();
+            match scope.commit().await {
+                Ok(()) => appender
+                    .append(tenant, actor, events)
+                    .await
+                    .map_err(audit::unavailable),
+                Err(err) => Err(ApiError::from(err)),
             }
-            Err(audit::unavailable(err))
         }
+        _ => match audit::append(&scope, &actor, events).await {
+            Ok(()) => scope.commit().await.map_err(ApiError::from),
+            Err(err) => {
+                if let Err(rollback) = scope.rollback().await {
+                    tracing::error!(error = %rollback, "rollback after a failed audit write failed");
+                }
+                Err(audit::unavailable(err))
+            }
+        },
     };
     if let Err(err) = committed {
         let err: async_graphql::Error = err.into();
