@@ -51,7 +51,24 @@ async fn personal_fields_are_refused_without_pii_read_but_the_rest_resolves(back
     assert_eq!(data["customer"]["name"], json!("Acme"));
     let node = &data["customer"]["contacts"]["edges"][0]["node"];
     assert_eq!(node["id"], json!(contact));
-    assert_eq!(node["alias"], json!(null));
+    // Refused fields stay in the response as null (GraphQL spec), with the error at their path.
+    let node_fields = node.as_object().expect("node");
+    for field in ["alias", "firstName", "phone"] {
+        assert_eq!(
+            node_fields.get(field),
+            Some(&json!(null)),
+            "{field} must be present and null: {node}"
+        );
+    }
+    let paths: Vec<String> = answer
+        .errors()
+        .iter()
+        .map(|e| e["path"].to_string())
+        .collect();
+    assert!(
+        paths.contains(&json!(["customer", "contacts", "edges", 0, "node", "alias"]).to_string()),
+        "{paths:?}"
+    );
     // The refusal itself is in the audit log, as a DENIED read of Contact.
     let admin = app.token(app.a.id, "admin");
     let log = app

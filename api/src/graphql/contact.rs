@@ -34,8 +34,17 @@ impl From<contact::Model> for Contact {
 }
 
 impl Contact {
-    fn personal<T>(&self, ctx: &Context<'_>, column: Column, value: T) -> ApiResult<T> {
-        RequestContext::of(ctx).personal::<contact::Entity, T>(column, self.0.id, value)
+    /// A personal field: its value, or — without `pii:read` — `null` with a `FORBIDDEN` error
+    /// at this path, so the field stays in the response as the GraphQL spec wants.
+    fn personal<T>(&self, ctx: &Context<'_>, column: Column, value: Option<T>) -> Option<T> {
+        match RequestContext::of(ctx).personal::<contact::Entity, _>(column, self.0.id, value) {
+            Ok(value) => value,
+            Err(err) => {
+                let err: async_graphql::Error = err.into();
+                ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
+                None
+            }
+        }
     }
 }
 
@@ -61,25 +70,25 @@ impl Contact {
             .ok_or_else(|| ApiError::NotFound.into())
     }
     #[graphql(directive = personal_data::apply())]
-    async fn first_name(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
-        Ok(self.personal(ctx, Column::FirstName, self.0.first_name.clone())?)
+    async fn first_name(&self, ctx: &Context<'_>) -> Option<String> {
+        self.personal(ctx, Column::FirstName, self.0.first_name.clone())
     }
     #[graphql(directive = personal_data::apply())]
-    async fn last_name(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
-        Ok(self.personal(ctx, Column::LastName, self.0.last_name.clone())?)
+    async fn last_name(&self, ctx: &Context<'_>) -> Option<String> {
+        self.personal(ctx, Column::LastName, self.0.last_name.clone())
     }
     #[graphql(directive = personal_data::apply())]
-    async fn email(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
-        Ok(self.personal(ctx, Column::Email, self.0.email.clone())?)
+    async fn email(&self, ctx: &Context<'_>) -> Option<String> {
+        self.personal(ctx, Column::Email, self.0.email.clone())
     }
     /// E.164.
     #[graphql(directive = personal_data::apply())]
-    async fn phone(&self, ctx: &Context<'_>) -> GqlResult<Option<String>> {
-        Ok(self.personal(ctx, Column::Phone, self.0.phone.clone())?)
+    async fn phone(&self, ctx: &Context<'_>) -> Option<String> {
+        self.personal(ctx, Column::Phone, self.0.phone.clone())
     }
     #[graphql(directive = personal_data::apply())]
-    async fn birthday(&self, ctx: &Context<'_>) -> GqlResult<Option<NaiveDate>> {
-        Ok(self.personal(ctx, Column::Birthday, self.0.birthday)?)
+    async fn birthday(&self, ctx: &Context<'_>) -> Option<NaiveDate> {
+        self.personal(ctx, Column::Birthday, self.0.birthday)
     }
     async fn job_title(&self) -> Option<&str> {
         self.0.job_title.as_deref()
