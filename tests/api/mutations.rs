@@ -61,6 +61,8 @@ async fn every_validation_rule_refuses_before_writing(backend: Backend) {
         json!({"phone": "+1 202 123 4567"}),
         json!({"phone": "+33 6 12"}),
         json!({"birthday": "2999-01-01"}),
+        json!({"birthday": "1985-13-40"}),
+        json!({"birthday": "12/04/1985"}),
         json!({"firstName": "x".repeat(101)}),
     ] {
         refused(&app, CREATE_CONTACT, contact_input(patch)).await;

@@ -21,6 +21,7 @@ use crate::graphql::filter::{
 };
 use crate::graphql::loaders::{Children, children};
 use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
+use crate::graphql::scalars::Date;
 use crate::graphql::{OrderDirection, given, loader_err, owned};
 use crate::graphql::{personal_data, record};
 use crate::validate;
@@ -87,8 +88,8 @@ impl Contact {
         self.personal(ctx, Column::Phone, self.0.phone.clone())
     }
     #[graphql(directive = personal_data::apply())]
-    async fn birthday(&self, ctx: &Context<'_>) -> Option<NaiveDate> {
-        self.personal(ctx, Column::Birthday, self.0.birthday)
+    async fn birthday(&self, ctx: &Context<'_>) -> Option<Date> {
+        self.personal(ctx, Column::Birthday, self.0.birthday.map(Date))
     }
     async fn job_title(&self) -> Option<&str> {
         self.0.job_title.as_deref()
@@ -416,7 +417,7 @@ pub struct CreateContactInput {
     pub email: Option<String>,
     /// International format; stored as E.164.
     pub phone: Option<String>,
-    pub birthday: Option<NaiveDate>,
+    pub birthday: Option<Date>,
     pub job_title: Option<String>,
     pub external_ref: Option<String>,
 }
@@ -429,7 +430,7 @@ pub struct UpdateContactInput {
     pub last_name: MaybeUndefined<String>,
     pub email: MaybeUndefined<String>,
     pub phone: MaybeUndefined<String>,
-    pub birthday: MaybeUndefined<NaiveDate>,
+    pub birthday: MaybeUndefined<Date>,
     pub job_title: MaybeUndefined<String>,
     pub external_ref: MaybeUndefined<String>,
 }
@@ -449,7 +450,8 @@ fn phone(value: Option<String>) -> ApiResult<Option<String>> {
     Ok(value.map(|v| validate::phone("phone", &v)).transpose()?)
 }
 
-fn birthday(value: Option<NaiveDate>) -> ApiResult<Option<NaiveDate>> {
+fn birthday(value: Option<Date>) -> ApiResult<Option<NaiveDate>> {
+    let value = value.map(|d| d.0);
     if let Some(date) = value {
         let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
         if date < earliest || date > Utc::now().date_naive() {

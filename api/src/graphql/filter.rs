@@ -4,13 +4,14 @@
 //! they reach `LIKE`). Every operator turns into bound parameters, never SQL text.
 
 use async_graphql::InputObject;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sea_orm::Condition;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
+use crate::graphql::scalars::Date;
 
 /// Most values accepted by one `in` list.
 const MAX_IN: usize = 500;
@@ -153,7 +154,7 @@ range_filter!(
     DateTime<Utc>,
     "Operators on a point in time."
 );
-range_filter!(DateFilter, NaiveDate, "Operators on a calendar date.");
+range_filter!(DateFilter, Date, "Operators on a calendar date.");
 range_filter!(DecimalFilter, Decimal, "Operators on an amount of money.");
 range_filter!(IntFilter, i32, "Operators on a whole number.");
 

@@ -9,6 +9,7 @@ pub mod loaders;
 pub mod me;
 pub mod page;
 pub mod sale;
+pub mod scalars;
 
 use std::borrow::Borrow;
 use std::sync::Arc;
