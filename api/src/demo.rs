@@ -106,8 +106,7 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<Uuid> {
                 created_at: Set(now - Duration::days(400 - 30 * i as i64)),
                 updated_at: Set(now),
             })
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .await?;
         customer_ids.push(customer.id);
         let (first, last, email, phone) = people[i];
         let contact = scope
@@ -125,8 +124,7 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<Uuid> {
                 created_at: Set(now),
                 updated_at: Set(now),
             })
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .await?;
         contact_ids.push(contact.id);
         for n in 0..6 {
             let sale = scope
@@ -142,15 +140,13 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<Uuid> {
                         "amount",
                         Decimal::new(1990 + 1250 * n as i64, 2),
                         2,
-                    )
-                    .map_err(|e| anyhow::anyhow!("{e}"))?),
+                    )?),
                     currency: Set("EUR".into()),
                     sold_at: Set(now - Duration::days(75 * n as i64 + i as i64)),
                     external_ref: Set(None),
                     created_at: Set(now),
                 })
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .await?;
             sale_ids.push(sale.id);
         }
     }
@@ -177,8 +173,7 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<Uuid> {
             created("Sale", sale_ids),
         ],
     )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    .await?;
     scope.commit().await?;
     Ok(DEMO_TENANT)
 }

@@ -187,7 +187,7 @@ impl Customer {
             .stats
             .load_one(self.0.id)
             .await
-            .map_err(|e| ApiError::internal(anyhow::anyhow!(e.message)))?
+            .map_err(loader_err)?
             .unwrap_or_default())
     }
 }

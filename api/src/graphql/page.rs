@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use entity::TenantOwned;
 use hmac::{Hmac, Mac};
 use sea_orm::sea_query::{Expr, ExprTrait, Order};
-use sea_orm::{Condition, QueryOrder, QuerySelect, Select};
+use sea_orm::{Condition, QueryFilter, QueryOrder, QuerySelect, Select};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::sync::Arc;
@@ -342,8 +342,6 @@ where
     page.total = total;
     Ok(page)
 }
-
-use sea_orm::QueryFilter;
 
 /// Declares a Relay connection type and its edge type for a node type.
 macro_rules! connection {
