@@ -74,6 +74,9 @@ pub struct TestApp {
     /// A connection that bypasses the API (and, on PostgreSQL, row-level security): for
     /// checking what was really stored and for tampering as an attacker would.
     pub admin: DatabaseConnection,
+    /// The application's own connection (the API's role): for driving the library's
+    /// commands, such as the retention run, on the same database as the server.
+    pub db: DatabaseConnection,
     /// SQL statements the application has run, for checking that loaders batch.
     pub statements: Arc<AtomicUsize>,
     pub a: Tenant,
@@ -212,6 +215,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     .await
     .expect("tenant B");
     let url = format!("http://127.0.0.1:{}", app.port());
+    let app_db = app.db().clone();
     tokio::spawn(app.run_until_stopped());
     let admin = Database::connect(admin_url)
         .await
@@ -224,6 +228,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
             .build()
             .expect("http client"),
         admin,
+        db: app_db,
         statements,
         a: Tenant {
             id: a.id,
@@ -391,6 +396,26 @@ impl TestApp {
             .await
             .ok();
         uuid(&data["createSale"]["id"])
+    }
+
+    /// Tenant A's audit events matching `filter`, newest first, read by its compliance officer.
+    pub async fn audit_events(&self, filter: Value) -> Vec<Value> {
+        let data = self
+            .gql(
+                &self.token(self.a.id, "compliance"),
+                "query($f: AuditEventFilter) { auditEvents(filter: $f, first: 500) { edges { node {
+                    seq at actor actorRole clientId requestId action entity entityIds fields purpose
+                    outcome prevHash hash } } } }",
+                json!({ "f": filter }),
+            )
+            .await
+            .ok();
+        data["auditEvents"]["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| e["node"].clone())
+            .collect()
     }
 
     /// Runs SQL as the administrator (no API, no row-level security).

@@ -389,8 +389,17 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
     }
 }
 
-/// Ids and field names read, per entity type and outcome.
-type Reads = BTreeMap<(&'static str, Outcome), (BTreeSet<Uuid>, BTreeSet<&'static str>)>;
+/// Events that name this row among their ids: what the audit log knows about one subject.
+/// Ids are stored as a JSON array of canonical UUID strings, which contain no LIKE wildcard.
+pub fn about(subject: Uuid) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait};
+    Expr::col(audit_event::Column::EntityIds)
+        .cast_as(Alias::new("TEXT"))
+        .like(format!("%{subject}%"))
+}
+
+/// Ids and field names accessed, per action, entity type and outcome.
+type Reads = BTreeMap<(Action, &'static str, Outcome), (BTreeSet<Uuid>, BTreeSet<&'static str>)>;
 
 /// The personal-data reads of one request, gathered while it resolves.
 #[derive(Debug, Default)]
@@ -403,7 +412,7 @@ impl ReadAudit {
     /// into the GraphQL name when the event is written, so the hot path allocates nothing).
     pub fn note(&self, entity: &'static str, id: Uuid, field: &'static str, outcome: Outcome) {
         let mut reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
-        let (ids, fields) = reads.entry((entity, outcome)).or_default();
+        let (ids, fields) = reads.entry((Action::Read, entity, outcome)).or_default();
         ids.insert(id);
         fields.insert(field);
     }
@@ -417,19 +426,32 @@ impl ReadAudit {
         fields: &[&'static str],
         outcome: Outcome,
     ) {
+        self.note_access(Action::Read, entity, ids, fields, outcome);
+    }
+
+    /// Notes an access that is not a plain read, such as an `EXPORT`: it is written with the
+    /// request's read events, before the response leaves.
+    pub fn note_access(
+        &self,
+        action: Action,
+        entity: &'static str,
+        ids: &[Uuid],
+        fields: &[&'static str],
+        outcome: Outcome,
+    ) {
         let mut reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
-        let (all_ids, all_fields) = reads.entry((entity, outcome)).or_default();
+        let (all_ids, all_fields) = reads.entry((action, entity, outcome)).or_default();
         all_ids.extend(ids.iter().copied());
         all_fields.extend(fields.iter().copied());
     }
 
-    /// One event per entity type and outcome.
+    /// One event per action, entity type and outcome.
     pub fn take_events(&self) -> Vec<NewEvent> {
         let reads = std::mem::take(&mut *self.reads.lock().unwrap_or_else(|e| e.into_inner()));
         reads
             .into_iter()
-            .map(|((entity, outcome), (ids, fields))| NewEvent {
-                action: Action::Read,
+            .map(|((action, entity, outcome), (ids, fields))| NewEvent {
+                action,
                 entity,
                 entity_ids: ids.into_iter().collect(),
                 fields: fields

@@ -194,6 +194,21 @@ impl Principal {
         self.scopes.contains(scope)
     }
 
+    /// `FORBIDDEN` unless the principal holds at least one of `scopes`.
+    pub fn require_any(&self, scopes: &[Scope]) -> Result<(), crate::error::ApiError> {
+        match scopes.iter().find(|s| self.has(**s)) {
+            Some(_) => Ok(()),
+            None => Err(crate::error::ApiError::Forbidden(format!(
+                "this operation needs one of the scopes {}",
+                scopes
+                    .iter()
+                    .map(|s| format!("`{}`", s.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
     pub fn require(&self, scope: Scope) -> Result<(), crate::error::ApiError> {
         if self.has(scope) {
             Ok(())

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::audit::{Actor, Outcome, ReadAudit};
 use crate::auth::{Principal, Scope as AuthScope};
 use crate::error::{ApiError, ApiResult};
+use crate::gdpr::SubjectKeys;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::page::CursorKey;
 use crate::tenancy::Scope;
@@ -21,6 +22,9 @@ pub struct RequestContext {
     pub reads: ReadAudit,
     pub loaders: Loaders,
     pub cursors: CursorKey,
+    pub subject_keys: SubjectKeys,
+    /// Set when the request changed its tenant's settings, so the tenant cache forgets it.
+    pub tenant_changed: std::sync::atomic::AtomicBool,
 }
 
 impl RequestContext {
@@ -46,8 +50,23 @@ impl RequestContext {
         }
     }
 
-    /// The one gate of every personal-data field: without `pii:read` the field is refused,
-    /// and either way the access is noted for the request's audit event.
+    /// Whether this request may read personal data at all: it needs `pii:read`, and a stated
+    /// purpose when its tenant requires one.
+    pub fn may_read_personal(&self) -> ApiResult<()> {
+        if !self.principal.has(AuthScope::PiiRead) {
+            return Err(ApiError::missing_scope(AuthScope::PiiRead));
+        }
+        if self.tenant.require_purpose && self.principal.purpose.is_none() {
+            return Err(ApiError::Forbidden(
+                "this tenant requires a purpose for reading personal data: set the token's `purpose` claim or an `X-Purpose` header".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The one gate of every personal-data field: without `pii:read` (or without a purpose
+    /// where the tenant requires one) the field is refused, and either way the access is
+    /// noted for the request's audit event.
     pub fn personal<E: PersonalData, T>(
         &self,
         column: E::Column,
@@ -62,13 +81,16 @@ impl RequestContext {
             column.as_str()
         );
         let field = column.as_str();
-        if self.principal.has(AuthScope::PiiRead) {
-            self.reads
-                .note(E::GRAPHQL_TYPE, id, field, Outcome::Allowed);
-            Ok(value)
-        } else {
-            self.reads.note(E::GRAPHQL_TYPE, id, field, Outcome::Denied);
-            Err(ApiError::missing_scope(AuthScope::PiiRead))
+        match self.may_read_personal() {
+            Ok(()) => {
+                self.reads
+                    .note(E::GRAPHQL_TYPE, id, field, Outcome::Allowed);
+                Ok(value)
+            }
+            Err(refused) => {
+                self.reads.note(E::GRAPHQL_TYPE, id, field, Outcome::Denied);
+                Err(refused)
+            }
         }
     }
 }

@@ -35,6 +35,8 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<Uuid> {
             retention_months: Set(None),
             default_currency: Set("EUR".into()),
             created_at: Set(now),
+            audit_retention_months: Set(None),
+            require_purpose: Set(false),
         },
         scope.conn(),
     )
@@ -123,6 +125,7 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<Uuid> {
                 external_ref: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
+                matches_erasure_id: Set(None),
             })
             .await?;
         contact_ids.push(contact.id);

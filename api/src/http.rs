@@ -152,6 +152,27 @@ async fn graphql_post(
         }
     };
 
+    // The purpose of access: the token's `purpose` claim, else the `X-Purpose` header.
+    let mut principal = principal;
+    if principal.purpose.is_none()
+        && let Some(purpose) = req
+            .headers()
+            .get("x-purpose")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+    {
+        if crate::validate::text("X-Purpose", purpose, 200).is_err() {
+            return refuse(
+                &state,
+                StatusCode::BAD_REQUEST,
+                Code::BadUserInput,
+                "X-Purpose: at most 200 characters, no control characters",
+            );
+        }
+        principal.purpose = Some(purpose.to_owned());
+    }
+
     let too_large = || {
         refuse(
             &state,

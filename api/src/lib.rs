@@ -11,6 +11,7 @@ pub mod context;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod gdpr;
 pub mod graphql;
 pub mod http;
 pub mod metrics;

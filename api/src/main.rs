@@ -36,6 +36,11 @@ enum Command {
         command: TenantCommand,
     },
     /// Mint a development HS256 token with the configured secret (printed alone on stdout).
+    /// The retention policy (GDPR Art. 5(1)(e)).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     Token {
         #[arg(long)]
         tenant: Uuid,
@@ -52,6 +57,19 @@ enum Command {
         /// Why personal data will be accessed; recorded in the audit log.
         #[arg(long)]
         purpose: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Erases the tenant's contacts whose retention period is over (no sale, no change for
+    /// the tenant's `retentionMonths`) and not under a legal hold; prints one JSON report.
+    Run {
+        #[arg(long)]
+        tenant: Uuid,
+        /// Only list what would be erased; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -179,6 +197,17 @@ async fn main() -> anyhow::Result<()> {
                 "{}",
                 serde_json::json!({"id": tenant.id, "name": tenant.name})
             );
+        }
+        Command::Retention {
+            command: RetentionCommand::Run { tenant, dry_run },
+        } => {
+            let db = api::db::connect(&config).await?;
+            api::db::migrate(&db).await?;
+            let keys = api::gdpr::SubjectKeys::derive(&config.jwt_secret_bytes()?);
+            let report = api::gdpr::run_retention(&db, &keys, tenant, dry_run)
+                .await
+                .map_err(|err| anyhow::anyhow!("retention run failed: {err}"))?;
+            println!("{}", serde_json::to_string(&report)?);
         }
         Command::Token {
             tenant,

@@ -36,6 +36,7 @@ impl Application {
             services: graphql::Services {
                 db: db.clone(),
                 cursors: CursorKey::derive(&secret),
+                subject_keys: crate::gdpr::SubjectKeys::derive(&secret),
                 tenants: Default::default(),
                 appender: (db.get_database_backend() == sea_orm::DbBackend::Postgres)
                     .then(|| crate::audit::Appender::start(db.clone())),

@@ -63,6 +63,12 @@ impl TenantCache {
             .map(|(tenant, _)| tenant.clone())
     }
 
+    /// Drops a tenant whose row changed, so the next request reads it again.
+    pub fn forget(&self, id: Uuid) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.remove(&id);
+    }
+
     fn put(&self, tenant: &entity::tenant::Model) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         entries.retain(|_, (_, seen)| seen.elapsed() < Self::TTL);
@@ -310,6 +316,33 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
         Ok(())
     }
 
+    /// The caller's own tenant row.
+    pub async fn own_tenant(&self) -> ApiResult<entity::tenant::Model> {
+        entity::tenant::Entity::find_by_id(self.tenant_id)
+            .one(self.conn())
+            .await?
+            .ok_or(ApiError::NotFound)
+    }
+
+    /// Changes the caller's own tenant row: the only tenant a handle can write.
+    pub async fn update_own_tenant(
+        &self,
+        mut model: entity::tenant::ActiveModel,
+    ) -> ApiResult<entity::tenant::Model> {
+        model.id = sea_orm::ActiveValue::Unchanged(self.tenant_id);
+        Ok(model.update(self.conn()).await?)
+    }
+
+    /// Deletes the caller's rows matching `filter`; returns how many went.
+    pub async fn delete_where<E: TenantOwned>(&self, filter: sea_orm::Condition) -> ApiResult<u64> {
+        let result = E::delete_many()
+            .filter(E::tenant_column().eq(self.tenant_id))
+            .filter(filter)
+            .exec(self.conn())
+            .await?;
+        Ok(result.rows_affected)
+    }
+
     /// Sets `column = value` on the caller's rows matching `filter`; returns how many changed.
     pub async fn update_where<E: TenantOwned>(
         &self,
@@ -383,6 +416,8 @@ pub async fn create_tenant(
         retention_months: Set(None),
         default_currency: Set(default_currency.to_owned()),
         created_at: Set(chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6)),
+        audit_retention_months: Set(None),
+        require_purpose: Set(false),
     }
     .insert(scope.conn())
     .await?;

@@ -21,6 +21,9 @@ pub struct Model {
     pub external_ref: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The erasure tombstone whose email or phone this contact matched when it was created
+    /// or last changed: the same person may have been re-imported after being erased.
+    pub matches_erasure_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,8 +5,12 @@
 //! directive and (later) exports and erasure all read that marking.
 
 pub mod audit_event;
+pub mod consent;
 pub mod contact;
 pub mod customer;
+pub mod erasure;
+pub mod legal_hold;
+pub mod processing_purpose;
 pub mod sale;
 pub mod tenant;
 
@@ -27,6 +31,20 @@ pub trait PersonalData: EntityTrait {
     const GRAPHQL_TYPE: &'static str;
     /// The personal-data columns. Their GraphQL field names are the camelCase column names.
     fn personal_columns() -> &'static [Self::Column];
+}
+
+/// Every entity that holds personal data, as its GraphQL type and its personal columns: what
+/// the register of processing lists and what the SDL must mark, derived from the
+/// [`PersonalData`] implementations.
+pub fn personal_data_catalog() -> Vec<(&'static str, Vec<&'static str>)> {
+    fn of<E: PersonalData>() -> (&'static str, Vec<&'static str>) {
+        use sea_orm::IdenStatic;
+        (
+            E::GRAPHQL_TYPE,
+            E::personal_columns().iter().map(|c| c.as_str()).collect(),
+        )
+    }
+    vec![of::<contact::Entity>(), of::<consent::Entity>()]
 }
 
 /// The GraphQL (camelCase) name of a snake_case column name.

@@ -14,6 +14,10 @@ pub struct Model {
     pub retention_months: Option<i32>,
     pub default_currency: String,
     pub created_at: DateTimeUtc,
+    /// Months audit events are kept; `None` keeps them for good.
+    pub audit_retention_months: Option<i32>,
+    /// Whether a read of personal data must state its purpose (token claim or `X-Purpose`).
+    pub require_purpose: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod compliance;
 mod limits;
 mod mutations;
 mod ops;

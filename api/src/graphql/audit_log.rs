@@ -1,17 +1,17 @@
 //! The audit log as the compliance officer reads it: `auditEvents` and `verifyAuditChain`
 //! (scope `audit:read`).
 
-use async_graphql::{Context, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::audit_event::{self, Column};
 use sea_orm::sea_query::{Expr, Order};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use crate::audit::{self, Action, AuditChainReport, Outcome};
 use crate::auth::Scope as AuthScope;
 use crate::context::RequestContext;
-use crate::error::{ApiResult, GqlResult};
+use crate::error::{ApiError, ApiResult, GqlResult};
 use crate::graphql::filter::{DateTimeFilter, StringFilter};
 use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
 
@@ -62,6 +62,97 @@ impl From<audit_event::Model> for AuditEvent {
 
 connection!(AuditEventConnection, AuditEventEdge, AuditEvent);
 
+impl AuditEvent {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "seq": self.seq,
+            "at": self.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "actor": self.actor,
+            "actorRole": self.actor_role,
+            "clientId": self.client_id,
+            "requestId": self.request_id,
+            "action": self.action.as_str(),
+            "entity": self.entity,
+            "entityIds": self.entity_ids,
+            "fields": self.fields,
+            "purpose": self.purpose,
+            "outcome": self.outcome.as_str(),
+            "prevHash": self.prev_hash,
+            "hash": self.hash,
+        })
+    }
+}
+
+/// Most events one export holds.
+const AUDIT_EXPORT_MAX: u64 = 10_000;
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum AuditExportFormat {
+    #[default]
+    Csv,
+    Json,
+}
+
+/// A downloadable export of audit events.
+#[derive(SimpleObject)]
+pub struct AuditExport {
+    pub format: AuditExportFormat,
+    pub content_type: String,
+    pub filename: String,
+    /// Events in the export.
+    pub count: i32,
+    pub content: String,
+}
+
+/// RFC 4180 CSV, one event per line; ids and fields joined with spaces. A cell that a
+/// spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) is prefixed with `'`.
+fn audit_csv(events: &[AuditEvent]) -> String {
+    fn cell(value: &str) -> String {
+        let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{value}")
+        } else {
+            value.to_owned()
+        };
+        if value.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", value.replace('"', "\"\""))
+        } else {
+            value
+        }
+    }
+    let mut out = String::from(
+        "seq,at,actor,actorRole,clientId,requestId,action,entity,entityIds,fields,purpose,outcome,id,prevHash,hash\r\n",
+    );
+    for e in events {
+        let ids = e
+            .entity_ids
+            .iter()
+            .map(Uuid::to_string)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let row = [
+            e.seq.to_string(),
+            e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            e.actor.clone(),
+            e.actor_role.clone(),
+            e.client_id.clone().unwrap_or_default(),
+            e.request_id.clone(),
+            e.action.as_str().to_owned(),
+            e.entity.clone(),
+            ids,
+            e.fields.join(" "),
+            e.purpose.clone().unwrap_or_default(),
+            e.outcome.as_str().to_owned(),
+            e.id.to_string(),
+            e.prev_hash.clone(),
+            e.hash.clone(),
+        ];
+        out.push_str(&row.iter().map(|v| cell(v)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
 #[derive(InputObject, Clone, Debug, Default)]
 pub struct AuditEventFilter {
     pub actor: Option<StringFilter>,
@@ -70,6 +161,11 @@ pub struct AuditEventFilter {
     pub entity: Option<StringFilter>,
     pub outcome: Option<Outcome>,
     pub request_id: Option<StringFilter>,
+    pub client_id: Option<StringFilter>,
+    pub purpose: Option<StringFilter>,
+    /// Events that name this row (a contact, a customer…) among their ids.
+    pub subject_id: Option<Uuid>,
+    /// The time range, e.g. `{gte: "2026-01-01T00:00:00Z", lt: "2026-02-01T00:00:00Z"}`.
     pub at: Option<DateTimeFilter>,
 }
 
@@ -81,6 +177,8 @@ impl AuditEventFilter {
             (&self.actor_role, Column::ActorRole),
             (&self.entity, Column::Entity),
             (&self.request_id, Column::RequestId),
+            (&self.client_id, Column::ClientId),
+            (&self.purpose, Column::Purpose),
         ] {
             if let Some(f) = filter {
                 cond = cond.add(f.condition(Expr::col(column))?);
@@ -91,6 +189,9 @@ impl AuditEventFilter {
         }
         if let Some(outcome) = self.outcome {
             cond = cond.add(Column::Outcome.eq(outcome.as_str()));
+        }
+        if let Some(subject) = self.subject_id {
+            cond = cond.add(audit::about(subject));
         }
         if let Some(f) = &self.at {
             cond = cond.add(f.condition(Expr::col(Column::At))?);
@@ -128,17 +229,57 @@ impl AuditQuery {
             }],
             |m| SortValue::U(m.id),
         );
-        let page = page::fetch(
-            scope,
-            &rc.cursors,
-            select,
-            &ordering,
-            page::page_size(first)?,
-            after.as_deref(),
-            page::wants_total(ctx),
-        )
-        .await?;
+        let page =
+            page::fetch_field(ctx, scope, select, &ordering, first, after.as_deref()).await?;
         Ok(page.into())
+    }
+
+    /// The events matching `filter`, newest first, as one CSV or JSON document to download
+    /// (at most 10,000 events: narrow the range for more). The export is itself audited.
+    async fn audit_export(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AuditEventFilter>,
+        #[graphql(default)] format: AuditExportFormat,
+    ) -> GqlResult<AuditExport> {
+        let rc = RequestContext::of(ctx);
+        let scope = rc.scope_for(AuthScope::AuditRead)?;
+        let mut select = audit_event::Entity::find()
+            .order_by_desc(Column::Seq)
+            .limit(AUDIT_EXPORT_MAX + 1);
+        if let Some(f) = &filter {
+            select = select.filter(f.condition()?);
+        }
+        let rows = scope.all(select).await?;
+        if rows.len() as u64 > AUDIT_EXPORT_MAX {
+            return Err(ApiError::BadUserInput(format!(
+                "more than {AUDIT_EXPORT_MAX} events match: narrow the filter (e.g. `at`)"
+            ))
+            .into());
+        }
+        let events: Vec<AuditEvent> = rows.into_iter().map(AuditEvent::from).collect();
+        rc.reads
+            .note_access(Action::Export, "AuditEvent", &[], &[], Outcome::Allowed);
+        let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
+        Ok(match format {
+            AuditExportFormat::Csv => AuditExport {
+                format,
+                content_type: "text/csv; charset=utf-8".into(),
+                filename: format!("audit-events-{stamp}.csv"),
+                count: events.len() as i32,
+                content: audit_csv(&events),
+            },
+            AuditExportFormat::Json => AuditExport {
+                format,
+                content_type: "application/json".into(),
+                filename: format!("audit-events-{stamp}.json"),
+                count: events.len() as i32,
+                content: serde_json::to_string_pretty(
+                    &events.iter().map(AuditEvent::to_json).collect::<Vec<_>>(),
+                )
+                .map_err(ApiError::internal)?,
+            },
+        })
     }
 
     /// Recomputes the tenant's hash chain and reports the first broken link, if any.

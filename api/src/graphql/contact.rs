@@ -5,16 +5,17 @@
 use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use entity::contact::{self, Column};
-use entity::{customer, sale};
+use entity::customer;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, Func, Order};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use sea_orm::{Condition, DatabaseTransaction, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::audit::{Action, NewEvent, Outcome};
 use crate::auth::Scope as AuthScope;
 use crate::context::RequestContext;
 use crate::error::{ApiError, ApiResult, GqlResult};
+use crate::graphql::consent::{Consent, consents_of};
 use crate::graphql::customer::Customer;
 use crate::graphql::filter::{
     DateFilter, DateTimeFilter, StringFilter, UuidFilter, combine, depth_guard,
@@ -23,7 +24,8 @@ use crate::graphql::loaders::{Children, children};
 use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
 use crate::graphql::scalars::Date;
 use crate::graphql::{OrderDirection, given, loader_err, owned};
-use crate::graphql::{personal_data, record};
+use crate::graphql::{personal_data, personal_field, record};
+use crate::tenancy::Scoped;
 use crate::validate;
 
 pub struct Contact(pub contact::Model);
@@ -35,17 +37,8 @@ impl From<contact::Model> for Contact {
 }
 
 impl Contact {
-    /// A personal field: its value, or — without `pii:read` — `null` with a `FORBIDDEN` error
-    /// at this path, so the field stays in the response as the GraphQL spec wants.
     fn personal<T>(&self, ctx: &Context<'_>, column: Column, value: Option<T>) -> Option<T> {
-        match RequestContext::of(ctx).personal::<contact::Entity, _>(column, self.0.id, value) {
-            Ok(value) => value,
-            Err(err) => {
-                let err: async_graphql::Error = err.into();
-                ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
-                None
-            }
-        }
+        personal_field::<contact::Entity, _>(ctx, column, self.0.id, value)
     }
 }
 
@@ -102,6 +95,21 @@ impl Contact {
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+    /// The person's decisions per processing purpose: the current one per purpose, or with
+    /// `history` every change, oldest first.
+    async fn consents(
+        &self,
+        ctx: &Context<'_>,
+        purpose: Option<String>,
+        #[graphql(default)] history: bool,
+    ) -> GqlResult<Vec<Consent>> {
+        Ok(consents_of(ctx, self.0.id, purpose, history).await?)
+    }
+    /// Set when this contact's email or phone matched an erased person's tombstone as it was
+    /// created or changed: the same person may have been re-imported after their erasure.
+    async fn matches_erasure_id(&self) -> Option<Uuid> {
+        self.0.matches_erasure_id
     }
 }
 
@@ -288,12 +296,17 @@ fn prepare(
     personal.extend(personal_order_fields(order_by));
     personal.sort_unstable();
     personal.dedup();
-    if !personal.is_empty() && !rc.principal.has(AuthScope::PiiRead) {
+    if !personal.is_empty()
+        && let Err(refused) = rc.may_read_personal()
+    {
         rc.reads
             .note_all("Contact", &[], &personal, Outcome::Denied);
-        return Err(ApiError::Forbidden(
-            "filtering or ordering by personal data needs the scope `pii:read`".into(),
-        ));
+        return Err(match refused {
+            ApiError::Forbidden(why) => {
+                ApiError::Forbidden(format!("filtering or ordering by personal data: {why}"))
+            }
+            other => other,
+        });
     }
     Ok((cond, personal))
 }
@@ -390,14 +403,13 @@ impl ContactQuery {
         let scope = rc.scope_for(AuthScope::ContactsRead)?;
         let order_by = order_by.unwrap_or_default();
         let (cond, personal) = prepare(rc, &filter, &order_by)?;
-        let page = page::fetch(
+        let page = page::fetch_field(
+            ctx,
             scope,
-            &rc.cursors,
             contact::Entity::find().filter(cond),
             &contact_ordering(&order_by),
-            page::page_size(first)?,
+            first,
             after.as_deref(),
-            page::wants_total(ctx),
         )
         .await?;
         note_personal(
@@ -463,6 +475,24 @@ fn birthday(value: Option<Date>) -> ApiResult<Option<NaiveDate>> {
     Ok(value)
 }
 
+/// The tombstone an erased person left, if this contact's email or phone matches it.
+async fn reimported(
+    tx: &Scoped<DatabaseTransaction>,
+    rc: &RequestContext,
+    model: &contact::ActiveModel,
+) -> ApiResult<Option<Uuid>> {
+    let value = |v: &sea_orm::ActiveValue<Option<String>>| v.clone().into_value();
+    let email = match value(&model.email) {
+        Some(sea_orm::Value::String(Some(s))) => Some(s),
+        _ => None,
+    };
+    let phone = match value(&model.phone) {
+        Some(sea_orm::Value::String(Some(s))) => Some(s),
+        _ => None,
+    };
+    crate::gdpr::matching_erasure(tx, &rc.subject_keys, email.as_deref(), phone.as_deref()).await
+}
+
 #[derive(Default)]
 pub struct ContactMutation;
 
@@ -476,7 +506,7 @@ impl ContactMutation {
         let rc = RequestContext::of(ctx);
         let scope = rc.scope_for(AuthScope::ContactsWrite)?;
         let now = Utc::now().trunc_subsecs(6);
-        let model = contact::ActiveModel {
+        let mut model = contact::ActiveModel {
             tenant_id: NotSet,
             id: Set(Uuid::now_v7()),
             customer_id: Set(input.customer_id),
@@ -489,6 +519,7 @@ impl ContactMutation {
             external_ref: Set(name("externalRef", input.external_ref)?),
             created_at: Set(now),
             updated_at: Set(now),
+            matches_erasure_id: Set(None),
         };
         let fields = [
             "birthday",
@@ -504,6 +535,7 @@ impl ContactMutation {
             .write(async |tx| {
                 // Another tenant's customer does not exist for the caller.
                 tx.get::<customer::Entity>(input.customer_id).await?;
+                model.matches_erasure_id = Set(reimported(tx, rc, &model).await?);
                 let created = tx.insert(model).await?;
                 record(
                     tx,
@@ -569,6 +601,9 @@ impl ContactMutation {
                     changed.push("externalRef");
                     model.external_ref = Set(name("externalRef", v)?);
                 }
+                if changed.iter().any(|f| *f == "email" || *f == "phone") {
+                    model.matches_erasure_id = Set(reimported(tx, rc, &model).await?);
+                }
                 model.updated_at = Set(Utc::now().trunc_subsecs(6));
                 let after = tx.update(model).await?;
                 changed.sort_unstable();
@@ -591,31 +626,8 @@ impl ContactMutation {
         Ok(scope
             .write(async |tx| {
                 tx.get::<contact::Entity>(id).await?;
-                let sales: Vec<Uuid> = tx
-                    .all(sale::Entity::find().filter(sale::Column::ContactId.eq(id)))
-                    .await?
-                    .into_iter()
-                    .map(|s| s.id)
-                    .collect();
-                if !sales.is_empty() {
-                    tx.update_where::<sale::Entity>(
-                        Condition::all().add(sale::Column::ContactId.eq(id)),
-                        sale::Column::ContactId,
-                        sea_orm::Value::Uuid(None),
-                    )
-                    .await?;
-                    record(
-                        tx,
-                        rc,
-                        NewEvent {
-                            action: Action::Update,
-                            entity: "Sale",
-                            entity_ids: sales,
-                            fields: vec!["contactId".into()],
-                            outcome: Outcome::Allowed,
-                        },
-                    )
-                    .await?;
+                if let Some(detached) = crate::gdpr::detach_sales(tx, id).await? {
+                    record(tx, rc, detached).await?;
                 }
                 tx.delete::<contact::Entity>(id).await?;
                 record(

@@ -449,22 +449,13 @@ impl CustomerQuery {
     ) -> GqlResult<CustomerConnection> {
         let rc = RequestContext::of(ctx);
         let scope = rc.scope_for(AuthScope::CustomersRead)?;
-        let first = page::page_size(first)?;
         let mut select = customer::Entity::find();
         if let Some(filter) = &filter {
             select = select.filter(filter.condition()?);
         }
         let ordering = customer_ordering(order_by.as_deref().unwrap_or_default());
-        let page = page::fetch(
-            scope,
-            &rc.cursors,
-            select,
-            &ordering,
-            first,
-            after.as_deref(),
-            page::wants_total(ctx),
-        )
-        .await?;
+        let page =
+            page::fetch_field(ctx, scope, select, &ordering, first, after.as_deref()).await?;
         Ok(page.into())
     }
 }

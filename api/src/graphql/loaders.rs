@@ -260,6 +260,7 @@ pub struct Loaders {
     pub contact_pages: DataLoader<ChildPages<crate::graphql::contact::ContactsOf>>,
     pub sale_pages: DataLoader<ChildPages<crate::graphql::sale::SalesOf>>,
     pub stats: DataLoader<crate::graphql::customer::StatsLoader>,
+    pub consents: DataLoader<crate::graphql::consent::ConsentsOf>,
 }
 
 impl Loaders {
@@ -284,6 +285,10 @@ impl Loaders {
             sale_pages: DataLoader::new(pages(scope, cursors), tokio::spawn),
             stats: DataLoader::new(
                 crate::graphql::customer::StatsLoader::new(scope.clone()),
+                tokio::spawn,
+            ),
+            consents: DataLoader::new(
+                crate::graphql::consent::ConsentsOf::new(scope.clone()),
                 tokio::spawn,
             ),
         }

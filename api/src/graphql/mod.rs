@@ -2,12 +2,15 @@
 //! from a verified principal to a response — transaction, resolvers, read audit, commit.
 
 pub mod audit_log;
+pub mod compliance;
+pub mod consent;
 pub mod contact;
 pub mod customer;
 pub mod filter;
 pub mod loaders;
 pub mod me;
 pub mod page;
+pub mod register;
 pub mod sale;
 pub mod scalars;
 
@@ -36,6 +39,8 @@ pub struct Query(
     contact::ContactQuery,
     sale::SaleQuery,
     audit_log::AuditQuery,
+    compliance::ComplianceQuery,
+    register::RegisterQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -43,6 +48,9 @@ pub struct Mutation(
     customer::CustomerMutation,
     contact::ContactMutation,
     sale::SaleMutation,
+    consent::ConsentMutation,
+    compliance::ComplianceMutation,
+    register::RegisterMutation,
 );
 
 pub type DossierSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -95,6 +103,8 @@ pub(crate) async fn record<C: Borrow<DatabaseTransaction>>(
 pub struct Services {
     pub db: DatabaseConnection,
     pub cursors: page::CursorKey,
+    /// Keys erased people's email and phone in their tombstones.
+    pub subject_keys: crate::gdpr::SubjectKeys,
     pub tenants: tenancy::TenantCache,
     /// Group commit of read audit events; PostgreSQL only (SQLite has one connection, which
     /// the waiting request would hold).
@@ -133,6 +143,8 @@ pub async fn execute(
     let context = Arc::new(RequestContext {
         loaders: loaders::Loaders::new(&scope, &services.cursors),
         cursors: services.cursors.clone(),
+        subject_keys: services.subject_keys.clone(),
+        tenant_changed: Default::default(),
         principal,
         tenant,
         request_id,
@@ -142,6 +154,12 @@ pub async fn execute(
     let mut response = schema.execute(request.data(context.clone())).await;
     let events = context.reads.take_events();
     let actor = context.actor();
+    if context
+        .tenant_changed
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        services.tenants.forget(scope.tenant_id());
+    }
     // The loaders hold clones of the handle; the transaction can only commit once they go.
     drop(context);
 
@@ -232,6 +250,27 @@ impl OrderDirection {
         match self {
             OrderDirection::Asc => Order::Asc,
             OrderDirection::Desc => Order::Desc,
+        }
+    }
+}
+
+/// A personal field's value through the one gate ([`RequestContext::personal`]): the value,
+/// or — refused — `null` with the `FORBIDDEN` error at the field's path, so the field stays
+/// in the response as the GraphQL spec wants and the rest of the response resolves.
+/// `subject` is the row the audit event names: the contact, for a contact's own fields and
+/// for their consents.
+pub fn personal_field<E: entity::PersonalData, T>(
+    ctx: &async_graphql::Context<'_>,
+    column: E::Column,
+    subject: uuid::Uuid,
+    value: Option<T>,
+) -> Option<T> {
+    match RequestContext::of(ctx).personal::<E, _>(column, subject, value) {
+        Ok(value) => value,
+        Err(err) => {
+            let err: async_graphql::Error = err.into();
+            ctx.add_error(ctx.set_error_path(err.into_server_error(ctx.item.pos)));
+            None
         }
     }
 }

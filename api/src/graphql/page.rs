@@ -307,6 +307,31 @@ impl<M> Page<M> {
 }
 
 /// A whole page of a top-level connection. `select` already carries the caller's filter.
+/// [`fetch`] for a connection field: the page size, the cursor key and whether the response
+/// asks for `totalCount` come from the request.
+pub async fn fetch_field<E: TenantOwned>(
+    ctx: &async_graphql::Context<'_>,
+    scope: &Scope,
+    select: Select<E>,
+    ordering: &Ordering<E::Model>,
+    first: Option<i32>,
+    after: Option<&str>,
+) -> ApiResult<Page<E::Model>>
+where
+    E::Model: Send + Sync,
+{
+    fetch(
+        scope,
+        &crate::context::RequestContext::of(ctx).cursors,
+        select,
+        ordering,
+        page_size(first)?,
+        after,
+        wants_total(ctx),
+    )
+    .await
+}
+
 pub async fn fetch<E: TenantOwned>(
     scope: &Scope,
     key: &CursorKey,

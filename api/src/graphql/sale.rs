@@ -336,14 +336,13 @@ impl SaleQuery {
         if let Some(f) = &filter {
             select = select.filter(f.condition()?);
         }
-        let page = page::fetch(
+        let page = page::fetch_field(
+            ctx,
             scope,
-            &rc.cursors,
             select,
             &sale_ordering(order_by.as_deref().unwrap_or_default()),
-            page::page_size(first)?,
+            first,
             after.as_deref(),
-            page::wants_total(ctx),
         )
         .await?;
         Ok(page.into())

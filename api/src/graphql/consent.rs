@@ -1,0 +1,265 @@
+//! Consents (GDPR Art. 6 and 7): a contact's decision for one processing purpose, recorded
+//! as history — each change is a new row, the newest per purpose is the current state.
+//! Whether and where a person consented is personal data: those fields resolve through the
+//! one gate, [`RequestContext::personal`], and their audit events name the contact.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::Loader;
+use async_graphql::{Context, Enum, InputObject, Object};
+use chrono::{DateTime, SubsecRound, Utc};
+use entity::consent::{self, Column};
+use entity::contact;
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use uuid::Uuid;
+
+use crate::audit::{Action, NewEvent};
+use crate::auth::Scope as AuthScope;
+use crate::context::RequestContext;
+use crate::error::{ApiError, ApiResult, GqlResult};
+use crate::graphql::{loader_err, owned, personal_data, personal_field, record};
+use crate::tenancy::Scope;
+use crate::validate;
+
+/// The lawful bases of GDPR Art. 6(1).
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub enum LegalBasis {
+    /// (a) the person consented.
+    #[default]
+    Consent,
+    /// (b) needed for a contract with the person.
+    Contract,
+    /// (c) a legal obligation.
+    LegalObligation,
+    /// (d) someone's vital interests.
+    VitalInterests,
+    /// (e) a task in the public interest.
+    PublicTask,
+    /// (f) the company's legitimate interests.
+    LegitimateInterests,
+}
+
+impl LegalBasis {
+    pub const ALL: [LegalBasis; 6] = [
+        LegalBasis::Consent,
+        LegalBasis::Contract,
+        LegalBasis::LegalObligation,
+        LegalBasis::VitalInterests,
+        LegalBasis::PublicTask,
+        LegalBasis::LegitimateInterests,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LegalBasis::Consent => "CONSENT",
+            LegalBasis::Contract => "CONTRACT",
+            LegalBasis::LegalObligation => "LEGAL_OBLIGATION",
+            LegalBasis::VitalInterests => "VITAL_INTERESTS",
+            LegalBasis::PublicTask => "PUBLIC_TASK",
+            LegalBasis::LegitimateInterests => "LEGITIMATE_INTERESTS",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<LegalBasis> {
+        Self::ALL.into_iter().find(|b| b.as_str() == value)
+    }
+}
+
+pub struct Consent(pub consent::Model);
+
+impl Consent {
+    fn personal<T>(&self, ctx: &Context<'_>, column: Column, value: Option<T>) -> Option<T> {
+        // The subject of a consent is its contact: the audit event names the contact's id,
+        // so an access request finds it.
+        personal_field::<consent::Entity, _>(ctx, column, self.0.contact_id, value)
+    }
+}
+
+/// One recorded decision of a person about one purpose. `granted` and `source` are personal
+/// data.
+#[Object]
+impl Consent {
+    async fn id(&self) -> Uuid {
+        self.0.id
+    }
+    async fn contact_id(&self) -> Uuid {
+        self.0.contact_id
+    }
+    /// The processing purpose, e.g. `marketing_email`.
+    async fn purpose(&self) -> &str {
+        &self.0.purpose
+    }
+    /// `true`: granted; `false`: refused or withdrawn.
+    #[graphql(directive = personal_data::apply())]
+    async fn granted(&self, ctx: &Context<'_>) -> Option<bool> {
+        self.personal(ctx, Column::Granted, Some(self.0.granted))
+    }
+    async fn legal_basis(&self) -> LegalBasis {
+        LegalBasis::parse(&self.0.legal_basis).unwrap_or_default()
+    }
+    /// Where the decision was collected, e.g. `web_form:newsletter`.
+    #[graphql(directive = personal_data::apply())]
+    async fn source(&self, ctx: &Context<'_>) -> Option<String> {
+        self.personal(ctx, Column::Source, Some(self.0.source.clone()))
+    }
+    async fn recorded_at(&self) -> DateTime<Utc> {
+        self.0.recorded_at
+    }
+    /// The actor who recorded it.
+    async fn recorded_by(&self) -> &str {
+        &self.0.recorded_by
+    }
+}
+
+/// Every consent row of a batch of contacts, oldest first.
+pub struct ConsentsOf {
+    scope: Scope,
+}
+
+impl ConsentsOf {
+    pub fn new(scope: Scope) -> Self {
+        ConsentsOf { scope }
+    }
+}
+
+impl Loader<Uuid> for ConsentsOf {
+    type Value = Vec<consent::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Vec<consent::Model>>, Self::Error> {
+        let rows = self
+            .scope
+            .all(
+                consent::Entity::find()
+                    .filter(Column::ContactId.is_in(keys.iter().copied()))
+                    .order_by_asc(Column::RecordedAt)
+                    .order_by_asc(Column::Id),
+            )
+            .await?;
+        let mut by_contact: HashMap<Uuid, Vec<consent::Model>> = HashMap::new();
+        for row in rows {
+            by_contact.entry(row.contact_id).or_default().push(row);
+        }
+        Ok(by_contact)
+    }
+}
+
+/// `Contact.consents`: the current decision per purpose, or with `history` every change,
+/// oldest first.
+pub async fn consents_of(
+    ctx: &Context<'_>,
+    contact_id: Uuid,
+    purpose: Option<String>,
+    history: bool,
+) -> ApiResult<Vec<Consent>> {
+    let rc = RequestContext::of(ctx);
+    rc.principal.require(AuthScope::ContactsRead)?;
+    let rows = rc
+        .loaders
+        .consents
+        .load_one(contact_id)
+        .await
+        .map_err(loader_err)?
+        .unwrap_or_default();
+    let rows = rows
+        .into_iter()
+        .filter(|c| purpose.as_deref().is_none_or(|p| p == c.purpose));
+    if history {
+        return Ok(rows.map(Consent).collect());
+    }
+    let mut current: Vec<consent::Model> = Vec::new();
+    for row in rows {
+        match current.iter_mut().find(|c| c.purpose == row.purpose) {
+            Some(slot) => *slot = row,
+            None => current.push(row),
+        }
+    }
+    current.sort_by(|a, b| a.purpose.cmp(&b.purpose));
+    Ok(current.into_iter().map(Consent).collect())
+}
+
+/// A purpose name: lower-case letters, digits and `_`, starting with a letter, ≤ 64.
+pub fn purpose_name(field: &'static str, value: &str) -> ApiResult<()> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value.starts_with(|c: char| c.is_ascii_lowercase())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::BadUserInput(format!(
+            "{field}: lower-case letters, digits and `_`, starting with a letter, at most 64"
+        )))
+    }
+}
+
+#[derive(InputObject, Clone, Debug)]
+pub struct RecordConsentInput {
+    pub contact_id: Uuid,
+    /// e.g. `marketing_email`: lower-case letters, digits and `_`.
+    pub purpose: String,
+    pub granted: bool,
+    #[graphql(default)]
+    pub legal_basis: LegalBasis,
+    /// Where the decision was collected, e.g. `web_form:newsletter` (≤ 200 characters).
+    pub source: String,
+    /// When the person decided; defaults to now. Not in the future.
+    pub at: Option<DateTime<Utc>>,
+}
+
+#[derive(Default)]
+pub struct ConsentMutation;
+
+#[Object]
+impl ConsentMutation {
+    /// Records a decision (grant or withdrawal) as a new row; earlier ones stay as history.
+    async fn record_consent(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordConsentInput,
+    ) -> GqlResult<Consent> {
+        let rc = RequestContext::of(ctx);
+        let scope = rc.scope_for(AuthScope::ContactsWrite)?;
+        purpose_name("purpose", &input.purpose)?;
+        validate::required_text("source", &input.source, 200)?;
+        let now = Utc::now().trunc_subsecs(6);
+        let at = input.at.map(|t| t.trunc_subsecs(6)).unwrap_or(now);
+        if at > now {
+            return Err(ApiError::BadUserInput("at: must not be in the future".into()).into());
+        }
+        let model = consent::ActiveModel {
+            tenant_id: NotSet,
+            id: Set(Uuid::now_v7()),
+            contact_id: Set(input.contact_id),
+            purpose: Set(input.purpose),
+            granted: Set(input.granted),
+            legal_basis: Set(input.legal_basis.as_str().to_owned()),
+            source: Set(input.source),
+            recorded_at: Set(at),
+            recorded_by: Set(rc.principal.actor.clone()),
+        };
+        let created = scope
+            .write(async |tx| {
+                // Another tenant's contact does not exist for the caller.
+                tx.get::<contact::Entity>(input.contact_id).await?;
+                let created = tx.insert(model).await?;
+                record(
+                    tx,
+                    rc,
+                    NewEvent::write(
+                        Action::Create,
+                        "Consent",
+                        created.contact_id,
+                        owned(&["granted", "legalBasis", "purpose", "source"]),
+                    ),
+                )
+                .await?;
+                Ok(created)
+            })
+            .await?;
+        Ok(Consent(created))
+    }
+}
