@@ -52,6 +52,22 @@ export DOSSIER_TEST_PG_ADMIN_URL="postgres://postgres@127.0.0.1:$PORT/postgres"
 export DOSSIER_TEST_PG_URL="postgres://dossier:dossier@127.0.0.1:$PORT"
 echo "test.sh: PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT" >&2
 
+# The console test drives Debian's Chromium through playwright-core (pinned in
+# tests/console/package-lock.json; it downloads no browser of its own).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "test.sh: installing Chromium (Debian package chromium)" >&2
+  if [ "$(id -u)" = 0 ]; then
+    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+      || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null))
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+if [ ! -d "tests/console/node_modules/playwright-core" ]; then
+  echo "test.sh: installing playwright-core (npm ci in tests/console)" >&2
+  npm ci --prefix "tests/console" --no-audit --no-fund --silent
+fi
+
 LOG="$PGTMP/cargo-test.log"
 cargo test --workspace --all-targets "$@" 2>&1 | tee "$LOG"
 # One closing line for the whole run: the sum over every test binary.

@@ -1,5 +1,5 @@
-//! The HTTP surface: `POST /graphql` (body cap, bearer auth, no batching), GraphiQL,
-//! `/health`, `/ready`, `/metrics`, and request ids.
+//! The HTTP surface: `POST /graphql` (body cap, bearer auth, no batching), GraphiQL, the
+//! compliance console (`/console`), `/health`, `/ready`, `/metrics`, and request ids.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,6 +35,9 @@ pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
         cfg.app_data(web::Data::from(state))
             .route("/graphql", web::post().to(graphql_post))
             .route("/graphql", web::get().to(graphiql))
+            .route("/console", web::get().to(console_page))
+            .route("/console/console.js", web::get().to(console_script))
+            .route("/console/console.css", web::get().to(console_style))
             .route("/health", web::get().to(health))
             .route("/ready", web::get().to(ready))
             .route("/metrics", web::get().to(metrics));
@@ -278,6 +281,43 @@ async fn graphiql() -> HttpResponse {
                 .title("Dossier")
                 .finish(),
         )
+}
+
+/// The compliance console's static assets, compiled into the binary: no CDN, no build step.
+/// The page talks to `POST /graphql` with the officer's own token, like any client.
+fn console_asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+             img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
+async fn console_page() -> HttpResponse {
+    console_asset(
+        "text/html; charset=utf-8",
+        include_str!("../console/index.html"),
+    )
+}
+
+async fn console_script() -> HttpResponse {
+    console_asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../console/console.js"),
+    )
+}
+
+async fn console_style() -> HttpResponse {
+    console_asset(
+        "text/css; charset=utf-8",
+        include_str!("../console/console.css"),
+    )
 }
 
 async fn health() -> HttpResponse {

@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod compliance;
+mod console;
 mod limits;
 mod mutations;
 mod ops;

@@ -1,0 +1,124 @@
+// Drives Dossier's compliance console in headless Chromium as an officer would: sign in with a
+// token, verify the chain, search the audit log for one person, export them, and erase them
+// through the confirmation step. It checks what the page shows; the Rust test that starts it
+// (tests/api/console.rs) checks the database afterwards. Exits non-zero on the first failure.
+//
+// Environment: DOSSIER_URL, OFFICER_TOKEN, AGENT_TOKEN, SUBJECT_ID, SUBJECT_EMAIL, CHROMIUM.
+import { chromium } from "playwright-core";
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const url = env("DOSSIER_URL");
+const subject = env("SUBJECT_ID");
+const email = env("SUBJECT_EMAIL");
+
+function check(condition, what) {
+  if (!condition) throw new Error(`console check failed: ${what}`);
+  console.log(`ok - ${what}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage({ acceptDownloads: true });
+  const failures = [];
+  page.on("pageerror", (err) => failures.push(err.message));
+  // Failed loads are expected (the refused sign-in's 401, the absent favicon); anything else
+  // on the console — a script error, a CSP violation — is a failure.
+  page.on("console", (msg) => {
+    if (msg.type() === "error" && !msg.text().startsWith("Failed to load resource")) failures.push(msg.text());
+  });
+  const text = async (selector) => (await page.locator(selector).textContent()).trim();
+
+  await page.goto(`${url}/console`);
+  check(await page.locator("#work").isHidden(), "the tools stay hidden before sign-in");
+
+  // A forged token is refused and the tools stay hidden.
+  await page.fill("#token", "not-a-token");
+  await page.click("#signin-button");
+  await page.waitForFunction(() => document.getElementById("signin-error").textContent.length > 0);
+  check((await text("#signin-error")).includes("UNAUTHENTICATED"), "a bad token is refused with UNAUTHENTICATED");
+  check(await page.locator("#work").isHidden(), "the tools stay hidden after a refused sign-in");
+
+  await page.fill("#token", env("OFFICER_TOKEN"));
+  await page.click("#signin-button");
+  await page.waitForSelector("#work", { state: "visible" });
+  check((await text("#who")).includes("user-compliance (compliance)"), "the officer is shown as signed in");
+
+  await page.click("#verify-button");
+  await page.waitForFunction(() => /Chain (intact|broken)/.test(document.getElementById("chain-status").textContent));
+  check(/^Chain intact: \d+ events verified\.$/.test(await text("#chain-status")), "the chain is shown intact");
+
+  // The person's audit trail: their creation and the agent's read of their email.
+  await page.fill("#f-subject", subject);
+  await page.click("#search-button");
+  await page.waitForFunction(() => /events\.$/.test(document.getElementById("audit-status").textContent));
+  const rows = await page.locator("#events tbody tr").allTextContents();
+  check(rows.length === 2, `two events name the subject (saw ${rows.length})`);
+  check(rows[0].includes("user-agent") && rows[0].includes("READ") && rows[0].includes("email"),
+        "the newest is the agent's read of the email");
+  check(rows[1].includes("CREATE"), "the oldest is the creation");
+  check(!rows.join(" ").includes(email), "the audit log shows field names, never values");
+
+  // The CSV download of the same search.
+  const [csv] = await Promise.all([page.waitForEvent("download"), page.click("#csv-button")]);
+  const csvPath = await csv.path();
+  const csvText = (await import("node:fs")).readFileSync(csvPath, "utf8");
+  check(csvText.startsWith("seq,at,actor") && csvText.trim().split("\n").length === 3,
+        "the CSV download holds a header and the two events");
+
+  // Subject access export.
+  await page.fill("#export-id", subject);
+  await page.click("#export-button");
+  await page.waitForFunction(() => /^Export of /.test(document.getElementById("export-status").textContent));
+  const exported = JSON.parse(await page.locator("#export-json").textContent());
+  check(exported.subject.id === subject && exported.subject.email === email, "the export shows the person's record");
+  check(exported.accessLog.some((a) => a.action === "READ" && a.actor === "user-agent"), "the export lists who read their data");
+  check(await page.locator("#export-download").isVisible(), "the export can be downloaded");
+
+  // Erasure needs its confirmation step.
+  await page.fill("#erase-id", subject);
+  await page.fill("#erase-reason", "Art. 17 request via console");
+  await page.click("#erase-button");
+  check(await page.locator("#erase-confirm").isVisible(), "erasing first asks for confirmation");
+  check((await text("#erase-warning")).includes(subject), "the confirmation names the contact");
+  const stillThere = await page.evaluate(async ({ subject, agent }) => {
+    const r = await fetch("/graphql", { method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer " + agent },
+      body: JSON.stringify({ query: "query($id: UUID!) { contact(id: $id) { id } }", variables: { id: subject } }) });
+    return (await r.json()).data.contact !== null;
+  }, { subject, agent: env("AGENT_TOKEN") });
+  check(stillThere, "nothing is erased before the confirmation");
+  await page.fill("#erase-typed", "erase");
+  await page.click("#erase-confirm-button");
+  check((await text("#erase-status")) === "Type ERASE to confirm.", "a wrong confirmation word is refused");
+  await page.fill("#erase-typed", "ERASE");
+  await page.click("#erase-confirm-button");
+  await page.waitForFunction(() => /^(Erased|Not erased)/.test(document.getElementById("erase-status").textContent));
+  check(/^Erased\. Tombstone [0-9a-f-]{36} at /.test(await text("#erase-status")), "the erasure is confirmed with its tombstone");
+
+  // Afterwards the export is gone, the trail shows the erasure, and the chain still holds.
+  await page.click("#export-button");
+  await page.waitForFunction(() => /NOT_FOUND/.test(document.getElementById("export-status").textContent));
+  check(true, "the person can no longer be exported");
+  await page.selectOption("#f-action", "ERASE");
+  await page.click("#search-button");
+  await page.waitForFunction(() => /events\.$/.test(document.getElementById("audit-status").textContent)
+    && document.querySelectorAll("#events tbody tr").length > 0);
+  const erased = await page.locator("#events tbody tr").allTextContents();
+  check(erased.some((r) => r.includes("ERASE") && r.includes("user-compliance")), "the audit log shows the erasure");
+  await page.click("#verify-button");
+  await page.waitForFunction(() => /events verified/.test(document.getElementById("chain-status").textContent)
+    && !/Verifying/.test(document.getElementById("chain-status").textContent));
+  check(/^Chain intact/.test(await text("#chain-status")), "the chain still verifies after the erasure");
+
+  check(failures.length === 0, `no script errors on the page (${failures.join("; ")})`);
+} finally {
+  await browser.close();
+}
