@@ -432,7 +432,7 @@ async fn consents_keep_their_history_and_are_personal_data(backend: Backend) {
         app,
         agent,
         officer: _,
-        customer: _,
+        customer,
         ann,
     } = office(backend, "ann@acme.example").await;
     let granted = consent(&app, &agent, ann, "marketing_email", true).await;
@@ -472,6 +472,70 @@ async fn consents_keep_their_history_and_are_personal_data(backend: Backend) {
         "consent reads name the person"
     );
     assert_eq!(reads[0]["fields"], json!(["granted", "source"]));
+
+    // Contacts filter by their current decision, at the top level and nested.
+    let ben = app
+        .contact(&agent, customer, "Ben", "ben@acme.example")
+        .await;
+    consent(&app, &agent, ben, "marketing_email", true).await;
+    consent(&app, &agent, ben, "marketing_email", true).await;
+    let by_consent = "query($c: UUID!, $f: ContactFilter) {
+        contacts(filter: $f) { edges { node { id } } }
+        customer(id: $c) { contacts(filter: $f) { edges { node { id } } } } }";
+    for (filter, expected) in [
+        (
+            json!({ "purpose": "marketing_email", "granted": false }),
+            vec![ann],
+        ),
+        (json!({ "purpose": "marketing_email" }), vec![ben]),
+        (
+            json!({ "purpose": "profiling", "granted": true }),
+            vec![ann],
+        ),
+        (json!({ "purpose": "profiling", "granted": false }), vec![]),
+        (json!({ "purpose": "unknown_purpose" }), vec![]),
+    ] {
+        let seen = app
+            .gql(
+                &agent,
+                by_consent,
+                json!({ "c": customer, "f": { "consent": filter } }),
+            )
+            .await
+            .ok();
+        for list in [&seen["contacts"], &seen["customer"]["contacts"]] {
+            let ids: Vec<Uuid> = list["edges"]
+                .as_array()
+                .expect("edges")
+                .iter()
+                .map(|e| uuid(&e["node"]["id"]))
+                .collect();
+            assert_eq!(ids, expected, "{filter}");
+        }
+    }
+    let b_seen = app
+        .gql(
+            &app.agent_b(),
+            "{ contacts(filter: {consent: {purpose: \"profiling\"}}) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    assert_eq!(b_seen["contacts"]["edges"], json!([]));
+    app.gql(
+        &app.token(app.a.id, "analyst"),
+        "{ contacts(filter: {consent: {purpose: \"profiling\"}}) { edges { node { id } } } }",
+        json!({}),
+    )
+    .await
+    .expect_code("FORBIDDEN");
+    app.gql(
+        &agent,
+        "{ contacts(filter: {consent: {purpose: \"Not A Purpose\"}}) { edges { node { id } } } }",
+        json!({}),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
 
     // Without pii:read the decision is refused (and the refusal audited), the rest resolves.
     let analyst = app

@@ -179,6 +179,51 @@ pub async fn consents_of(
     Ok(current.into_iter().map(Consent).collect())
 }
 
+/// Contacts by their current decision for one purpose.
+#[derive(InputObject, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConsentFilter {
+    pub purpose: String,
+    #[graphql(default = true)]
+    pub granted: bool,
+}
+
+impl ConsentFilter {
+    /// `contacts.id IN (contacts whose newest row for the purpose says granted)`. The
+    /// sub-query is tied to the outer row's tenant, so it stays inside the caller's tenant
+    /// exactly as the outer query does.
+    pub fn condition(&self) -> sea_orm::sea_query::SimpleExpr {
+        use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+        let row = Alias::new("consent_row");
+        let newer = Alias::new("newer_consent");
+        let col = |table: &Alias, column: Column| Expr::col((table.clone(), column));
+        let later = Query::select()
+            .expr(Expr::val(1))
+            .from_as(consent::Entity, newer.clone())
+            .and_where(col(&newer, Column::TenantId).equals((row.clone(), Column::TenantId)))
+            .and_where(col(&newer, Column::ContactId).equals((row.clone(), Column::ContactId)))
+            .and_where(col(&newer, Column::Purpose).equals((row.clone(), Column::Purpose)))
+            .and_where(
+                col(&newer, Column::RecordedAt)
+                    .gt(col(&row, Column::RecordedAt))
+                    .or(col(&newer, Column::RecordedAt)
+                        .eq(col(&row, Column::RecordedAt))
+                        .and(col(&newer, Column::Id).gt(col(&row, Column::Id)))),
+            )
+            .to_owned();
+        let current = Query::select()
+            .column((row.clone(), Column::ContactId))
+            .from_as(consent::Entity, row.clone())
+            .and_where(
+                col(&row, Column::TenantId).equals((contact::Entity, contact::Column::TenantId)),
+            )
+            .and_where(col(&row, Column::Purpose).eq(self.purpose.clone()))
+            .and_where(col(&row, Column::Granted).eq(self.granted))
+            .and_where(Expr::exists(later).not())
+            .to_owned();
+        Expr::col((contact::Entity, contact::Column::Id)).in_subquery(current)
+    }
+}
+
 /// A purpose name: lower-case letters, digits and `_`, starting with a letter, ≤ 64.
 pub fn purpose_name(field: &'static str, value: &str) -> ApiResult<()> {
     let ok = !value.is_empty()

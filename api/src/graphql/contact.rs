@@ -15,7 +15,7 @@ use crate::audit::{Action, NewEvent, Outcome};
 use crate::auth::Scope as AuthScope;
 use crate::context::RequestContext;
 use crate::error::{ApiError, ApiResult, GqlResult};
-use crate::graphql::consent::{Consent, consents_of};
+use crate::graphql::consent::{Consent, ConsentFilter, consents_of, purpose_name};
 use crate::graphql::customer::Customer;
 use crate::graphql::filter::{
     DateFilter, DateTimeFilter, StringFilter, UuidFilter, combine, depth_guard,
@@ -129,6 +129,9 @@ pub struct ContactFilter {
     pub external_ref: Option<StringFilter>,
     pub created_at: Option<DateTimeFilter>,
     pub updated_at: Option<DateTimeFilter>,
+    /// Contacts whose current decision for a purpose is `granted` (personal data: needs
+    /// `pii:read`).
+    pub consent: Option<ConsentFilter>,
     pub and: Option<Vec<ContactFilter>>,
     pub or: Option<Vec<ContactFilter>>,
 }
@@ -147,6 +150,7 @@ impl ContactFilter {
             ("email", self.email.is_some()),
             ("phone", self.phone.is_some()),
             ("birthday", self.birthday.is_some()),
+            ("consents", self.consent.is_some()),
         ] {
             if used {
                 out.push(field);
@@ -187,6 +191,10 @@ impl ContactFilter {
         }
         if let Some(f) = &self.updated_at {
             cond = cond.add(f.condition(col(Column::UpdatedAt))?);
+        }
+        if let Some(f) = &self.consent {
+            purpose_name("consent.purpose", &f.purpose)?;
+            cond = cond.add(f.condition());
         }
         combine(cond, &self.and, &self.or, |f| f.condition_at(depth + 1))
     }
