@@ -95,3 +95,39 @@ fn tenants_create_prints_one_json_line_and_token_prints_only_the_jwt() {
     assert!(out.stdout.is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn retention_run_prints_one_json_report_and_refuses_an_unknown_tenant() {
+    let dir = temp_dir();
+    let out = dossier(&dir, &["tenants", "create", "--name", "Acme"]);
+    let tenant: serde_json::Value = serde_json::from_slice(&out.stdout).expect("tenant json");
+    let id = tenant["id"].as_str().expect("id").to_owned();
+
+    let out = dossier(&dir, &["retention", "run", "--tenant", &id, "--dry-run"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+    assert_eq!(report["tenantId"], serde_json::json!(id));
+    assert_eq!(report["dryRun"], serde_json::json!(true));
+    assert_eq!(
+        report["retentionMonths"],
+        serde_json::Value::Null,
+        "no policy: nothing is due"
+    );
+    assert_eq!(report["contacts"], serde_json::json!([]));
+
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let out = dossier(&dir, &["retention", "run", "--tenant", &unknown]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("retention run failed: not found"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
