@@ -435,6 +435,14 @@ impl TestApp {
         row.try_get_by_index::<i64>(0).expect("an integer")
     }
 
+    /// The SQL literal of a UTC timestamp (`2020-01-01T00:00:00Z`) as this backend stores it.
+    pub fn timestamp_literal(&self, rfc3339: &str) -> String {
+        match self.admin.get_database_backend() {
+            DbBackend::Sqlite => format!("'{}'", rfc3339.replace('Z', "+00:00")),
+            _ => format!("'{rfc3339}'::timestamptz"),
+        }
+    }
+
     /// The SQL literal of a uuid on this backend (a blob on SQLite, a uuid on PostgreSQL).
     pub fn uuid_literal(&self, id: Uuid) -> String {
         match self.admin.get_database_backend() {

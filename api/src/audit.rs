@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use entity::audit_event;
+use entity::{audit_anchor, audit_event};
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement,
@@ -158,7 +158,11 @@ async fn append_for<C: Borrow<DatabaseTransaction>>(
         .await?;
     let (mut seq, mut prev_hash) = match head {
         Some(head) => (head.seq, head.hash),
-        None => (0, GENESIS_HASH.to_owned()),
+        // An empty log starts at the genesis, or after the events retention pruned.
+        None => match latest_anchor(scope).await? {
+            Some(anchor) => (anchor.seq, anchor.hash),
+            None => (0, GENESIS_HASH.to_owned()),
+        },
     };
     let at = Utc::now().trunc_subsecs(6);
     let mut rows = Vec::new();
@@ -334,9 +338,136 @@ pub struct AuditChainReport {
     pub first_broken_seq: Option<i64>,
     pub expected_hash: Option<String>,
     pub found_hash: Option<String>,
+    /// Events up to this position were pruned by the retention policy; the chain is checked
+    /// from the next one.
+    pub pruned_through_seq: Option<i64>,
 }
 
-/// Walks the tenant's chain in order, page by page.
+/// The `entity` of the event that records a pruning.
+const PRUNED_ENTITY: &str = "AuditEvent";
+
+/// What an audit retention run pruned — or, dry, would prune.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditPrune {
+    pub cutoff: DateTime<Utc>,
+    /// The last event pruned (or due); `None` when no event is older than the cutoff.
+    pub through_seq: Option<i64>,
+    pub events: u64,
+}
+
+/// Applies an audit retention period (GDPR Art. 5(1)(e)): deletes the tenant's events older
+/// than `months`, oldest first, leaves an anchor (the last pruned position and hash) where the
+/// chain now starts, and records the pruning as a `DELETE` event of `AuditEvent` naming the
+/// anchor. On PostgreSQL the append-only trigger lets this one delete through because the
+/// transaction says so; nothing else can delete.
+pub async fn prune<C: Borrow<DatabaseTransaction>>(
+    scope: &Scoped<C>,
+    actor: &Actor,
+    months: u32,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> ApiResult<AuditPrune> {
+    use sea_orm::ColumnTrait;
+    let cutoff = now
+        .checked_sub_months(chrono::Months::new(months))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let last = scope
+        .one(
+            audit_event::Entity::find()
+                .filter(audit_event::Column::At.lt(cutoff))
+                .order_by_desc(audit_event::Column::Seq)
+                .limit(1),
+        )
+        .await?;
+    let Some(last) = last else {
+        return Ok(AuditPrune {
+            cutoff,
+            through_seq: None,
+            events: 0,
+        });
+    };
+    let through = audit_event::Column::Seq.lte(last.seq);
+    let events = scope
+        .count(audit_event::Entity::find().filter(through.clone()))
+        .await?;
+    if dry_run {
+        return Ok(AuditPrune {
+            cutoff,
+            through_seq: Some(last.seq),
+            events,
+        });
+    }
+    let conn = scope.conn();
+    let postgres = conn.get_database_backend() == DbBackend::Postgres;
+    let allow = |on: bool| {
+        Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config('app.audit_retention', $1, true)",
+            [if on { "on" } else { "off" }.into()],
+        )
+    };
+    if postgres {
+        conn.execute_raw(allow(true)).await?;
+    }
+    scope
+        .delete_where::<audit_event::Entity>(sea_orm::Condition::all().add(through))
+        .await?;
+    if postgres {
+        conn.execute_raw(allow(false)).await?;
+    }
+    let anchor = scope
+        .insert(audit_anchor::ActiveModel {
+            tenant_id: sea_orm::ActiveValue::NotSet,
+            id: Set(Uuid::now_v7()),
+            seq: Set(last.seq),
+            hash: Set(last.hash.clone()),
+            last_at: Set(last.at),
+            pruned_at: Set(now.trunc_subsecs(6)),
+            pruned_by: Set(actor.actor.clone()),
+        })
+        .await?;
+    let recorder = Actor {
+        purpose: Some(format!(
+            "audit retention: {events} events through #{} pruned",
+            last.seq
+        )),
+        ..actor.clone()
+    };
+    append(
+        scope,
+        &recorder,
+        vec![NewEvent {
+            action: Action::Delete,
+            entity: PRUNED_ENTITY,
+            entity_ids: vec![anchor.id],
+            fields: Vec::new(),
+            outcome: Outcome::Allowed,
+        }],
+    )
+    .await?;
+    Ok(AuditPrune {
+        cutoff,
+        through_seq: Some(last.seq),
+        events,
+    })
+}
+
+async fn latest_anchor<C: Borrow<DatabaseTransaction>>(
+    scope: &Scoped<C>,
+) -> ApiResult<Option<audit_anchor::Model>> {
+    scope
+        .one(
+            audit_anchor::Entity::find()
+                .order_by_desc(audit_anchor::Column::Seq)
+                .limit(1),
+        )
+        .await
+}
+
+/// Walks the tenant's chain in order, page by page, from the genesis or — once retention
+/// pruned the oldest events — from the anchor the pruning left, which must itself be recorded
+/// by a pruning event in the chain.
 pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
     scope: &Scoped<C>,
 ) -> ApiResult<AuditChainReport> {
@@ -344,6 +475,37 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
     let mut expected_prev = GENESIS_HASH.to_owned();
     let mut expected_seq = 1i64;
     let mut checked = 0i64;
+    let anchor = latest_anchor(scope).await?;
+    let pruned_through_seq = anchor.as_ref().map(|a| a.seq);
+    if let Some(anchor) = anchor {
+        let recorded = scope
+            .count(
+                audit_event::Entity::find()
+                    .filter(about(anchor.id))
+                    .filter(sea_orm::ColumnTrait::eq(
+                        &audit_event::Column::Action,
+                        Action::Delete.as_str(),
+                    ))
+                    .filter(sea_orm::ColumnTrait::eq(
+                        &audit_event::Column::Entity,
+                        PRUNED_ENTITY,
+                    )),
+            )
+            .await?;
+        if recorded == 0 {
+            // An anchor nobody recorded: events were deleted and the start moved to hide it.
+            return Ok(AuditChainReport {
+                ok: false,
+                checked: 0,
+                first_broken_seq: Some(anchor.seq + 1),
+                expected_hash: None,
+                found_hash: Some(anchor.hash),
+                pruned_through_seq,
+            });
+        }
+        expected_prev = anchor.hash;
+        expected_seq = anchor.seq + 1;
+    }
     loop {
         let page = scope
             .all(
@@ -364,6 +526,7 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
                 first_broken_seq: Some(expected_seq),
                 expected_hash: Some(expected),
                 found_hash: Some(found),
+                pruned_through_seq,
             };
             if event.seq != expected_seq || event.prev_hash != expected_prev {
                 // A row is missing before this one, or this row's link was rewritten.
@@ -384,6 +547,7 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
                 first_broken_seq: None,
                 expected_hash: None,
                 found_hash: None,
+                pruned_through_seq,
             });
         }
     }

@@ -426,6 +426,8 @@ pub struct RetentionReport {
     pub retention_months: Option<i32>,
     pub cutoff: Option<DateTime<Utc>>,
     pub contacts: Vec<RetentionItem>,
+    /// The tenant's audit retention (`auditRetentionMonths`); `None` keeps every event.
+    pub audit: Option<audit::AuditPrune>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -458,13 +460,8 @@ pub async fn run_retention(
         retention_months: tenant.retention_months,
         cutoff: None,
         contacts: Vec::new(),
+        audit: None,
     };
-    let Some(months) = tenant.retention_months.and_then(|m| u32::try_from(m).ok()) else {
-        scope.rollback().await?;
-        return Ok(report);
-    };
-    report.cutoff = now.checked_sub_months(chrono::Months::new(months));
-    let due = retention_due(&scope, months, now).await?;
     let actor = Actor {
         actor: "retention-policy".into(),
         role: crate::auth::Role::Compliance,
@@ -472,7 +469,16 @@ pub async fn run_retention(
         request_id: Uuid::now_v7().to_string(),
         purpose: Some("retention policy (GDPR Art. 5(1)(e))".into()),
     };
-    let reason = format!("retention policy: no activity for {months} months");
+    let months = tenant.retention_months.and_then(|m| u32::try_from(m).ok());
+    report.cutoff = months.and_then(|m| now.checked_sub_months(chrono::Months::new(m)));
+    let due = match months {
+        Some(months) => retention_due(&scope, months, now).await?,
+        None => Vec::new(),
+    };
+    let reason = format!(
+        "retention policy: no activity for {} months",
+        months.unwrap_or_default()
+    );
     for person in due {
         let erasure_id = if dry_run {
             None
@@ -489,6 +495,12 @@ pub async fn run_retention(
             customer_id: person.customer_id,
             erasure_id,
         });
+    }
+    if let Some(audit_months) = tenant
+        .audit_retention_months
+        .and_then(|m| u32::try_from(m).ok())
+    {
+        report.audit = Some(audit::prune(&scope, &actor, audit_months, now, dry_run).await?);
     }
     if dry_run {
         scope.rollback().await?;

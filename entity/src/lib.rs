@@ -4,6 +4,7 @@
 //! personal data implements [`PersonalData`], and auditing, masking, the `@personalData`
 //! directive and (later) exports and erasure all read that marking.
 
+pub mod audit_anchor;
 pub mod audit_event;
 pub mod consent;
 pub mod contact;

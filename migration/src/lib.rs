@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_core;
 mod m20261123_000002_compliance;
+mod m20261123_000003_audit_retention;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_core::Migration),
             Box::new(m20261123_000002_compliance::Migration),
+            Box::new(m20261123_000003_audit_retention::Migration),
         ]
     }
 }

@@ -1111,6 +1111,133 @@ async fn the_register_of_processing_derives_from_the_markings(backend: Backend) 
     assert_eq!(changes.len(), 2, "register changes are audited");
 }
 
+async fn audit_retention_prunes_old_events_and_the_chain_still_verifies(backend: Backend) {
+    let Office {
+        app,
+        agent,
+        officer,
+        customer,
+        ann,
+    } = office(backend, "ann@acme.example").await;
+    app.contact(&agent, customer, "Ben", "ben@acme.example")
+        .await;
+    app.gql(
+        &agent,
+        "query($id: UUID!) { contact(id: $id) { email } }",
+        json!({ "id": ann }),
+    )
+    .await
+    .ok();
+    let b_customer = app.customer(&app.agent_b(), "Other").await;
+    app.contact(&app.agent_b(), b_customer, "Bea", "bea@b.example")
+        .await;
+    let tenant_a = app.uuid_literal(app.a.id);
+    let b_events = format!(
+        "SELECT COUNT(*) FROM audit_events WHERE tenant_id = {}",
+        app.uuid_literal(app.b.id)
+    );
+    let a_events = format!("SELECT COUNT(*) FROM audit_events WHERE tenant_id = {tenant_a}");
+    // The first two events of tenant A are ten years old, behind the API's back.
+    let age = match app.backend {
+        Backend::Sqlite => format!(
+            "UPDATE audit_events SET at = REPLACE(at, SUBSTR(at, 1, 4), '2016') WHERE tenant_id = {tenant_a} AND seq <= 2"
+        ),
+        Backend::Postgres => format!(
+            "SET session_replication_role = replica; \
+             UPDATE audit_events SET at = at - interval '10 years' WHERE tenant_id = {tenant_a} AND seq <= 2; \
+             SET session_replication_role = DEFAULT"
+        ),
+    };
+    app.admin_exec(&age).await.expect("age events");
+    app.gql(
+        &officer,
+        "mutation { updateComplianceSettings(input: {auditRetentionMonths: 60}) { auditRetentionMonths } }",
+        json!({}),
+    )
+    .await
+    .ok();
+    let keys = api::gdpr::SubjectKeys::derive(SECRET.as_bytes());
+
+    let before = app.admin_count(&a_events).await;
+    let b_before = app.admin_count(&b_events).await;
+    let dry = api::gdpr::run_retention(&app.db, &keys, app.a.id, true)
+        .await
+        .expect("dry run");
+    let due = dry.audit.expect("an audit retention is set");
+    assert_eq!((due.through_seq, due.events), (Some(2), 2));
+    assert_eq!(
+        app.admin_count(&a_events).await,
+        before,
+        "the dry run deletes nothing"
+    );
+
+    let run = api::gdpr::run_retention(&app.db, &keys, app.a.id, false)
+        .await
+        .expect("run");
+    let pruned = run.audit.expect("pruned");
+    assert_eq!((pruned.through_seq, pruned.events), (Some(2), 2));
+    assert_eq!(
+        app.admin_count(&a_events).await,
+        before - 2 + 1,
+        "two events pruned, one recording the pruning"
+    );
+    assert_eq!(
+        app.admin_count(&b_events).await,
+        b_before,
+        "another tenant's log is its own"
+    );
+    let chain = app
+        .gql(
+            &officer,
+            "{ verifyAuditChain { ok checked prunedThroughSeq firstBrokenSeq } }",
+            json!({}),
+        )
+        .await
+        .ok()["verifyAuditChain"]
+        .clone();
+    assert_eq!(chain["ok"], json!(true), "{chain}");
+    assert_eq!(chain["prunedThroughSeq"], json!(2));
+    assert_eq!(chain["checked"], json!(before - 2 + 1));
+    let recorded = app
+        .audit_events(json!({ "action": ["DELETE"], "entity": {"eq": "AuditEvent"} }))
+        .await;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(
+        recorded[0]["purpose"],
+        json!("audit retention: 2 events through #2 pruned")
+    );
+    assert_eq!(recorded[0]["actor"], json!("retention-policy"));
+
+    // A second anchor that no pruning recorded — events deleted and the start moved to hide
+    // it — breaks the chain right after it.
+    let fifth = app
+        .audit_events(json!({}))
+        .await
+        .into_iter()
+        .find(|e| e["seq"] == json!(5))
+        .expect("event 5");
+    let forged = format!(
+        "INSERT INTO audit_anchors (tenant_id, id, seq, hash, last_at, pruned_at, pruned_by) VALUES ({tenant_a}, {}, 5, '{}', {}, {}, 'intruder')",
+        app.uuid_literal(Uuid::now_v7()),
+        fifth["hash"].as_str().expect("hash"),
+        app.timestamp_literal("2020-01-01T00:00:00Z"),
+        app.timestamp_literal("2020-01-01T00:00:00Z"),
+    );
+    app.admin_exec(&forged).await.expect("forge an anchor");
+    let broken = app
+        .gql(
+            &officer,
+            "{ verifyAuditChain { ok firstBrokenSeq } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        broken["verifyAuditChain"],
+        json!({ "ok": false, "firstBrokenSeq": 6 })
+    );
+}
+
 on_both_backends!(
     subject_export_holds_everything_about_the_person_and_nothing_else,
     erasure_removes_the_person_from_every_path_and_keeps_the_sales,
@@ -1120,4 +1247,5 @@ on_both_backends!(
     retention_dry_run_changes_nothing_and_the_run_erases_exactly_what_it_listed,
     a_tenant_can_require_a_purpose_for_personal_reads,
     the_register_of_processing_derives_from_the_markings,
+    audit_retention_prunes_old_events_and_the_chain_still_verifies,
 );
