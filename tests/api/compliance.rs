@@ -418,7 +418,7 @@ async fn a_legal_hold_blocks_erasure_until_released(backend: Backend) {
         .await
         .ok();
     let holds = app
-        .audit_events(json!({ "entity": {"eq": "LegalHold"} }))
+        .audit_events(json!({ "entity": {"eq": "LegalHold"}, "action": ["CREATE", "UPDATE"] }))
         .await;
     assert_eq!(
         holds.len(),
@@ -727,6 +727,20 @@ async fn the_audit_log_searches_and_exports_by_subject_purpose_and_time(backend:
         .await
         .ok();
     assert_eq!(b_export["auditExport"]["count"], json!(0));
+
+    // The officers' own searches leave a trace too, without ids or values.
+    let oversight = app
+        .audit_events(json!({ "action": ["READ"], "entity": {"eq": "AuditEvent"} }))
+        .await;
+    assert!(oversight.len() >= 5, "{oversight:?}");
+    assert!(
+        oversight
+            .iter()
+            .all(|e| e["actorRole"] == json!("compliance")
+                && e["entityIds"] == json!([])
+                && e["fields"] == json!([])),
+        "{oversight:?}"
+    );
 }
 
 async fn retention_dry_run_changes_nothing_and_the_run_erases_exactly_what_it_listed(

@@ -15,6 +15,7 @@ use crate::auth::Scope as AuthScope;
 use crate::context::RequestContext;
 use crate::error::{ApiError, ApiResult, GqlResult};
 use crate::gdpr::{self, Via};
+use crate::graphql::audit_log::note_oversight;
 use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
 use crate::graphql::{owned, record};
 use crate::validate;
@@ -202,6 +203,7 @@ impl ComplianceQuery {
         let rc = RequestContext::of(ctx);
         rc.principal
             .require_any(&[AuthScope::AuditRead, AuthScope::GdprErase])?;
+        note_oversight(rc, "Erasure");
         let ordering = Ordering::new::<erasure::Entity>(
             vec![SortKey {
                 name: "erasedAt",
@@ -241,6 +243,7 @@ impl ComplianceQuery {
         let rc = RequestContext::of(ctx);
         rc.principal
             .require_any(&[AuthScope::AuditRead, AuthScope::GdprErase])?;
+        note_oversight(rc, "LegalHold");
         let mut select = legal_hold::Entity::find()
             .order_by_desc(legal_hold::Column::PlacedAt)
             .order_by_desc(legal_hold::Column::Id);

@@ -17,6 +17,7 @@ use crate::audit::{Action, NewEvent};
 use crate::auth::{Role, Scope as AuthScope};
 use crate::context::RequestContext;
 use crate::error::{ApiError, GqlResult};
+use crate::graphql::audit_log::note_oversight;
 use crate::graphql::consent::{LegalBasis, purpose_name};
 use crate::graphql::{owned, record};
 use crate::validate;
@@ -124,6 +125,7 @@ impl RegisterQuery {
     async fn processing_register(&self, ctx: &Context<'_>) -> GqlResult<ProcessingRegister> {
         let rc = RequestContext::of(ctx);
         rc.principal.require(AuthScope::AuditRead)?;
+        note_oversight(rc, "ProcessingRegister");
         let tenant = rc.scope.own_tenant().await?;
         let purposes: Vec<ProcessingPurpose> = rc
             .scope
