@@ -404,7 +404,7 @@ impl TestApp {
             .gql(
                 &self.token(self.a.id, "compliance"),
                 "query($f: AuditEventFilter) { auditEvents(filter: $f, first: 500) { edges { node {
-                    seq at actor actorRole clientId requestId action entity entityIds fields purpose
+                    id seq at actor actorRole clientId requestId action entity entityIds fields purpose
                     outcome prevHash hash } } } }",
                 json!({ "f": filter }),
             )

@@ -140,6 +140,20 @@ async function downloadCsv() {
   }
 }
 
+async function downloadRegister(format) {
+  try {
+    const r = (await gql("{ processingRegister { controller generatedAt categories { field } purposes { name } markdown csv } }"))
+      .processingRegister;
+    const day = r.generatedAt.slice(0, 10);
+    if (format === "md") download(`register-of-processing-${day}.md`, "text/markdown", r.markdown);
+    else download(`register-of-processing-${day}.csv`, "text/csv", r.csv);
+    show("register-status",
+      `Register of ${r.controller}: ${r.categories.length} categories of personal data, ${r.purposes.length} purposes.`);
+  } catch (err) {
+    show("register-status", err.message, "error");
+  }
+}
+
 async function exportSubject() {
   const id = $("export-id").value.trim();
   $("export-json").textContent = "";
@@ -200,6 +214,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("more-button").addEventListener("click", () => search(true));
   $("csv-button").addEventListener("click", downloadCsv);
   $("export-button").addEventListener("click", exportSubject);
+  $("register-md-button").addEventListener("click", () => downloadRegister("md"));
+  $("register-csv-button").addEventListener("click", () => downloadRegister("csv"));
   $("erase-button").addEventListener("click", askErase);
   $("erase-confirm-button").addEventListener("click", confirmErase);
   $("erase-cancel-button").addEventListener("click", () => {

@@ -336,6 +336,8 @@ pub struct AuditChainReport {
     /// The position where the chain first breaks: an edited row, or the first row after a
     /// deleted one.
     pub first_broken_seq: Option<i64>,
+    /// The event found at that position: the edited row, or the row after a deleted one.
+    pub first_broken_id: Option<Uuid>,
     pub expected_hash: Option<String>,
     pub found_hash: Option<String>,
     /// Events up to this position were pruned by the retention policy; the chain is checked
@@ -498,6 +500,7 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
                 ok: false,
                 checked: 0,
                 first_broken_seq: Some(anchor.seq + 1),
+                first_broken_id: None,
                 expected_hash: None,
                 found_hash: Some(anchor.hash),
                 pruned_through_seq,
@@ -524,6 +527,7 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
                 ok: false,
                 checked,
                 first_broken_seq: Some(expected_seq),
+                first_broken_id: Some(event.id),
                 expected_hash: Some(expected),
                 found_hash: Some(found),
                 pruned_through_seq,
@@ -545,6 +549,7 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
                 ok: true,
                 checked,
                 first_broken_seq: None,
+                first_broken_id: None,
                 expected_hash: None,
                 found_hash: None,
                 pruned_through_seq,

@@ -203,12 +203,13 @@ async fn the_chain_verifies_and_detects_tampering(backend: Backend) {
     }
     // Tenant B's chain is separate.
     app.customer(&app.agent_b(), "Other").await;
-    let verify = "{ verifyAuditChain { ok checked firstBrokenSeq expectedHash foundHash } }";
+    let verify =
+        "{ verifyAuditChain { ok checked firstBrokenSeq firstBrokenId expectedHash foundHash } }";
     let officer = app.token(app.a.id, "compliance");
     let report = app.gql(&officer, verify, json!({})).await.ok();
     assert_eq!(
         report["verifyAuditChain"],
-        json!({"ok": true, "checked": 4, "firstBrokenSeq": null, "expectedHash": null, "foundHash": null})
+        json!({"ok": true, "checked": 4, "firstBrokenSeq": null, "firstBrokenId": null, "expectedHash": null, "foundHash": null})
     );
     let all = app.audit_events(json!({})).await;
     assert_eq!(all.len(), 5, "four writes, then the verification itself");
@@ -241,6 +242,8 @@ async fn the_chain_verifies_and_detects_tampering(backend: Backend) {
     let r = &report["verifyAuditChain"];
     assert_eq!(r["ok"], json!(false));
     assert_eq!(r["firstBrokenSeq"], json!(2));
+    let second = all.iter().find(|e| e["seq"] == json!(2)).expect("event 2");
+    assert_eq!(r["firstBrokenId"], second["id"], "the edited row is named");
     assert_eq!(r["checked"], json!(1));
     assert_ne!(r["expectedHash"], r["foundHash"]);
     // Deleting the first events to hide them breaks the chain at the first missing position.

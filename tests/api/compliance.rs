@@ -1252,6 +1252,93 @@ async fn audit_retention_prunes_old_events_and_the_chain_still_verifies(backend:
     );
 }
 
+async fn every_compliance_operation_is_refused_to_the_other_roles(backend: Backend) {
+    let Office {
+        app,
+        officer,
+        ann,
+        customer,
+        ..
+    } = office(backend, "ann@acme.example").await;
+    let partner = app.token_with(
+        app.a.id,
+        "partner",
+        "customers:read customers:write contacts:read contacts:write sales:read sales:write pii:read",
+    );
+    let vars = json!({ "ann": ann, "customer": customer, "hold": Uuid::now_v7() });
+    let audit_readers = ["admin", "compliance"];
+    let officers = ["compliance"];
+    let operations: [(&str, &[&str]); 13] = [
+        (
+            "query($ann: UUID!) { exportSubject(contactId: $ann) }",
+            &officers,
+        ),
+        (
+            "mutation($ann: UUID!) { eraseContact(contactId: $ann, reason: \"x\") { id } }",
+            &officers,
+        ),
+        (
+            "mutation($customer: UUID!) { placeLegalHold(input: {entity: CUSTOMER, entityId: $customer, reason: \"x\"}) { id } }",
+            &officers,
+        ),
+        (
+            "mutation($hold: UUID!) { releaseLegalHold(id: $hold) { id } }",
+            &officers,
+        ),
+        (
+            "mutation { updateComplianceSettings(input: {retentionMonths: 1}) { retentionMonths } }",
+            &officers,
+        ),
+        (
+            "mutation { setProcessingPurpose(input: {name: \"x\", description: \"x\", legalBasis: CONSENT, fields: []}) { name } }",
+            &officers,
+        ),
+        ("{ legalHolds { id } }", &audit_readers),
+        ("{ erasures { totalCount } }", &audit_readers),
+        ("{ complianceSettings { requirePurpose } }", &audit_readers),
+        ("{ auditEvents { totalCount } }", &audit_readers),
+        ("{ verifyAuditChain { ok } }", &audit_readers),
+        ("{ auditExport { count } }", &audit_readers),
+        ("{ processingRegister { controller } }", &audit_readers),
+    ];
+    for (operation, allowed) in operations {
+        for role in ["admin", "agent", "analyst", "partner"] {
+            if allowed.contains(&role) {
+                continue;
+            }
+            let token = if role == "partner" {
+                partner.clone()
+            } else {
+                app.token(app.a.id, role)
+            };
+            let answer = app.gql(&token, operation, vars.clone()).await;
+            assert_eq!(answer.codes(), vec!["FORBIDDEN"], "{role}: {operation}");
+        }
+    }
+    // Nothing was written by any of them.
+    for table in ["erasures", "legal_holds", "processing_purposes"] {
+        assert_eq!(
+            app.admin_count(&format!("SELECT COUNT(*) FROM {table}"))
+                .await,
+            0,
+            "{table}"
+        );
+    }
+    assert_eq!(app.admin_count("SELECT COUNT(*) FROM contacts").await, 1);
+    let settings = app
+        .gql(
+            &officer,
+            "{ complianceSettings { retentionMonths } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        settings["complianceSettings"]["retentionMonths"],
+        Value::Null
+    );
+}
+
 on_both_backends!(
     subject_export_holds_everything_about_the_person_and_nothing_else,
     erasure_removes_the_person_from_every_path_and_keeps_the_sales,
@@ -1262,4 +1349,5 @@ on_both_backends!(
     a_tenant_can_require_a_purpose_for_personal_reads,
     the_register_of_processing_derives_from_the_markings,
     audit_retention_prunes_old_events_and_the_chain_still_verifies,
+    every_compliance_operation_is_refused_to_the_other_roles,
 );

@@ -73,6 +73,14 @@ try {
   check(csvText.startsWith("seq,at,actor") && csvText.trim().split("\n").length === 3,
         "the CSV download holds a header and the two events");
 
+  // The register of processing, downloaded as Markdown.
+  const [register] = await Promise.all([page.waitForEvent("download"), page.click("#register-md-button")]);
+  const registerText = (await import("node:fs")).readFileSync(await register.path(), "utf8");
+  check(registerText.startsWith("# Register of processing activities") && registerText.includes("| Contact.email |"),
+        "the register downloads as Markdown with the marked fields");
+  check(/^Register of .+: 7 categories of personal data, 0 purposes\.$/.test(await text("#register-status")),
+        "the register's summary is shown");
+
   // Subject access export.
   await page.fill("#export-id", subject);
   await page.click("#export-button");
