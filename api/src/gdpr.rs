@@ -364,8 +364,8 @@ fn not_after<C: ColumnTrait>(column: C, cutoff: DateTime<Utc>) -> sea_orm::sea_q
 }
 
 /// The contacts the tenant's retention policy would erase now: created and last changed
-/// at least `months` ago, with no sale since, and not under a legal hold (on the contact or
-/// its customer). Sorted by id, so a dry run and the real run list them alike.
+/// at least `months` ago, with no sale and no consent decision since, and not under a legal
+/// hold (on the contact or its customer). Sorted by id, so a dry run and the real run list them alike.
 pub async fn retention_due<C: Borrow<DatabaseTransaction>>(
     tx: &Scoped<C>,
     months: u32,
@@ -385,7 +385,7 @@ pub async fn retention_due<C: Borrow<DatabaseTransaction>>(
     let mut due = Vec::with_capacity(stale.len());
     for chunk in stale.chunks(500) {
         let ids: Vec<Uuid> = chunk.iter().map(|c| c.id).collect();
-        let active: std::collections::HashSet<Uuid> = tx
+        let mut active: std::collections::HashSet<Uuid> = tx
             .all(
                 sale::Entity::find()
                     .filter(sale::Column::ContactId.is_in(ids.iter().copied()))
@@ -395,6 +395,16 @@ pub async fn retention_due<C: Borrow<DatabaseTransaction>>(
             .into_iter()
             .filter_map(|s| s.contact_id)
             .collect();
+        active.extend(
+            tx.all(
+                consent::Entity::find()
+                    .filter(consent::Column::ContactId.is_in(ids.iter().copied()))
+                    .filter(consent::Column::RecordedAt.gt(cutoff)),
+            )
+            .await?
+            .into_iter()
+            .map(|c| c.contact_id),
+        );
         let mut held_ids = ids.clone();
         held_ids.extend(chunk.iter().map(|c| c.customer_id));
         let held: std::collections::HashSet<Uuid> = active_holds(tx, &held_ids)

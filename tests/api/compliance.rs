@@ -763,6 +763,10 @@ async fn retention_dry_run_changes_nothing_and_the_run_erases_exactly_what_it_li
     let fresh_stale = app
         .contact(&agent, customer, "Fresh", "fresh@acme.example")
         .await;
+    let consenting = app
+        .contact(&agent, customer, "Yes", "yes@acme.example")
+        .await;
+    consent(&app, &agent, consenting, "marketing_email", true).await;
     let b_customer = app.customer(&app.agent_b(), "Other").await;
     let b_stale = app
         .contact(&app.agent_b(), b_customer, "Other", "other@b.example")
@@ -845,7 +849,7 @@ async fn retention_dry_run_changes_nothing_and_the_run_erases_exactly_what_it_li
     assert_eq!(
         listed,
         vec![stale],
-        "only the stale contact without sale or hold"
+        "only the stale contact without sale, consent decision or hold"
     );
     assert!(dry.contacts.iter().all(|c| c.erasure_id.is_none()));
     assert_eq!(
@@ -877,7 +881,7 @@ async fn retention_dry_run_changes_nothing_and_the_run_erases_exactly_what_it_li
         .map(|e| uuid(&e["node"]["id"]))
         .collect();
     left.sort();
-    let mut expected = vec![buyer, held, fresh_stale];
+    let mut expected = vec![buyer, held, fresh_stale, consenting];
     expected.sort();
     assert_eq!(left, expected);
     let still_b = app
