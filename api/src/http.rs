@@ -235,7 +235,7 @@ async fn graphql_post(
             );
         }
     };
-    if let Err(err) = request.parsed_query() {
+    if let Err(err) = state.services.queries.parse(&mut request) {
         return refuse(
             &state,
             StatusCode::OK,

@@ -40,6 +40,7 @@ impl Application {
                 tenants: Default::default(),
                 appender: (db.get_database_backend() == sea_orm::DbBackend::Postgres)
                     .then(|| crate::audit::Appender::start(db.clone())),
+                queries: Default::default(),
             },
             verifier: config.verifier()?,
             metrics: Default::default(),

@@ -99,7 +99,46 @@ pub(crate) async fn record<C: Borrow<DatabaseTransaction>>(
         .map_err(audit::unavailable)
 }
 
-/// What requests share: the database, the cursor key, the tenant cache, the audit appender.
+/// Parsed query documents by query text. Clients send the same few queries over and over,
+/// and parsing one costs about as much as serialising its answer; a clone of the parsed
+/// document is much cheaper. Bounded in entries and query size, so a client sending ever new
+/// queries only stops new ones being cached.
+#[derive(Default)]
+pub struct ParsedQueries {
+    documents: std::sync::RwLock<
+        std::collections::HashMap<String, async_graphql::parser::types::ExecutableDocument>,
+    >,
+}
+
+impl ParsedQueries {
+    const MAX_ENTRIES: usize = 256;
+    const MAX_QUERY_BYTES: usize = 16 * 1024;
+
+    /// Gives `request` its parsed document, from the cache when the same text was seen.
+    pub fn parse(&self, request: &mut async_graphql::Request) -> Result<(), ServerError> {
+        let cached = self
+            .documents
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&request.query)
+            .cloned();
+        if let Some(document) = cached {
+            request.set_parsed_query(document);
+            return Ok(());
+        }
+        let document = request.parsed_query()?.clone();
+        if request.query.len() <= Self::MAX_QUERY_BYTES {
+            let mut documents = self.documents.write().unwrap_or_else(|e| e.into_inner());
+            if documents.len() < Self::MAX_ENTRIES {
+                documents.insert(request.query.clone(), document);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What requests share: the database, the cursor key, the tenant cache, the audit appender,
+/// the parsed queries.
 pub struct Services {
     pub db: DatabaseConnection,
     pub cursors: page::CursorKey,
@@ -109,6 +148,7 @@ pub struct Services {
     /// Group commit of read audit events; PostgreSQL only (SQLite has one connection, which
     /// the waiting request would hold).
     pub appender: Option<audit::Appender>,
+    pub queries: ParsedQueries,
 }
 
 /// Why a request never reached the resolvers.
@@ -291,4 +331,37 @@ pub fn given<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
 
 pub fn owned(fields: &[&str]) -> Vec<String> {
     fields.iter().map(|f| (*f).to_owned()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ParsedQueries;
+
+    #[test]
+    fn parsed_queries_are_reused_by_exact_text_and_bounded() {
+        let cache = ParsedQueries::default();
+        let entries = |cache: &ParsedQueries| cache.documents.read().map(|d| d.len()).unwrap_or(0);
+        for _ in 0..2 {
+            let mut request = async_graphql::Request::new("{ me { actor } }");
+            cache.parse(&mut request).expect("parses");
+            assert!(request.parsed_query().is_ok());
+        }
+        assert_eq!(entries(&cache), 1, "the same text is parsed once");
+        let mut other = async_graphql::Request::new("{ me { role } }");
+        cache.parse(&mut other).expect("parses");
+        assert_eq!(entries(&cache), 2);
+        let mut broken = async_graphql::Request::new("{ me {");
+        assert!(cache.parse(&mut broken).is_err());
+        let huge = format!(
+            "{{ me {{ actor }} }}{}",
+            " ".repeat(ParsedQueries::MAX_QUERY_BYTES)
+        );
+        let mut big = async_graphql::Request::new(huge);
+        cache.parse(&mut big).expect("parses");
+        assert_eq!(
+            entries(&cache),
+            2,
+            "errors and oversized queries are not kept"
+        );
+    }
 }

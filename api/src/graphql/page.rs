@@ -376,7 +376,8 @@ macro_rules! connection {
             node: $node,
         }
 
-        #[async_graphql::Object]
+        // `serial`: two cheap fields per row; the edges of a page resolve concurrently.
+        #[async_graphql::Object(serial)]
         impl $edge {
             /// This row's position, for `after`.
             async fn cursor(&self) -> String {

@@ -60,7 +60,8 @@ impl From<sale::Model> for Sale {
 }
 
 /// An order or invoice.
-#[Object]
+// `serial`: see `Contact`; the rows of a page still resolve concurrently.
+#[Object(serial)]
 impl Sale {
     async fn id(&self) -> Uuid {
         self.0.id
