@@ -385,6 +385,19 @@ impl TestApp {
         uuid(&data["createContact"]["id"])
     }
 
+    /// Reads one contact's email through the API: a personal-data read that leaves an event.
+    pub async fn read_email(&self, token: &str, contact: Uuid) -> Value {
+        let data = self
+            .gql(
+                token,
+                "query($id: UUID!) { contact(id: $id) { email } }",
+                json!({ "id": contact }),
+            )
+            .await
+            .ok();
+        data["contact"]["email"].clone()
+    }
+
     pub async fn sale(&self, token: &str, customer: Uuid, amount: &str, sold_at: &str) -> Uuid {
         let data = self
             .gql(

@@ -483,7 +483,7 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
         let recorded = scope
             .count(
                 audit_event::Entity::find()
-                    .filter(about(anchor.id))
+                    .filter(about(scope.backend(), anchor.id))
                     .filter(sea_orm::ColumnTrait::eq(
                         &audit_event::Column::Action,
                         Action::Delete.as_str(),
@@ -559,12 +559,18 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
 }
 
 /// Events that name this row among their ids: what the audit log knows about one subject.
-/// Ids are stored as a JSON array of canonical UUID strings, which contain no LIKE wildcard.
-pub fn about(subject: Uuid) -> sea_orm::sea_query::SimpleExpr {
-    use sea_orm::sea_query::{Alias, Expr, ExprTrait};
-    Expr::col(audit_event::Column::EntityIds)
-        .cast_as(Alias::new("TEXT"))
-        .like(format!("%{subject}%"))
+/// On PostgreSQL a containment test the GIN index on `entity_ids` answers; on SQLite a text
+/// search (ids are canonical UUID strings, which contain no LIKE wildcard).
+pub fn about(backend: DbBackend, subject: Uuid) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, extension::postgres::PgBinOper};
+    let ids = Expr::col(audit_event::Column::EntityIds);
+    match backend {
+        DbBackend::Postgres => ids.binary(
+            PgBinOper::Contains,
+            Expr::val(serde_json::json!([subject.to_string()])),
+        ),
+        _ => ids.cast_as(Alias::new("TEXT")).like(format!("%{subject}%")),
+    }
 }
 
 /// Ids and field names accessed, per action, entity type and outcome.

@@ -283,7 +283,7 @@ pub async fn subject_export<C: Borrow<DatabaseTransaction>>(
     let accesses = tx
         .all(
             entity::audit_event::Entity::find()
-                .filter(audit::about(contact_id))
+                .filter(audit::about(tx.backend(), contact_id))
                 .order_by_asc(entity::audit_event::Column::Seq),
         )
         .await?;

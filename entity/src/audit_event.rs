@@ -19,7 +19,7 @@ pub struct Model {
     pub request_id: String,
     pub action: String,
     pub entity: String,
-    /// JSON array of UUID strings.
+    /// JSON array of UUID strings (`jsonb` with a GIN index on PostgreSQL, for subject searches).
     pub entity_ids: Json,
     /// JSON array of GraphQL field names.
     pub fields: Json,

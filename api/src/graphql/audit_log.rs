@@ -5,7 +5,9 @@ use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::audit_event::{self, Column};
 use sea_orm::sea_query::{Expr, Order};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use uuid::Uuid;
 
 use crate::audit::{self, Action, AuditChainReport, Outcome};
@@ -177,7 +179,7 @@ pub struct AuditEventFilter {
 }
 
 impl AuditEventFilter {
-    fn condition(&self) -> ApiResult<Condition> {
+    fn condition(&self, backend: DbBackend) -> ApiResult<Condition> {
         let mut cond = Condition::all();
         for (filter, column) in [
             (&self.actor, Column::Actor),
@@ -198,7 +200,7 @@ impl AuditEventFilter {
             cond = cond.add(Column::Outcome.eq(outcome.as_str()));
         }
         if let Some(subject) = self.subject_id {
-            cond = cond.add(audit::about(subject));
+            cond = cond.add(audit::about(backend, subject));
         }
         if let Some(f) = &self.at {
             cond = cond.add(f.condition(Expr::col(Column::At))?);
@@ -225,7 +227,7 @@ impl AuditQuery {
         let scope = rc.scope_for(AuthScope::AuditRead)?;
         let mut select = audit_event::Entity::find();
         if let Some(f) = &filter {
-            select = select.filter(f.condition()?);
+            select = select.filter(f.condition(scope.backend())?);
         }
         note_oversight(rc, "AuditEvent");
         let ordering = Ordering::new::<audit_event::Entity>(
@@ -256,7 +258,7 @@ impl AuditQuery {
             .order_by_desc(Column::Seq)
             .limit(AUDIT_EXPORT_MAX + 1);
         if let Some(f) = &filter {
-            select = select.filter(f.condition()?);
+            select = select.filter(f.condition(scope.backend())?);
         }
         let rows = scope.all(select).await?;
         if rows.len() as u64 > AUDIT_EXPORT_MAX {
