@@ -138,26 +138,8 @@ async fn append_for<C: Borrow<DatabaseTransaction>>(
     if batches.iter().all(|(_, events)| events.is_empty()) {
         return Ok(());
     }
-    let conn = scope.conn();
-    if conn.get_database_backend() == DbBackend::Postgres {
-        // Serialises appends per tenant until commit, so concurrent requests cannot both
-        // link to the same head. (The unique (tenant_id, seq) index would refuse a fork anyway.)
-        conn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
-            [scope.tenant_id().to_string().into()],
-        ))
-        .await?;
-    }
-    let head = scope
-        .one(
-            audit_event::Entity::find()
-                .order_by_desc(audit_event::Column::Seq)
-                .limit(1),
-        )
-        .await?;
-    let (mut seq, mut prev_hash) = match head {
-        Some(head) => (head.seq, head.hash),
+    let (mut seq, mut prev_hash) = match chain_head(scope).await? {
+        Some(head) => head,
         // An empty log starts at the genesis, or after the events retention pruned.
         None => match latest_anchor(scope).await? {
             Some(anchor) => (anchor.seq, anchor.hash),
@@ -193,6 +175,38 @@ async fn append_for<C: Borrow<DatabaseTransaction>>(
         }
     }
     scope.insert_many(rows).await
+}
+
+/// The position and hash of the tenant's newest event. On PostgreSQL this also takes the
+/// tenant's append lock, held until commit, so concurrent appends cannot link to the same head
+/// (the unique (tenant_id, seq) index would refuse a fork anyway); the migration that creates
+/// `audit_chain_head` says why it is a function. SQLite has one connection: appends cannot
+/// interleave there.
+async fn chain_head<C: Borrow<DatabaseTransaction>>(
+    scope: &Scoped<C>,
+) -> ApiResult<Option<(i64, String)>> {
+    if scope.backend() == DbBackend::Postgres {
+        let head = scope
+            .conn()
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT head_seq, head_hash FROM audit_chain_head($1)",
+                [scope.tenant_id().into()],
+            ))
+            .await?;
+        return Ok(match head {
+            Some(row) => Some((row.try_get_by_index(0)?, row.try_get_by_index(1)?)),
+            None => None,
+        });
+    }
+    let head = scope
+        .one(
+            audit_event::Entity::find()
+                .order_by_desc(audit_event::Column::Seq)
+                .limit(1),
+        )
+        .await?;
+    Ok(head.map(|head| (head.seq, head.hash)))
 }
 
 /// Group commit of read events (PostgreSQL): one task chains the events of every request

@@ -9,7 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_core;
 mod m20261123_000002_compliance;
 mod m20261123_000003_audit_retention;
-mod m20261123_000004_audit_subject_index;
+mod m20261123_000004_audit_lookups;
 
 pub struct Migrator;
 
@@ -20,7 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_core::Migration),
             Box::new(m20261123_000002_compliance::Migration),
             Box::new(m20261123_000003_audit_retention::Migration),
-            Box::new(m20261123_000004_audit_subject_index::Migration),
+            Box::new(m20261123_000004_audit_lookups::Migration),
         ]
     }
 }
