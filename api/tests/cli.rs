@@ -16,15 +16,33 @@ fn dossier(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         .expect("dossier runs")
 }
 
-fn temp_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("dossier-cli-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+/// A scratch directory for one test, removed when the test ends, whether it passed or not.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = std::env::temp_dir().join(format!("dossier-cli-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Scratch(dir)
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[test]
 fn tenants_create_prints_one_json_line_and_token_prints_only_the_jwt() {
-    let dir = temp_dir();
+    let dir = Scratch::new();
     let out = dossier(&dir, &["tenants", "create", "--name", "Acme & Co"]);
     assert!(
         out.status.success(),
@@ -93,12 +111,11 @@ fn tenants_create_prints_one_json_line_and_token_prints_only_the_jwt() {
     );
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn retention_run_prints_one_json_report_and_refuses_an_unknown_tenant() {
-    let dir = temp_dir();
+    let dir = Scratch::new();
     let out = dossier(&dir, &["tenants", "create", "--name", "Acme"]);
     let tenant: serde_json::Value = serde_json::from_slice(&out.stdout).expect("tenant json");
     let id = tenant["id"].as_str().expect("id").to_owned();

@@ -113,8 +113,10 @@ try {
 
   // Afterwards the export is gone, the trail shows the erasure, and the chain still holds.
   await page.click("#export-button");
-  await page.waitForFunction(() => /NOT_FOUND/.test(document.getElementById("export-status").textContent));
-  check(true, "the person can no longer be exported");
+  await page.waitForFunction(() => !/Exporting/.test(document.getElementById("export-status").textContent));
+  check((await text("#export-status")).includes("NOT_FOUND"), "the person can no longer be exported");
+  check((await page.locator("#export-json").textContent()) === "" && await page.locator("#export-download").isHidden(),
+    "no earlier export of the person stays on the page");
   await page.selectOption("#f-action", "ERASE");
   await page.click("#search-button");
   await page.waitForFunction(() => /events\.$/.test(document.getElementById("audit-status").textContent)
