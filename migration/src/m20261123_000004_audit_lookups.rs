@@ -11,7 +11,9 @@
 //!   until commit, so every round trip after it is time all other writers of the tenant wait.
 //!   Reading the head in the same SQL statement as the lock would not do: a statement's
 //!   snapshot predates the wait and would miss the event the previous holder just committed;
-//!   a PL/pgSQL function takes a new snapshot for each of its statements. The lock key is the
+//!   a PL/pgSQL function takes a new snapshot for each of its statements. The head query is
+//!   planned at each call (`EXECUTE`): a plan cached while the log was small (a sequential scan)
+//!   would otherwise stay in use, under the lock, until the next ANALYZE. The lock key is the
 //!   one the API took before this function existed, so old and new nodes serialise on the
 //!   same lock during a rolling upgrade.
 
@@ -37,8 +39,8 @@ impl MigrationTrait for Migration {
              LANGUAGE plpgsql VOLATILE AS $$ \
              BEGIN \
                PERFORM pg_advisory_xact_lock(hashtextextended(tenant::text, 7)); \
-               RETURN QUERY SELECT e.seq, e.hash FROM audit_events e \
-                 WHERE e.tenant_id = tenant ORDER BY e.seq DESC LIMIT 1; \
+               RETURN QUERY EXECUTE 'SELECT e.seq, e.hash FROM audit_events e \
+                 WHERE e.tenant_id = $1 ORDER BY e.seq DESC LIMIT 1' USING tenant; \
              END $$",
         ] {
             db.execute_unprepared(statement).await?;
