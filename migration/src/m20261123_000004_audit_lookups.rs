@@ -14,9 +14,9 @@
 //!   a PL/pgSQL function takes a new snapshot for each of its statements. The function plans
 //!   without sequential scans: a plan cached while the log was small (a scan and a sort) would
 //!   otherwise stay in use, under the lock, until the next ANALYZE; planning at each call
-//!   instead (`EXECUTE`) cost Q3 12 %. The lock key is the
-//!   one the API took before this function existed, so old and new nodes serialise on the
-//!   same lock during a rolling upgrade.
+//!   instead (`EXECUTE`) cost Q3 12 %. The lock key is the one the API took before this
+//!   function existed, so old and new nodes serialise on the same lock during a rolling
+//!   upgrade.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
