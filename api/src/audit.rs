@@ -209,11 +209,16 @@ async fn chain_head<C: Borrow<DatabaseTransaction>>(
     Ok(head.map(|head| (head.seq, head.hash)))
 }
 
-/// Group commit of read events (PostgreSQL): one task chains the events of every request
-/// waiting at that moment, per tenant, and commits them in one transaction; each request
-/// waits for the commit that made its own events durable before its response leaves.
-/// Without it, every audited request of a tenant would queue behind the previous one's
-/// lock, INSERT and COMMIT.
+/// Group commit of read events (PostgreSQL): the events of the requests waiting at one
+/// moment are chained and committed together, per tenant, and each request waits for the
+/// commit that made its own events durable before its response leaves. Without it, every
+/// audited request of a tenant would queue behind the previous one's lock, INSERT and COMMIT.
+///
+/// No tenant waits for another (invariant 9): each tenant's batch is a transaction of its
+/// own, at most one per tenant at a time and at most [`Appender::MAX_TENANTS`] at once, taken
+/// in arrival order — so a tenant whose chain lock is held by one of its own writers delays
+/// only its own reads. A batch that fails is retried request by request, so one event that
+/// cannot be written fails only its own request.
 #[derive(Clone)]
 pub struct Appender {
     queue: tokio::sync::mpsc::Sender<Pending>,
@@ -229,29 +234,13 @@ struct Pending {
 impl Appender {
     /// Most requests whose events share one commit.
     const MAX_BATCH: usize = 256;
+    /// Most tenants whose batches are written at once: each holds a pooled connection.
+    const MAX_TENANTS: usize = 4;
 
     /// Starts the appending task on the current runtime.
     pub fn start(db: sea_orm::DatabaseConnection) -> Appender {
-        let (queue, mut incoming) = tokio::sync::mpsc::channel::<Pending>(4 * Self::MAX_BATCH);
-        tokio::spawn(async move {
-            while let Some(first) = incoming.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < Self::MAX_BATCH {
-                    match incoming.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
-                    }
-                }
-                let result = write_batch(&db, &batch).await.map_err(|err| {
-                    tracing::error!(error = %format!("{err:#}"), requests = batch.len(), "audit group commit failed");
-                    "audit group commit failed".to_owned()
-                });
-                for pending in batch {
-                    // A request that went away no longer waits; its events are written anyway.
-                    let _ = pending.done.send(result.clone());
-                }
-            }
-        });
+        let (queue, incoming) = tokio::sync::mpsc::channel::<Pending>(4 * Self::MAX_BATCH);
+        tokio::spawn(dispatch(db, incoming));
         Appender { queue }
     }
 
@@ -274,21 +263,114 @@ impl Appender {
     }
 }
 
-async fn write_batch(db: &sea_orm::DatabaseConnection, batch: &[Pending]) -> anyhow::Result<()> {
-    let mut by_tenant: BTreeMap<Uuid, Vec<(&Actor, Vec<NewEvent>)>> = BTreeMap::new();
-    for pending in batch {
-        by_tenant
-            .entry(pending.tenant)
-            .or_default()
-            .push((&pending.actor, pending.events.clone()));
+/// The appender's loop: queues requests per tenant and starts each tenant's next batch as
+/// soon as its previous one is done and a slot is free.
+async fn dispatch(
+    db: sea_orm::DatabaseConnection,
+    mut incoming: tokio::sync::mpsc::Receiver<Pending>,
+) {
+    use std::collections::{HashMap, HashSet, VecDeque};
+    let mut waiting: HashMap<Uuid, Vec<Pending>> = HashMap::new();
+    // Tenants with waiting requests and no batch in flight, in the order they became ready.
+    let mut ready: VecDeque<Uuid> = VecDeque::new();
+    let mut writing: HashSet<Uuid> = HashSet::new();
+    let mut tasks: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
+    let mut task_tenant: HashMap<tokio::task::Id, Uuid> = HashMap::new();
+    let mut open = true;
+    loop {
+        while writing.len() < Appender::MAX_TENANTS {
+            let Some(tenant) = ready.pop_front() else {
+                break;
+            };
+            let queued = waiting.entry(tenant).or_default();
+            let rest = queued.split_off(queued.len().min(Appender::MAX_BATCH));
+            let batch = std::mem::replace(queued, rest);
+            // A tenant with more than one batch waiting keeps its place for the next one.
+            if waiting.get(&tenant).is_some_and(Vec::is_empty) {
+                waiting.remove(&tenant);
+            }
+            writing.insert(tenant);
+            let task = tasks.spawn(commit_batch(db.clone(), tenant, batch));
+            task_tenant.insert(task.id(), tenant);
+        }
+        tokio::select! {
+            received = incoming.recv(), if open => match received {
+                Some(pending) => {
+                    let tenant = pending.tenant;
+                    let queued = waiting.entry(tenant).or_default();
+                    queued.push(pending);
+                    if queued.len() == 1 && !writing.contains(&tenant) {
+                        ready.push_back(tenant);
+                    }
+                }
+                None => open = false,
+            },
+            Some(finished) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                let id = match &finished {
+                    Ok((id, ())) => *id,
+                    Err(err) => err.id(),
+                };
+                if let Some(tenant) = task_tenant.remove(&id) {
+                    writing.remove(&tenant);
+                    if waiting.contains_key(&tenant) {
+                        ready.push_back(tenant);
+                    }
+                }
+            }
+            else => break,
+        }
     }
+}
+
+/// Commits one tenant's batch and answers each request; when the batch fails, each request
+/// is retried alone, so that only the one whose events cannot be written fails.
+async fn commit_batch(db: sea_orm::DatabaseConnection, tenant: Uuid, batch: Vec<Pending>) {
+    let together = write_tenant(
+        &db,
+        tenant,
+        batch.iter().map(|p| (&p.actor, p.events.clone())).collect(),
+    )
+    .await;
+    let failed = |err: anyhow::Error, requests: usize| {
+        tracing::error!(error = %format!("{err:#}"), %tenant, requests, "audit group commit failed");
+        "audit group commit failed".to_owned()
+    };
+    match together {
+        Ok(()) => {
+            for pending in batch {
+                // A request that went away no longer waits; its events are written anyway.
+                let _ = pending.done.send(Ok(()));
+            }
+        }
+        Err(err) if batch.len() == 1 => {
+            let result = Err(failed(err, 1));
+            for pending in batch {
+                let _ = pending.done.send(result.clone());
+            }
+        }
+        Err(err) => {
+            failed(err, batch.len());
+            for pending in batch {
+                let alone =
+                    write_tenant(&db, tenant, vec![(&pending.actor, pending.events.clone())])
+                        .await
+                        .map_err(|err| failed(err, 1));
+                let _ = pending.done.send(alone);
+            }
+        }
+    }
+}
+
+async fn write_tenant(
+    db: &sea_orm::DatabaseConnection,
+    tenant: Uuid,
+    batches: Vec<(&Actor, Vec<NewEvent>)>,
+) -> anyhow::Result<()> {
     let txn = sea_orm::TransactionTrait::begin(db).await?;
-    for (tenant, batches) in by_tenant {
-        let scope = crate::tenancy::within(&txn, tenant).await?;
-        append_for(&scope, batches)
-            .await
-            .map_err(|err| anyhow::anyhow!("{err:?}"))?;
-    }
+    let scope = crate::tenancy::within(&txn, tenant).await?;
+    append_for(&scope, batches)
+        .await
+        .map_err(|err| anyhow::anyhow!("{err:?}"))?;
     txn.commit().await?;
     Ok(())
 }

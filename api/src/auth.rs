@@ -234,11 +234,32 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<Audience>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+}
+
+/// The `aud` claim: one audience or several (RFC 7519 §4.1.3 allows both). The signature
+/// check compares it with the configured audience either way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl From<&str> for Audience {
+    fn from(audience: &str) -> Self {
+        Audience::One(audience.to_owned())
+    }
+}
+
+impl From<String> for Audience {
+    fn from(audience: String) -> Self {
+        Audience::One(audience)
+    }
 }
 
 /// Why a token was refused. Shown to the caller only as `UNAUTHENTICATED` with a short reason.
@@ -258,6 +279,34 @@ pub enum AuthError {
     Scope,
     #[error("unknown tenant")]
     Tenant,
+    #[error(
+        "`sub`, `client_id` and `purpose` must be one line of at most 200 characters without control characters"
+    )]
+    Claim,
+}
+
+/// The most characters a free-text claim may hold (DESIGN §4): what the audit log records of
+/// it, whole. A longer claim is refused, never stored truncated.
+pub const MAX_CLAIM_CHARS: usize = 200;
+
+/// `sub`, `client_id` and `purpose` are recorded in every audit event of the request and
+/// shown to officers: bounded at the door, so that no token can bloat, forge lines in or fail
+/// the writing of the audit log.
+fn bounded_claims(claims: &Claims) -> Result<(), AuthError> {
+    let line = |field, value: &str| crate::validate::single_line(field, value, MAX_CLAIM_CHARS);
+    if claims.sub.trim().is_empty() {
+        return Err(AuthError::Claim);
+    }
+    line("sub", &claims.sub).map_err(|_| AuthError::Claim)?;
+    for (field, value) in [
+        ("client_id", &claims.client_id),
+        ("purpose", &claims.purpose),
+    ] {
+        if let Some(value) = value {
+            line(field, value).map_err(|_| AuthError::Claim)?;
+        }
+    }
+    Ok(())
 }
 
 /// The keys and rules tokens are verified with.
@@ -379,6 +428,7 @@ impl Verifier {
             })?
             .claims;
 
+        bounded_claims(&claims)?;
         let role = Role::parse(&claims.role).ok_or(AuthError::Role)?;
         let scopes = match &claims.scope {
             None => role.default_scopes(),

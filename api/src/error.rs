@@ -86,6 +86,11 @@ impl From<DbErr> for ApiError {
         // A foreign key the caller named that does not exist for their tenant: the composite
         // keys make the database refuse a cross-tenant reference, which must read as "no such
         // row", not reveal that it exists elsewhere.
+        if is_legal_hold(&err) {
+            return ApiError::Conflict(
+                "a legal hold on this row (or on its customer) blocks changing or deleting it until it is released".into(),
+            );
+        }
         match err.sql_err() {
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => ApiError::NotFound,
             Some(SqlErr::UniqueConstraintViolation(_)) => {
@@ -93,6 +98,23 @@ impl From<DbErr> for ApiError {
             }
             _ => ApiError::Internal(err.into()),
         }
+    }
+}
+
+/// The refusal of the legal-hold triggers (migration `legal_hold_wall`), on either backend.
+fn is_legal_hold(err: &DbErr) -> bool {
+    err.to_string().contains("dossier_legal_hold")
+}
+
+/// A delete refused because other rows still refer to the row: `CONFLICT`. (An insert or
+/// update refused by a foreign key named a row that does not exist for the caller, which
+/// [`From<DbErr>`] maps to `NOT_FOUND`; a delete cannot fail that way.)
+pub fn still_referenced(err: DbErr) -> ApiError {
+    match err.sql_err() {
+        Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
+            ApiError::Conflict("other rows still refer to this one".into())
+        }
+        _ => err.into(),
     }
 }
 

@@ -100,6 +100,23 @@ fn refuse(state: &AppState, status: StatusCode, code: Code, message: &str) -> Ht
     response
 }
 
+/// The `X-Purpose` header, if the request has one: UTF-8, one line, at most as long as the
+/// `purpose` claim may be.
+fn stated_purpose(req: &HttpRequest) -> Result<Option<String>, &'static str> {
+    let Some(value) = req.headers().get("x-purpose") else {
+        return Ok(None);
+    };
+    let purpose = std::str::from_utf8(value.as_bytes())
+        .map_err(|_| "X-Purpose: must be UTF-8")?
+        .trim();
+    if purpose.is_empty() {
+        return Ok(None);
+    }
+    crate::validate::single_line("X-Purpose", purpose, crate::auth::MAX_CLAIM_CHARS)
+        .map_err(|_| "X-Purpose: at most 200 characters on one line, without control characters")?;
+    Ok(Some(purpose.to_owned()))
+}
+
 fn bearer(req: &HttpRequest) -> Result<&str, AuthError> {
     let value = req
         .headers()
@@ -155,25 +172,27 @@ async fn graphql_post(
         }
     };
 
-    // The purpose of access: the token's `purpose` claim, else the `X-Purpose` header.
+    // The purpose of access: the token's `purpose` claim, else the `X-Purpose` header (UTF-8,
+    // one line). A header that cannot be recorded as sent is refused, never dropped: the
+    // caller would believe a purpose stands in the audit log that does not.
     let mut principal = principal;
-    if principal.purpose.is_none()
-        && let Some(purpose) = req
-            .headers()
-            .get("x-purpose")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-    {
-        if crate::validate::text("X-Purpose", purpose, 200).is_err() {
-            return refuse(
-                &state,
-                StatusCode::BAD_REQUEST,
-                Code::BadUserInput,
-                "X-Purpose: at most 200 characters, no control characters",
-            );
+    match stated_purpose(&req) {
+        Ok(None) => {}
+        Ok(Some(purpose)) => match &principal.purpose {
+            None => principal.purpose = Some(purpose),
+            Some(claimed) if *claimed == purpose => {}
+            Some(_) => {
+                return refuse(
+                    &state,
+                    StatusCode::BAD_REQUEST,
+                    Code::BadUserInput,
+                    "X-Purpose: differs from the token's `purpose` claim, which is what the audit log records",
+                );
+            }
+        },
+        Err(reason) => {
+            return refuse(&state, StatusCode::BAD_REQUEST, Code::BadUserInput, reason);
         }
-        principal.purpose = Some(purpose.to_owned());
     }
 
     let too_large = || {

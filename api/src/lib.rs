@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod context;
+pub mod csv;
 pub mod db;
 pub mod demo;
 pub mod error;

@@ -112,7 +112,7 @@ fn mint(
         nbf: None,
         iat: Some(now),
         iss: config.jwt_issuer.clone(),
-        aud: config.jwt_audience.clone(),
+        aud: config.jwt_audience.clone().map(Into::into),
         purpose,
         client_id: None,
     };

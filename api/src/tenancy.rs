@@ -21,7 +21,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::auth::{AuthError, Principal};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, still_referenced};
 
 /// A connection (the request's transaction, or a savepoint inside it) bound to one tenant.
 pub struct Scoped<C> {
@@ -47,9 +47,14 @@ impl Clone for Scope {
 /// Tenants recently seen to exist, so that most requests skip the lookup. Only existing
 /// tenants are kept, briefly: a token for an unknown tenant is looked up (and refused) every
 /// time, and a change to a tenant shows within [`TenantCache::TTL`].
+///
+/// A request that changed its tenant's settings forgets the tenant *after* its commit; a
+/// request that read the old row before that commit must not put it back, so every
+/// forgetting moves a generation, and a row read under an older generation is not kept.
 #[derive(Default)]
 pub struct TenantCache {
     entries: std::sync::RwLock<HashMap<Uuid, (entity::tenant::Model, Instant)>>,
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl TenantCache {
@@ -63,14 +68,25 @@ impl TenantCache {
             .map(|(tenant, _)| tenant.clone())
     }
 
-    /// Drops a tenant whose row changed, so the next request reads it again.
+    /// Drops a tenant whose row changed (call it once the change committed), so the next
+    /// request reads it again.
     pub fn forget(&self, id: Uuid) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         entries.remove(&id);
     }
 
-    fn put(&self, tenant: &entity::tenant::Model) {
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Keeps a row read under `generation`, unless a tenant was forgotten since.
+    fn put(&self, tenant: &entity::tenant::Model, generation: u64) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if self.generation() != generation {
+            return;
+        }
         entries.retain(|_, (_, seen)| seen.elapsed() < Self::TTL);
         entries.insert(tenant.id, (tenant.clone(), Instant::now()));
     }
@@ -91,12 +107,13 @@ pub async fn open(
     let tenant = match tenants.get(principal.tenant_id) {
         Some(tenant) => Some(tenant),
         None => {
+            let generation = tenants.generation();
             let found = entity::tenant::Entity::find_by_id(principal.tenant_id)
                 .one(&txn)
                 .await
                 .map_err(OpenError::Db)?;
             if let Some(tenant) = &found {
-                tenants.put(tenant);
+                tenants.put(tenant, generation);
             }
             found
         }
@@ -132,9 +149,24 @@ impl Scope {
     }
 
     /// Commits the request's transaction. Fails if a loader still holds the handle.
+    ///
+    /// A success is a commit (invariant 7): on PostgreSQL a statement that fails aborts the
+    /// transaction, and COMMIT then answers ROLLBACK *without an error*. So a transaction
+    /// that wrote is probed first: in an aborted transaction the probe fails, the write is
+    /// reported lost, and the request fails instead of returning ids of rows that never
+    /// landed. (SQLite keeps its transaction after a failed statement, and its COMMIT fails
+    /// when the transaction is gone.)
     pub async fn commit(self) -> Result<(), DbErr> {
+        let wrote = self.wrote();
         let txn = Arc::try_unwrap(self.conn)
             .map_err(|_| DbErr::Custom("request transaction still in use at commit".into()))?;
+        if wrote && txn.get_database_backend() == DbBackend::Postgres {
+            txn.execute_unprepared("SELECT 1").await.map_err(|err| {
+                DbErr::Custom(format!(
+                    "the transaction failed after its writes and cannot commit: {err}"
+                ))
+            })?;
+        }
         txn.commit().await
     }
 
@@ -309,7 +341,8 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
             .filter(E::tenant_column().eq(self.tenant_id))
             .filter(E::id_column().eq(id))
             .exec(self.conn())
-            .await?;
+            .await
+            .map_err(still_referenced)?;
         if result.rows_affected == 0 {
             return Err(ApiError::NotFound);
         }
@@ -339,7 +372,8 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
             .filter(E::tenant_column().eq(self.tenant_id))
             .filter(filter)
             .exec(self.conn())
-            .await?;
+            .await
+            .map_err(still_referenced)?;
         Ok(result.rows_affected)
     }
 

@@ -52,6 +52,24 @@ pub fn text(field: &'static str, value: &str, max_chars: usize) -> Result<(), In
     Ok(())
 }
 
+/// One line of text a person reads back in the audit log (an actor, a client id, a stated
+/// purpose): at most `max_chars` characters and no control characters at all — not even tab
+/// or line breaks, which would forge extra lines in logs and CSV exports — nor the Unicode
+/// line separators and bidirectional overrides that make text display as something else.
+pub fn single_line(field: &'static str, value: &str, max_chars: usize) -> Result<(), Invalid> {
+    let spoofing = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if value.chars().any(spoofing) {
+        return Err(Invalid::new(
+            field,
+            "must be one line without control characters",
+        ));
+    }
+    text(field, value, max_chars)
+}
+
 /// Like [`text`], but blank (empty or whitespace only) is refused.
 pub fn required_text(field: &'static str, value: &str, max_chars: usize) -> Result<(), Invalid> {
     text(field, value, max_chars)?;
@@ -452,6 +470,15 @@ pub fn amount(field: &'static str, value: Decimal, exponent: u32) -> Result<i64,
 /// The inverse of [`amount`]: `123400` becomes `12.34`, `1000000` becomes `100`.
 pub fn amount_from_scaled(scaled: i64) -> Decimal {
     Decimal::new(scaled, AMOUNT_SCALE).normalize()
+}
+
+/// A sum of stored amounts. Any number of amounts the schema accepts (each fits an `i64` of
+/// ten-thousandths) sums exactly: `Decimal` holds 96 bits, and the sums come from SQL in
+/// halves that cannot overflow (see `customer::StatsLoader`). `None` past 96 bits.
+pub fn amount_from_scaled_sum(scaled: i128) -> Option<Decimal> {
+    Decimal::try_from_i128_with_scale(scaled, AMOUNT_SCALE)
+        .ok()
+        .map(|sum| sum.normalize())
 }
 
 /// A line-item quantity: at least one, and a million at most, which no real order

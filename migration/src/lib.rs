@@ -10,6 +10,7 @@ mod m20261123_000001_core;
 mod m20261123_000002_compliance;
 mod m20261123_000003_audit_retention;
 mod m20261123_000004_audit_lookups;
+mod m20261202_000001_legal_hold_wall;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_compliance::Migration),
             Box::new(m20261123_000003_audit_retention::Migration),
             Box::new(m20261123_000004_audit_lookups::Migration),
+            Box::new(m20261202_000001_legal_hold_wall::Migration),
         ]
     }
 }

@@ -314,18 +314,52 @@ async fn erasure_removes_the_person_from_every_path_and_keeps_the_sales(backend:
     );
 
     // The same person re-imported is flagged; someone else is not; another tenant never is.
+    // Only the compliance scopes see the flag: to a writer it would confirm that a candidate
+    // email belonged to an erased person.
     let flagged = |email: &'static str| json!({ "input": { "customerId": customer, "firstName": "A", "email": email } });
-    let create = "mutation($input: CreateContactInput!) { createContact(input: $input) { id matchesErasureId } }";
+    let create = "mutation($input: CreateContactInput!) { createContact(input: $input) { id } }";
+    let flag_of = async |token: &str, id: &Value| {
+        app.gql(
+            token,
+            "query($id: UUID!) { contact(id: $id) { matchesErasureId } }",
+            json!({ "id": id }),
+        )
+        .await
+        .ok()["contact"]["matchesErasureId"]
+            .clone()
+    };
     let again = app
         .gql(&agent, create, flagged("ann@acme.EXAMPLE"))
         .await
         .ok();
-    assert_eq!(again["createContact"]["matchesErasureId"], json!(tombstone));
+    assert_eq!(
+        flag_of(&officer, &again["createContact"]["id"]).await,
+        json!(tombstone)
+    );
+    let to_writer = app
+        .gql(
+            &agent,
+            "mutation($input: CreateContactInput!) { createContact(input: $input) { id matchesErasureId } }",
+            flagged("ann@acme.example"),
+        )
+        .await;
+    assert_eq!(to_writer.codes(), vec!["FORBIDDEN"], "{}", to_writer.body);
+    assert_eq!(
+        to_writer.errors()[0]["path"],
+        json!(["createContact", "matchesErasureId"])
+    );
+    assert_eq!(
+        to_writer.data()["createContact"]["matchesErasureId"],
+        Value::Null
+    );
     let stranger = app
         .gql(&agent, create, flagged("carla@acme.example"))
         .await
         .ok();
-    assert_eq!(stranger["createContact"]["matchesErasureId"], Value::Null);
+    assert_eq!(
+        flag_of(&officer, &stranger["createContact"]["id"]).await,
+        Value::Null
+    );
     let b_customer = app.customer(&app.agent_b(), "Other").await;
     let elsewhere = app
         .gql(
@@ -335,18 +369,24 @@ async fn erasure_removes_the_person_from_every_path_and_keeps_the_sales(backend:
         )
         .await
         .ok();
-    assert_eq!(elsewhere["createContact"]["matchesErasureId"], Value::Null);
-    // Changing an existing contact's phone to hers flags it too.
-    let updated = app
-        .gql(
-            &agent,
-            "mutation($id: UUID!) { updateContact(id: $id, input: {phone: \"+33 6 12 34 56 78\"}) { matchesErasureId } }",
-            json!({ "id": uuid(&stranger["createContact"]["id"]) }),
-        )
-        .await
-        .ok();
     assert_eq!(
-        updated["updateContact"]["matchesErasureId"],
+        flag_of(
+            &app.token(app.b.id, "compliance"),
+            &elsewhere["createContact"]["id"]
+        )
+        .await,
+        Value::Null
+    );
+    // Changing an existing contact's phone to hers flags it too.
+    app.gql(
+        &agent,
+        "mutation($id: UUID!) { updateContact(id: $id, input: {phone: \"+33 6 12 34 56 78\"}) { id } }",
+        json!({ "id": uuid(&stranger["createContact"]["id"]) }),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        flag_of(&officer, &stranger["createContact"]["id"]).await,
         json!(tombstone)
     );
 }
@@ -669,11 +709,11 @@ async fn the_audit_log_searches_and_exports_by_subject_purpose_and_time(backend:
     let lines: Vec<&str> = content.lines().collect();
     assert_eq!(lines.len(), 3, "{content}");
     assert!(
-        lines[0].starts_with("seq,at,actor,actorRole,clientId"),
+        lines[0].starts_with("\"seq\",\"at\",\"actor\",\"actorRole\",\"clientId\""),
         "{content}"
     );
     assert!(
-        lines[1].contains(",crm-sync,partner,acme-crm,"),
+        lines[1].contains(",\"crm-sync\",\"partner\",\"acme-crm\","),
         "{content}"
     );
     assert!(lines[1].contains(&ben.to_string()), "{content}");
@@ -770,13 +810,6 @@ async fn retention_dry_run_changes_nothing_and_the_run_erases_exactly_what_it_li
         .await
         .ok();
     assert!(sale["createSale"]["id"].is_string());
-    app.gql(
-        &officer,
-        "mutation($id: UUID!) { placeLegalHold(input: {entity: CUSTOMER, entityId: $id, reason: \"audit\"}) { id } }",
-        json!({ "id": held_customer }),
-    )
-    .await
-    .ok();
     // Age every contact but `fresh_stale` by six years, behind the API's back.
     let age = match app.backend {
         Backend::Sqlite => {
@@ -792,6 +825,14 @@ async fn retention_dry_run_changes_nothing_and_the_run_erases_exactly_what_it_li
     ))
     .await
     .expect("age contacts");
+    // The hold comes after: it would refuse the ageing too, as it refuses every change.
+    app.gql(
+        &officer,
+        "mutation($id: UUID!) { placeLegalHold(input: {entity: CUSTOMER, entityId: $id, reason: \"audit\"}) { id } }",
+        json!({ "id": held_customer }),
+    )
+    .await
+    .ok();
 
     let keys = api::gdpr::SubjectKeys::derive(SECRET.as_bytes());
     // Without a policy, nothing is due.
@@ -827,6 +868,36 @@ async fn retention_dry_run_changes_nothing_and_the_run_erases_exactly_what_it_li
     )
     .await
     .expect_code("BAD_USER_INPUT");
+    // The audit log also records the officers' own accesses: they cannot shorten it below a
+    // year, and the refused attempt changes nothing.
+    let shorter = app
+        .gql(
+            &officer,
+            "mutation { updateComplianceSettings(input: {auditRetentionMonths: 11}) { auditRetentionMonths } }",
+            json!({}),
+        )
+        .await;
+    let message = shorter.errors()[0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    shorter.expect_code("BAD_USER_INPUT");
+    assert!(
+        message.starts_with("auditRetentionMonths: between 12"),
+        "{message}"
+    );
+    let kept = app
+        .gql(
+            &officer,
+            "{ complianceSettings { auditRetentionMonths } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        kept["complianceSettings"]["auditRetentionMonths"],
+        json!(120)
+    );
 
     let contacts_before = app.admin_count("SELECT COUNT(*) FROM contacts").await;
     let events_before = app.admin_count("SELECT COUNT(*) FROM audit_events").await;
@@ -1092,7 +1163,7 @@ async fn the_register_of_processing_derives_from_the_markings(backend: Backend) 
     let csv = register["csv"].as_str().expect("csv");
     assert_eq!(csv.lines().count(), 8, "{csv}");
     assert!(
-        csv.contains("Contact,email,\"invoicing marketing_email\",\"CONTRACT CONSENT\""),
+        csv.contains("\"Contact\",\"email\",\"invoicing marketing_email\",\"CONTRACT CONSENT\""),
         "{csv}"
     );
 

@@ -12,3 +12,4 @@ mod personal_data;
 mod queries;
 mod schema;
 mod tenancy;
+mod trust;

@@ -70,7 +70,7 @@ try {
   const [csv] = await Promise.all([page.waitForEvent("download"), page.click("#csv-button")]);
   const csvPath = await csv.path();
   const csvText = (await import("node:fs")).readFileSync(csvPath, "utf8");
-  check(csvText.startsWith("seq,at,actor") && csvText.trim().split("\n").length === 3,
+  check(csvText.startsWith('"seq","at","actor"') && csvText.trim().split("\n").length === 3,
         "the CSV download holds a header and the two events");
 
   // The register of processing, downloaded as Markdown.

@@ -114,24 +114,26 @@ pub struct AuditExport {
     pub content: String,
 }
 
-/// RFC 4180 CSV, one event per line; ids and fields joined with spaces. A cell that a
-/// spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) is prefixed with `'`.
+/// RFC 4180 CSV, one event per line; ids and fields joined with spaces. Cells are written by
+/// [`crate::csv`]: quoted, and never a formula.
 fn audit_csv(events: &[AuditEvent]) -> String {
-    fn cell(value: &str) -> String {
-        let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-            format!("'{value}")
-        } else {
-            value.to_owned()
-        };
-        if value.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", value.replace('"', "\"\""))
-        } else {
-            value
-        }
-    }
-    let mut out = String::from(
-        "seq,at,actor,actorRole,clientId,requestId,action,entity,entityIds,fields,purpose,outcome,id,prevHash,hash\r\n",
-    );
+    let mut out = crate::csv::row([
+        "seq",
+        "at",
+        "actor",
+        "actorRole",
+        "clientId",
+        "requestId",
+        "action",
+        "entity",
+        "entityIds",
+        "fields",
+        "purpose",
+        "outcome",
+        "id",
+        "prevHash",
+        "hash",
+    ]);
     for e in events {
         let ids = e
             .entity_ids
@@ -139,7 +141,7 @@ fn audit_csv(events: &[AuditEvent]) -> String {
             .map(Uuid::to_string)
             .collect::<Vec<_>>()
             .join(" ");
-        let row = [
+        out.push_str(&crate::csv::row([
             e.seq.to_string(),
             e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             e.actor.clone(),
@@ -155,9 +157,7 @@ fn audit_csv(events: &[AuditEvent]) -> String {
             e.id.to_string(),
             e.prev_hash.clone(),
             e.hash.clone(),
-        ];
-        out.push_str(&row.iter().map(|v| cell(v)).collect::<Vec<_>>().join(","));
-        out.push_str("\r\n");
+        ]));
     }
     out
 }

@@ -137,15 +137,19 @@ impl From<entity::tenant::Model> for ComplianceSettings {
 pub struct UpdateComplianceSettingsInput {
     /// 1 to 1200.
     pub retention_months: async_graphql::MaybeUndefined<i32>,
-    /// 1 to 1200.
+    /// 12 to 1200: the audit log records the officers' own accesses too, so those who may
+    /// set its retention may not shorten it below a year.
     pub audit_retention_months: async_graphql::MaybeUndefined<i32>,
     pub require_purpose: Option<bool>,
 }
 
-fn months(field: &'static str, value: Option<i32>) -> ApiResult<Option<i32>> {
+/// The shortest audit retention a tenant may set, in months.
+pub const MIN_AUDIT_RETENTION_MONTHS: i32 = 12;
+
+fn months(field: &'static str, value: Option<i32>, shortest: i32) -> ApiResult<Option<i32>> {
     match value {
-        Some(m) if !(1..=1200).contains(&m) => Err(ApiError::BadUserInput(format!(
-            "{field}: between 1 and 1200 months"
+        Some(m) if !(shortest..=1200).contains(&m) => Err(ApiError::BadUserInput(format!(
+            "{field}: between {shortest} and 1200 months"
         ))),
         other => Ok(other),
     }
@@ -301,11 +305,15 @@ impl ComplianceMutation {
                 let mut changed = Vec::new();
                 if let Some(v) = crate::graphql::given(input.retention_months) {
                     changed.push("retentionMonths");
-                    model.retention_months = Set(months("retentionMonths", v)?);
+                    model.retention_months = Set(months("retentionMonths", v, 1)?);
                 }
                 if let Some(v) = crate::graphql::given(input.audit_retention_months) {
                     changed.push("auditRetentionMonths");
-                    model.audit_retention_months = Set(months("auditRetentionMonths", v)?);
+                    model.audit_retention_months = Set(months(
+                        "auditRetentionMonths",
+                        v,
+                        MIN_AUDIT_RETENTION_MONTHS,
+                    )?);
                 }
                 if let Some(v) = input.require_purpose {
                     changed.push("requirePurpose");

@@ -267,7 +267,7 @@ impl ConsentMutation {
         input: RecordConsentInput,
     ) -> GqlResult<Consent> {
         let rc = RequestContext::of(ctx);
-        let scope = rc.scope_for(AuthScope::ContactsWrite)?;
+        let scope = crate::graphql::writer(ctx, AuthScope::ContactsWrite, AuthScope::ContactsRead)?;
         purpose_name("purpose", &input.purpose)?;
         validate::required_text("source", &input.source, 200)?;
         let now = Utc::now().trunc_subsecs(6);

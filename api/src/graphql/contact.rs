@@ -5,10 +5,10 @@
 use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use entity::contact::{self, Column};
-use entity::customer;
+use entity::{customer, sale};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::{Expr, Func, Order};
-use sea_orm::{Condition, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::audit::{Action, NewEvent, Outcome};
@@ -24,7 +24,7 @@ use crate::graphql::loaders::{Children, children};
 use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
 use crate::graphql::scalars::Date;
 use crate::graphql::{OrderDirection, given, loader_err, owned};
-use crate::graphql::{personal_data, personal_field, record};
+use crate::graphql::{personal_data, personal_field, record, some_change, writer};
 use crate::tenancy::Scoped;
 use crate::validate;
 
@@ -111,8 +111,13 @@ impl Contact {
     }
     /// Set when this contact's email or phone matched an erased person's tombstone as it was
     /// created or changed: the same person may have been re-imported after their erasure.
-    async fn matches_erasure_id(&self) -> Option<Uuid> {
-        self.0.matches_erasure_id
+    /// Compliance scopes only (`gdpr:export` or `gdpr:erase`): to anyone else it would tell
+    /// that a candidate email belonged to an erased person.
+    async fn matches_erasure_id(&self, ctx: &Context<'_>) -> GqlResult<Option<Uuid>> {
+        RequestContext::of(ctx)
+            .principal
+            .require_any(&[AuthScope::GdprExport, AuthScope::GdprErase])?;
+        Ok(self.0.matches_erasure_id)
     }
 }
 
@@ -515,7 +520,7 @@ impl ContactMutation {
         input: CreateContactInput,
     ) -> GqlResult<Contact> {
         let rc = RequestContext::of(ctx);
-        let scope = rc.scope_for(AuthScope::ContactsWrite)?;
+        let scope = writer(ctx, AuthScope::ContactsWrite, AuthScope::ContactsRead)?;
         let now = Utc::now().trunc_subsecs(6);
         let mut model = contact::ActiveModel {
             tenant_id: NotSet,
@@ -567,15 +572,28 @@ impl ContactMutation {
         input: UpdateContactInput,
     ) -> GqlResult<Contact> {
         let rc = RequestContext::of(ctx);
-        let scope = rc.scope_for(AuthScope::ContactsWrite)?;
+        let scope = writer(ctx, AuthScope::ContactsWrite, AuthScope::ContactsRead)?;
         let updated = scope
             .write(async |tx| {
                 let before = tx.get::<contact::Entity>(id).await?;
+                let from_customer = before.customer_id;
                 let mut model: contact::ActiveModel = before.into();
                 let mut changed = Vec::new();
                 match input.customer_id {
                     MaybeUndefined::Value(customer_id) => {
                         tx.get::<customer::Entity>(customer_id).await?;
+                        if customer_id != from_customer {
+                            // A sale names its customer and the person who bought: moving the
+                            // person would leave their sales pointing at two companies.
+                            let sales = tx
+                                .count(sale::Entity::find().filter(sale::Column::ContactId.eq(id)))
+                                .await?;
+                            if sales > 0 {
+                                return Err(ApiError::Conflict(format!(
+                                    "customerId: this contact has {sales} sales with their current customer, so they cannot move to another"
+                                )));
+                            }
+                        }
                         changed.push("customerId");
                         model.customer_id = Set(customer_id);
                     }
@@ -615,6 +633,7 @@ impl ContactMutation {
                 if changed.iter().any(|f| *f == "email" || *f == "phone") {
                     model.matches_erasure_id = Set(reimported(tx, rc, &model).await?);
                 }
+                some_change(&changed)?;
                 model.updated_at = Set(Utc::now().trunc_subsecs(6));
                 let after = tx.update(model).await?;
                 changed.sort_unstable();

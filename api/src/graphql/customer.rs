@@ -21,7 +21,7 @@ use crate::graphql::contact::{ContactConnection, ContactFilter, ContactOrder};
 use crate::graphql::filter::{DateTimeFilter, StringFilter, combine, depth_guard};
 use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
 use crate::graphql::sale::{Money, SaleConnection, SaleFilter, SaleOrder};
-use crate::graphql::{OrderDirection, given, loader_err, owned, record};
+use crate::graphql::{OrderDirection, given, loader_err, owned, record, some_change, writer};
 use crate::tenancy::Scope;
 use crate::validate;
 
@@ -233,29 +233,33 @@ impl StatsLoader {
             .trunc_subsecs(6)
             .checked_sub_months(Months::new(12))
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let bigint = || Alias::new("BIGINT");
-        let totals: Vec<(Uuid, String, i64, i64, i64)> = self
+        // Each amount fits an i64, but their sum need not: SQLite's SUM fails on overflow and
+        // PostgreSQL's NUMERIC sum would not cast back. So the amounts are summed in two
+        // halves, split at 2^32, that cannot overflow for up to 2^31 sales per group, and
+        // joined exactly in Rust (`i128`).
+        const HALF: i64 = 1 << 32;
+        let amount = || Expr::col(sale::Column::AmountScaled);
+        let in_last_year = |part: Expr| -> Expr {
+            Expr::case(Expr::col(sale::Column::SoldAt).gte(since), part)
+                .finally(0i64)
+                .into()
+        };
+        let sum = |part| Func::cast_as(Func::sum(part), Alias::new("BIGINT"));
+        let totals: Vec<(Uuid, String, i64, i64, i64, i64, i64)> = self
             .scope
             .tuples(
                 sale::Entity::find()
                     .select_only()
                     .column(sale::Column::CustomerId)
                     .column(sale::Column::Currency)
-                    .expr(Func::cast_as(Expr::col(sale::Column::Id).count(), bigint()))
                     .expr(Func::cast_as(
-                        Func::sum(Expr::col(sale::Column::AmountScaled)),
-                        bigint(),
+                        Expr::col(sale::Column::Id).count(),
+                        Alias::new("BIGINT"),
                     ))
-                    .expr(Func::cast_as(
-                        Func::sum(
-                            Expr::case(
-                                Expr::col(sale::Column::SoldAt).gte(since),
-                                Expr::col(sale::Column::AmountScaled),
-                            )
-                            .finally(0i64),
-                        ),
-                        bigint(),
-                    ))
+                    .expr(sum(amount().div(HALF)))
+                    .expr(sum(amount().modulo(HALF)))
+                    .expr(sum(in_last_year(amount().div(HALF))))
+                    .expr(sum(in_last_year(amount().modulo(HALF))))
                     .filter(sale::Column::CustomerId.is_in(keys.iter().copied()))
                     .group_by(sale::Column::CustomerId)
                     .group_by(sale::Column::Currency),
@@ -274,14 +278,19 @@ impl StatsLoader {
             )
             .await?;
         let mut out: HashMap<Uuid, CustomerStats> = HashMap::new();
-        for (customer, currency, count, total, recent) in totals {
+        let joined = |high: i64, low: i64| i128::from(high) * i128::from(HALF) + i128::from(low);
+        for (customer, currency, count, high, low, recent_high, recent_low) in totals {
             let stats = out.entry(customer).or_default();
+            let overflow = || ApiError::internal(anyhow::anyhow!("a sum beyond 96 bits"));
             stats.sales_count += count;
-            stats.total_spent.push(Money::new(total, &currency));
+            stats
+                .total_spent
+                .push(Money::sum(joined(high, low), &currency).ok_or_else(overflow)?);
+            let recent = joined(recent_high, recent_low);
             if recent > 0 {
                 stats
                     .spent_last12_months
-                    .push(Money::new(recent, &currency));
+                    .push(Money::sum(recent, &currency).ok_or_else(overflow)?);
             }
         }
         for sale in last {
@@ -538,7 +547,7 @@ impl CustomerMutation {
         input: CreateCustomerInput,
     ) -> GqlResult<Customer> {
         let rc = RequestContext::of(ctx);
-        let scope = rc.scope_for(AuthScope::CustomersWrite)?;
+        let scope = writer(ctx, AuthScope::CustomersWrite, AuthScope::CustomersRead)?;
         validate::required_text("name", &input.name, 200)?;
         validate::country("country", &input.country)?;
         let registration_number = registration(&input.country, input.registration_number)?;
@@ -587,7 +596,7 @@ impl CustomerMutation {
         input: UpdateCustomerInput,
     ) -> GqlResult<Customer> {
         let rc = RequestContext::of(ctx);
-        let scope = rc.scope_for(AuthScope::CustomersWrite)?;
+        let scope = writer(ctx, AuthScope::CustomersWrite, AuthScope::CustomersRead)?;
         let updated = scope
             .write(async |tx| {
                 let before = tx.get::<customer::Entity>(id).await?;
@@ -632,6 +641,7 @@ impl CustomerMutation {
                     changed.push("externalRef");
                     model.external_ref = Set(optional_text("externalRef", value, 100)?);
                 }
+                some_change(&changed)?;
                 model.updated_at = Set(Utc::now().trunc_subsecs(6));
                 let after = tx.update(model).await?;
                 changed.sort_unstable();

@@ -22,7 +22,7 @@ use sea_orm::sea_query::Order;
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 use crate::audit::{self, NewEvent};
-use crate::auth::Principal;
+use crate::auth::{Principal, Scope as AuthScope};
 use crate::context::RequestContext;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::tenancy::{self, OpenError, Scoped};
@@ -86,6 +86,42 @@ pub fn build_schema(limits: Limits) -> DossierSchema {
 /// The SDL as committed in `schema.graphql`.
 pub fn sdl(schema: &DossierSchema) -> String {
     schema.sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
+}
+
+/// The scoped handle for a mutation that returns a row: it needs `write`, and the row it
+/// returns resolves under `read`, as a query's would (DESIGN §4: write scopes do not imply
+/// read). A caller without `read` may ask back only the row's `id`; a selection of anything
+/// more (fragments included) is refused before anything is written.
+pub(crate) fn writer<'a>(
+    ctx: &async_graphql::Context<'a>,
+    write: AuthScope,
+    read: AuthScope,
+) -> ApiResult<&'a tenancy::Scope> {
+    let rc = RequestContext::of(ctx);
+    let scope = rc.scope_for(write)?;
+    if !rc.principal.has(read)
+        && ctx
+            .field()
+            .selection_set()
+            .any(|field| !matches!(field.name(), "id" | "__typename"))
+    {
+        return Err(ApiError::Forbidden(format!(
+            "returning the row needs the scope `{}`: without it, ask back only its `id`",
+            read.as_str()
+        )));
+    }
+    Ok(scope)
+}
+
+/// Refuses an update that names no field: it would change nothing but `updatedAt`, which
+/// would reset the retention clock of a row nobody touched.
+pub(crate) fn some_change(changed: &[&str]) -> ApiResult<()> {
+    if changed.is_empty() {
+        return Err(ApiError::BadUserInput(
+            "input: name at least one field to change".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Appends one write's audit event inside the write's savepoint.
@@ -194,28 +230,23 @@ pub async fn execute(
     let mut response = schema.execute(request.data(context.clone())).await;
     let events = context.reads.take_events();
     let actor = context.actor();
-    if context
+    let tenant_changed = context
         .tenant_changed
-        .load(std::sync::atomic::Ordering::Relaxed)
-    {
-        services.tenants.forget(scope.tenant_id());
-    }
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let tenant_id = scope.tenant_id();
     // The loaders hold clones of the handle; the transaction can only commit once they go.
     drop(context);
 
     let committed = match &services.appender {
         // A read-only request commits first and has its events group-committed; the response
         // still waits until they are durable.
-        Some(appender) if !events.is_empty() && !scope.wrote() => {
-            let tenant = scope.tenant_id();
-            match scope.commit().await {
-                Ok(()) => appender
-                    .append(tenant, actor, events)
-                    .await
-                    .map_err(audit::unavailable),
-                Err(err) => Err(ApiError::from(err)),
-            }
-        }
+        Some(appender) if !events.is_empty() && !scope.wrote() => match scope.commit().await {
+            Ok(()) => appender
+                .append(tenant_id, actor, events)
+                .await
+                .map_err(audit::unavailable),
+            Err(err) => Err(ApiError::from(err)),
+        },
         _ => match audit::append(&scope, &actor, events).await {
             Ok(()) => scope.commit().await.map_err(ApiError::from),
             Err(err) => {
@@ -226,6 +257,11 @@ pub async fn execute(
             }
         },
     };
+    if tenant_changed {
+        // After the commit: forgetting before it would let a racing request cache the old
+        // settings again (see `TenantCache`).
+        services.tenants.forget(tenant_id);
+    }
     if let Err(err) = committed {
         let err: async_graphql::Error = err.into();
         response =

@@ -1,12 +1,17 @@
 //! Relay cursor pagination: keyset ordering, opaque tenant-bound cursors, page-size rules.
 //!
-//! A cursor is the sort-key values of a row, signed with HMAC-SHA256 over the caller's tenant
-//! and the ordering it was issued for. A cursor from another tenant, another ordering, or
-//! edited by hand is refused with `BAD_USER_INPUT`; and even a valid one only positions a
-//! query that the tenant-scoped handle has already restricted to the caller's rows.
+//! A cursor is the sort-key values of a row and the ordering it was issued for, encrypted and
+//! authenticated (ChaCha20-Poly1305) under a key derived from the server's secret, with the
+//! caller's tenant as associated data. A sort key can be personal data (`orderBy: EMAIL`), so
+//! a cursor shows nothing of its row to whoever sees it — a log, a proxy, a browser history.
+//! A cursor from another tenant, another ordering, or edited by hand is refused with
+//! `BAD_USER_INPUT`; and even a valid one only positions a query that the tenant-scoped handle
+//! has already restricted to the caller's rows.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use chrono::{DateTime, Utc};
 use entity::TenantOwned;
 use hmac::{Hmac, Mac};
@@ -23,27 +28,22 @@ use crate::tenancy::Scope;
 pub const DEFAULT_PAGE_SIZE: i32 = 50;
 pub const MAX_PAGE_SIZE: i32 = 500;
 
-/// The key cursors are signed with, derived from the server's secret so that every API node
-/// behind a load balancer accepts the cursors of the others. Holds the keyed HMAC state, so
-/// signing a cursor costs no key setup.
+/// The key cursors are sealed with, derived from the server's secret so that every API node
+/// behind a load balancer accepts the cursors of the others.
 #[derive(Clone)]
-pub struct CursorKey(Hmac<Sha256>);
+pub struct CursorKey(ChaCha20Poly1305);
+
+/// A random nonce per cursor: 96 bits, so that no two cursors ever share one.
+const NONCE_BYTES: usize = 12;
 
 impl CursorKey {
     pub fn derive(secret: &[u8]) -> CursorKey {
-        // HMAC takes keys of any length, so neither `new_from_slice` can fail.
+        // HMAC takes keys of any length, so `new_from_slice` cannot fail.
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
-        mac.update(b"dossier cursor key v1");
+        mac.update(b"dossier cursor key v2");
         let key = mac.finalize().into_bytes();
-        CursorKey(<Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap_or_else(|_| unreachable!()))
-    }
-
-    fn mac(&self, tenant: Uuid, payload: &[u8]) -> Hmac<Sha256> {
-        let mut mac = self.0.clone();
-        mac.update(tenant.as_bytes());
-        mac.update(payload);
-        mac
+        CursorKey(ChaCha20Poly1305::new(&key))
     }
 
     pub fn encode(&self, tenant: Uuid, ordering: &str, values: &[SortValue]) -> String {
@@ -52,21 +52,40 @@ impl CursorKey {
             v: values,
         })
         .unwrap_or_default();
-        let tag = self.mac(tenant, &payload).finalize().into_bytes();
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(&payload),
-            URL_SAFE_NO_PAD.encode(&tag[..16])
-        )
+        let nonce: [u8; NONCE_BYTES] = rand::random();
+        let sealed = self
+            .0
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: &payload,
+                    aad: tenant.as_bytes(),
+                },
+            )
+            // Encryption fails only for messages of gigabytes.
+            .unwrap_or_default();
+        let mut cursor = nonce.to_vec();
+        cursor.extend_from_slice(&sealed);
+        URL_SAFE_NO_PAD.encode(cursor)
     }
 
     pub fn decode(&self, tenant: Uuid, ordering: &str, cursor: &str) -> ApiResult<Vec<SortValue>> {
         let invalid = || ApiError::BadUserInput("invalid cursor".into());
-        let (payload, tag) = cursor.split_once('.').ok_or_else(invalid)?;
-        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| invalid())?;
-        self.mac(tenant, &payload)
-            .verify_truncated_left(&tag)
+        let sealed = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+        if sealed.len() < NONCE_BYTES {
+            return Err(invalid());
+        }
+        let (nonce, sealed) = sealed.split_at(NONCE_BYTES);
+        let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| invalid())?;
+        let payload = self
+            .0
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: tenant.as_bytes(),
+                },
+            )
             .map_err(|_| invalid())?;
         let decoded: CursorPayload = serde_json::from_slice(&payload).map_err(|_| invalid())?;
         if decoded.o != ordering {
@@ -78,14 +97,14 @@ impl CursorKey {
     }
 }
 
-/// What signs the cursors of one page: shared by its rows.
+/// What seals the cursors of one page: shared by its rows.
 pub struct CursorSigner {
     pub key: CursorKey,
     pub tenant: Uuid,
     pub ordering: String,
 }
 
-/// A row's position, signed into an opaque string only when a response asks for it.
+/// A row's position, sealed into an opaque string only when a response asks for it.
 #[derive(Clone)]
 pub struct Cursor {
     signer: Arc<CursorSigner>,

@@ -269,10 +269,18 @@ fn markdown(r: &ProcessingRegister) -> String {
     out
 }
 
+/// Purposes are text an officer typed: written by [`crate::csv`], quoted and never a formula.
 fn csv(r: &ProcessingRegister) -> String {
-    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    let mut out =
-        String::from("entity,field,purposes,legal_bases,roles,scope,retention_months\r\n");
+    let joined = |items: Vec<&str>| items.join(" ");
+    let mut out = crate::csv::row([
+        "entity",
+        "field",
+        "purposes",
+        "legal_bases",
+        "roles",
+        "scope",
+        "retention_months",
+    ]);
     for c in &r.categories {
         let retention = if c.entity == "Contact" || c.entity == "Consent" {
             r.contact_retention_months
@@ -281,28 +289,15 @@ fn csv(r: &ProcessingRegister) -> String {
         } else {
             String::new()
         };
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{}\r\n",
-            c.entity,
-            c.field,
-            quote(&c.purposes.join(" ")),
-            quote(
-                &c.legal_bases
-                    .iter()
-                    .map(|b| b.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
-            quote(
-                &c.roles
-                    .iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
-            c.scope,
-            retention
-        ));
+        out.push_str(&crate::csv::row([
+            c.entity.clone(),
+            c.field.clone(),
+            c.purposes.join(" "),
+            joined(c.legal_bases.iter().map(|b| b.as_str()).collect()),
+            joined(c.roles.iter().map(|r| r.as_str()).collect()),
+            c.scope.clone(),
+            retention,
+        ]));
     }
     out
 }

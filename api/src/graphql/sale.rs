@@ -21,8 +21,8 @@ use crate::graphql::filter::{
 };
 use crate::graphql::loaders::{Children, children};
 use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
-use crate::graphql::record;
 use crate::graphql::{OrderDirection, given, loader_err, owned};
+use crate::graphql::{record, some_change, writer};
 use crate::validate;
 
 /// An exact amount of money in one currency.
@@ -40,11 +40,23 @@ impl Money {
             currency: currency.to_owned(),
         }
     }
+
+    /// A sum of stored amounts; `None` only beyond 96 bits, which no sum of up to 2^32
+    /// stored amounts reaches.
+    pub fn sum(scaled: i128, currency: &str) -> Option<Money> {
+        Some(Money {
+            amount: with_exponent(validate::amount_from_scaled_sum(scaled)?, currency),
+            currency: currency.to_owned(),
+        })
+    }
 }
 
 /// A stored amount with as many decimal places as its currency has (`19.90` EUR, `1990` JPY).
 pub fn amount_in(scaled: i64, currency: &str) -> Decimal {
-    let mut amount = validate::amount_from_scaled(scaled);
+    with_exponent(validate::amount_from_scaled(scaled), currency)
+}
+
+fn with_exponent(mut amount: Decimal, currency: &str) -> Decimal {
     if let Ok(exponent) = validate::currency("currency", currency) {
         amount.rescale(exponent.max(amount.scale()));
     }
@@ -418,7 +430,7 @@ pub struct SaleMutation;
 impl SaleMutation {
     async fn create_sale(&self, ctx: &Context<'_>, input: CreateSaleInput) -> GqlResult<Sale> {
         let rc = RequestContext::of(ctx);
-        let scope = rc.scope_for(AuthScope::SalesWrite)?;
+        let scope = writer(ctx, AuthScope::SalesWrite, AuthScope::SalesRead)?;
         let currency = input
             .currency
             .unwrap_or_else(|| rc.tenant.default_currency.clone());
@@ -478,7 +490,7 @@ impl SaleMutation {
         input: UpdateSaleInput,
     ) -> GqlResult<Sale> {
         let rc = RequestContext::of(ctx);
-        let scope = rc.scope_for(AuthScope::SalesWrite)?;
+        let scope = writer(ctx, AuthScope::SalesWrite, AuthScope::SalesRead)?;
         let updated = scope
             .write(async |tx| {
                 let before = tx.get::<sale::Entity>(id).await?;
@@ -530,6 +542,7 @@ impl SaleMutation {
                     changed.push("externalRef");
                     model.external_ref = Set(optional("externalRef", v, 100)?);
                 }
+                some_change(&changed)?;
                 let after = tx.update(model).await?;
                 changed.sort_unstable();
                 record(
