@@ -5,50 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pg_bin() {
-  for dir in /usr/lib/postgresql/*/bin; do
-    [ -x "$dir/initdb" ] && { echo "$dir"; return; }
-  done
-}
-
-PG_BIN=$(pg_bin || true)
-if [ -z "$PG_BIN" ]; then
-  echo "test.sh: installing PostgreSQL 15 (Debian package postgresql-15)" >&2
-  if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
-  else
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
-  fi
-  PG_BIN=$(pg_bin)
-fi
-
-# PostgreSQL refuses to run as root: run the cluster as the `postgres` OS user then.
-RUN_AS=()
-if [ "$(id -u)" -eq 0 ]; then
-  id postgres >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin postgres
-  RUN_AS=(runuser -u postgres --)
-fi
-
-PGTMP=$(mktemp -d /tmp/dossier-pg.XXXXXX)
-chmod 755 "$PGTMP"
-[ ${#RUN_AS[@]} -gt 0 ] && chown postgres "$PGTMP"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-
-cleanup() {
-  "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PGTMP/data" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$PGTMP"
-}
-trap cleanup EXIT
-
-"${RUN_AS[@]}" "$PG_BIN/initdb" -D "$PGTMP/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-"${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/postgres.log" -w start \
-  -o "-c listen_addresses=127.0.0.1 -p $PORT -k $PGTMP -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null
-
-# The API's role, as the README tells operators to create it: no superuser, no BYPASSRLS.
-"$PG_BIN/psql" -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 \
-  -c "CREATE ROLE dossier LOGIN PASSWORD 'dossier' NOSUPERUSER NOBYPASSRLS CREATEDB"
+# A private PostgreSQL cluster with the two roles the README tells operators to create.
+source scripts/pg-cluster.sh
+start_private_cluster test.sh
 
 export DOSSIER_TEST_PG_ADMIN_URL="postgres://postgres@127.0.0.1:$PORT/postgres"
+export DOSSIER_TEST_PG_OWNER_URL="postgres://dossier_owner:dossier_owner@127.0.0.1:$PORT"
 export DOSSIER_TEST_PG_URL="postgres://dossier:dossier@127.0.0.1:$PORT"
 echo "test.sh: PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT" >&2
 

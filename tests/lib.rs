@@ -21,6 +21,13 @@ use uuid::Uuid;
 pub const SECRET: &str = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
 pub const ISSUER: &str = "https://idp.dossier.test";
 pub const AUDIENCE: &str = "dossier-api";
+/// The key the test apps seal their audit logs with.
+pub const AUDIT_KEY: &str = "test-audit-key-0123456789-abcdefghijklmnopqrstuvwxyz";
+
+/// [`AUDIT_KEY`] as the library takes it, for driving its commands (retention, checkpoints).
+pub fn audit_key() -> api::audit::AuditKey {
+    api::audit::AuditKey::new(AUDIT_KEY.as_bytes()).expect("a long enough key")
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -74,14 +81,69 @@ pub struct TestApp {
     /// A connection that bypasses the API (and, on PostgreSQL, row-level security): for
     /// checking what was really stored and for tampering as an attacker would.
     pub admin: DatabaseConnection,
-    /// The application's own connection (the API's role): for driving the library's
-    /// commands, such as the retention run, on the same database as the server.
+    /// The application's own connection (the API's role, which owns nothing): for driving
+    /// the library's commands on the same database as the server.
     pub db: DatabaseConnection,
+    /// The schema owner's connection (on SQLite, the same database): what migrates, creates
+    /// tenants and runs the retention run, which prunes the audit log.
+    pub owner: DatabaseConnection,
     /// SQL statements the application has run, for checking that loaders batch.
     pub statements: Arc<AtomicUsize>,
     pub a: Tenant,
     pub b: Tenant,
+    /// The PostgreSQL database this app runs on (`None` on SQLite), dropped with the app.
+    pub database: Option<String>,
+    /// Asks the HTTP server to stop (sent when the app is dropped).
+    stop_server: Option<Box<dyn FnOnce() + Send>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
     _dir: Option<TempDir>,
+}
+
+/// A test app stops its server and drops its PostgreSQL database when it goes, also when the
+/// test fails: a long run would otherwise keep every server's threads and every database.
+/// `Drop` cannot await, so the database is dropped from a thread with a runtime of its own,
+/// joined so that the database is gone when `drop` returns.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop_server.take() {
+            stop();
+        }
+        // Dropping the server's future shuts its workers down and releases its listener.
+        self.server.abort();
+        let Some(name) = self.database.take() else {
+            return;
+        };
+        let Ok(admin) = std::env::var("DOSSIER_TEST_PG_ADMIN_URL") else {
+            return;
+        };
+        let dropped = std::thread::spawn(move || -> Result<(), String> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let db = Database::connect(&admin).await.map_err(|e| e.to_string())?;
+                // FORCE: the app's pools, and any connection a test opened, still hold it.
+                let result = db
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("DROP DATABASE {name}: {e}"));
+                let _ = db.close().await;
+                result
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the thread dropping the database panicked".into()));
+        if let Err(err) = dropped {
+            // A second panic while unwinding would abort the whole test binary.
+            if std::thread::panicking() {
+                eprintln!("test app teardown: {err}");
+            } else {
+                panic!("test app teardown: {err}");
+            }
+        }
+    }
 }
 
 /// A directory removed when the test ends.
@@ -116,20 +178,21 @@ async fn admin_exec(url: &str, sql: &str) {
     db.close().await.expect("close admin connection");
 }
 
-/// A fresh PostgreSQL database owned by the API's role, with the migrations applied.
+/// A fresh PostgreSQL database, set up as the README tells operators to: owned by the owner
+/// role, which migrated it, and served by the API's role, which owns nothing.
 async fn postgres_database() -> String {
     let admin = pg_env("DOSSIER_TEST_PG_ADMIN_URL");
-    let app_base = pg_env("DOSSIER_TEST_PG_URL");
+    let owner_base = pg_env("DOSSIER_TEST_PG_OWNER_URL");
     TEMPLATE
         .get_or_init(|| async {
             admin_exec(&admin, &format!("DROP DATABASE IF EXISTS {TEMPLATE_DB}")).await;
             admin_exec(
                 &admin,
-                &format!("CREATE DATABASE {TEMPLATE_DB} OWNER dossier"),
+                &format!("CREATE DATABASE {TEMPLATE_DB} OWNER dossier_owner"),
             )
             .await;
-            // Migrate as the API's own role, exactly as `dossier serve` does.
-            let db = Database::connect(format!("{app_base}/{TEMPLATE_DB}"))
+            // Migrate as the owner, exactly as `dossier migrate` does.
+            let db = Database::connect(format!("{owner_base}/{TEMPLATE_DB}"))
                 .await
                 .expect("template connection");
             api::db::migrate(&db)
@@ -141,23 +204,48 @@ async fn postgres_database() -> String {
     let name = format!("t_{}", Uuid::now_v7().simple());
     admin_exec(
         &admin,
-        &format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB} OWNER dossier"),
+        &format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB} OWNER dossier_owner"),
     )
     .await;
     name
 }
 
+/// The configuration every test app starts with. Built field by field rather than parsed, so
+/// that nothing in the environment (an exported `DOSSIER_MAX_DEPTH`, `DATABASE_URL`…) changes
+/// what the tests see. The limits are the production defaults of `api/src/config.rs`, which
+/// the limits tests check at their edges.
 pub fn config(database_url: &str) -> Config {
-    let mut config = Config::from_args(["--database-url", database_url]).expect("config");
-    config.listen = "127.0.0.1:0".into();
-    config.jwt_secret = Some(SECRET.into());
-    config.jwt_issuer = Some(ISSUER.into());
-    config.jwt_audience = Some(AUDIENCE.into());
-    config.jwt_keys = Some(fixture("jwks.json"));
-    config.db_pool = 4;
-    config.workers = 1;
-    config.log_sql = false;
-    config
+    Config {
+        database_url: database_url.into(),
+        listen: "127.0.0.1:0".into(),
+        jwt_secret: Some(SECRET.into()),
+        // Never read while `jwt_secret` is set.
+        jwt_secret_file: std::env::temp_dir().join("dossier-tests-unused-jwt-secret"),
+        owner_database_url: None,
+        audit_key: Some(AUDIT_KEY.into()),
+        // Never read while `audit_key` is set.
+        audit_key_file: std::env::temp_dir().join("dossier-tests-unused-audit-key"),
+        audit_checkpoints: None,
+        jwt_issuer: Some(ISSUER.into()),
+        jwt_audience: Some(AUDIENCE.into()),
+        // Removed setting: partners' keys are registered per tenant (see `register_partner`).
+        jwt_keys: None,
+        max_body_bytes: 1024 * 1024,
+        max_depth: 12,
+        max_complexity: 250_000,
+        max_directives: 4,
+        statement_timeout_ms: 5_000,
+        max_root_fields: 20,
+        max_counts: 10,
+        tenant_rate: 100,
+        tenant_burst: 200,
+        tenant_concurrency: 8,
+        tenant_queue_ms: 2_000,
+        db_pool: 4,
+        workers: 1,
+        log_sql: false,
+        log_format: "compact".into(),
+    }
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -167,12 +255,12 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Starts the real application with the test configuration, adjusted by `adjust`.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
     api::telemetry::init("compact");
-    let (database_url, admin_url, dir) = match backend {
+    let (database_url, admin_url, dir, database) = match backend {
         Backend::Sqlite => {
             let dir = std::env::temp_dir().join(format!("dossier-test-{}", Uuid::now_v7()));
             std::fs::create_dir_all(&dir).expect("temp dir");
             let url = format!("sqlite://{}?mode=rwc", dir.join("dossier.db").display());
-            (url.clone(), url, Some(TempDir(dir)))
+            (url.clone(), url, Some(TempDir(dir)), None)
         }
         Backend::Postgres => {
             let name = postgres_database().await;
@@ -181,14 +269,21 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
                 .rsplit_once('/')
                 .map(|(base, _)| base)
                 .unwrap_or(&admin);
+            let owner = format!("{}/{name}", pg_env("DOSSIER_TEST_PG_OWNER_URL"));
             (
                 format!("{}/{name}", pg_env("DOSSIER_TEST_PG_URL")),
                 format!("{admin_base}/{name}"),
                 None,
+                Some((name, owner)),
             )
         }
     };
+    let (database, owner_url) = match database {
+        Some((name, owner)) => (Some(name), Some(owner)),
+        None => (None, None),
+    };
     let mut config = config(&database_url);
+    config.owner_database_url = owner_url;
     adjust(&mut config);
     let statements = Arc::new(AtomicUsize::new(0));
     let mut db = api::db::connect(&config).await.expect("database");
@@ -196,10 +291,15 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     db.set_metric_callback(move |_| {
         counter.fetch_add(1, Ordering::Relaxed);
     });
-    api::db::migrate(&db).await.expect("migrations");
+    // As `dossier serve` does: migrate as the owner, serve as the API's role.
+    let owner = api::db::connect_owner(&config)
+        .await
+        .expect("owner connection");
+    api::db::migrate(&owner).await.expect("migrations");
     let app = Application::build_with(&config, db).expect("application starts");
+    // Tenants are created by the owner (`dossier tenants create`).
     let a = api::tenancy::create_tenant(
-        app.db(),
+        &owner,
         "Alpha Industries",
         &format!("alpha-{}", Uuid::now_v7().simple()),
         "EUR",
@@ -207,7 +307,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     .await
     .expect("tenant A");
     let b = api::tenancy::create_tenant(
-        app.db(),
+        &owner,
         "Beta Trading",
         &format!("beta-{}", Uuid::now_v7().simple()),
         "EUR",
@@ -216,7 +316,9 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     .expect("tenant B");
     let url = format!("http://127.0.0.1:{}", app.port());
     let app_db = app.db().clone();
-    tokio::spawn(app.run_until_stopped());
+    let server = app.into_server();
+    let handle = server.handle();
+    let server = tokio::spawn(server);
     let admin = Database::connect(admin_url)
         .await
         .expect("admin connection");
@@ -229,6 +331,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
             .expect("http client"),
         admin,
         db: app_db,
+        owner,
         statements,
         a: Tenant {
             id: a.id,
@@ -238,6 +341,12 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
             id: b.id,
             name: b.name,
         },
+        database,
+        stop_server: Some(Box::new(move || {
+            // The stop is sent at once; the returned future only waits for its completion.
+            drop(handle.stop(false));
+        })),
+        server,
         _dir: dir,
     }
 }
@@ -415,7 +524,7 @@ impl TestApp {
             .gql(
                 &self.token(self.a.id, "compliance"),
                 "query($f: AuditEventFilter) { auditEvents(filter: $f, first: 500) { edges { node {
-                    id seq at actor actorRole clientId requestId action entity entityIds fields purpose
+                    id seq at actor actorRole clientId requestId callerRequestId action entity entityIds fields purpose
                     outcome prevHash hash } } } }",
                 json!({ "f": filter }),
             )
@@ -446,6 +555,36 @@ impl TestApp {
         row.try_get_by_index::<i64>(0).expect("an integer")
     }
 
+    /// The first column of every row of an administrator's query, as text (NULLs left out).
+    pub async fn admin_strings(&self, sql: &str) -> Vec<String> {
+        let backend = self.admin.get_database_backend();
+        self.admin
+            .query_all_raw(Statement::from_string(backend, sql.to_owned()))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .iter()
+            .filter_map(|row| {
+                row.try_get_by_index::<Option<String>>(0)
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            })
+            .collect()
+    }
+
+    /// The first column of every row of an administrator's query, as uuids.
+    pub async fn admin_uuids(&self, sql: &str) -> Vec<Uuid> {
+        let backend = self.admin.get_database_backend();
+        self.admin
+            .query_all_raw(Statement::from_string(backend, sql.to_owned()))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .iter()
+            .map(|row| {
+                row.try_get_by_index::<Uuid>(0)
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            })
+            .collect()
+    }
+
     /// The SQL literal of a UTC timestamp (`2020-01-01T00:00:00Z`) as this backend stores it.
     pub fn timestamp_literal(&self, rfc3339: &str) -> String {
         match self.admin.get_database_backend() {
@@ -460,6 +599,118 @@ impl TestApp {
             DbBackend::Sqlite => format!("X'{}'", id.simple()),
             _ => format!("'{id}'"),
         }
+    }
+}
+
+/// Asserts what an audit event says: who (actor and role), what (action and entity), on
+/// which rows (in any order) and which fields, and that it was allowed.
+pub fn assert_event(
+    event: &Value,
+    who: (&str, &str),
+    what: (&str, &str),
+    ids: &[Uuid],
+    fields: &[&str],
+) {
+    assert_event_outcome(event, "ALLOWED", who, what, ids, fields);
+}
+
+/// [`assert_event`] for an event of the given outcome (`ALLOWED` or `DENIED`).
+pub fn assert_event_outcome(
+    event: &Value,
+    outcome: &str,
+    (actor, role): (&str, &str),
+    (action, entity): (&str, &str),
+    ids: &[Uuid],
+    fields: &[&str],
+) {
+    let mut expected_ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    expected_ids.sort();
+    let mut found_ids: Vec<String> = event["entityIds"]
+        .as_array()
+        .unwrap_or_else(|| panic!("entityIds: {event}"))
+        .iter()
+        .map(|id| id.as_str().unwrap_or_default().to_owned())
+        .collect();
+    found_ids.sort();
+    assert_eq!(
+        (
+            &event["actor"],
+            &event["actorRole"],
+            &event["action"],
+            &event["entity"],
+            found_ids,
+            &event["fields"],
+            &event["outcome"],
+        ),
+        (
+            &json!(actor),
+            &json!(role),
+            &json!(action),
+            &json!(entity),
+            expected_ids,
+            &json!(fields),
+            &json!(outcome),
+        ),
+        "{event}"
+    );
+}
+
+/// The issuer of the test partner's identity provider (its keys: `fixtures/jwks.json`).
+pub const PARTNER_ISSUER: &str = "https://idp.partner.test";
+
+impl TestApp {
+    /// Registers the test partner's identity provider (`fixtures/jwks.json`) for `tenant`,
+    /// through the API as that tenant's administrator, with the roles and scopes its tokens
+    /// may carry. Returns the registration's id.
+    pub async fn register_partner(&self, tenant: Uuid, roles: &[&str], scopes: &[&str]) -> Uuid {
+        let keys = std::fs::read_to_string(fixture("jwks.json")).expect("jwks fixture");
+        let data = self
+            .gql(
+                &self.token(tenant, "admin"),
+                "mutation($input: RegisterIdentityProviderInput!) { registerIdentityProvider(input: $input) { id } }",
+                json!({ "input": {
+                    "name": "Partner CRM", "issuer": PARTNER_ISSUER, "keys": keys,
+                    "roles": roles.iter().map(|r| r.to_uppercase()).collect::<Vec<_>>(),
+                    "scopes": scopes,
+                } }),
+            )
+            .await
+            .ok();
+        uuid(&data["registerIdentityProvider"]["id"])
+    }
+}
+
+/// A token the test partner's identity provider signs: RS256 with the `partner-rsa` key (or
+/// ES256 with `partner-ec`), issued by [`PARTNER_ISSUER`] unless `claims` say otherwise.
+pub fn partner_token(claims: &Claims, algorithm: jsonwebtoken::Algorithm) -> String {
+    let (kid, key) = match algorithm {
+        jsonwebtoken::Algorithm::ES256 => (
+            "partner-ec",
+            jsonwebtoken::EncodingKey::from_ec_pem(
+                &std::fs::read(fixture("ec_private.pem")).expect("key"),
+            )
+            .expect("ec key"),
+        ),
+        _ => (
+            "partner-rsa",
+            jsonwebtoken::EncodingKey::from_rsa_pem(
+                &std::fs::read(fixture("rsa_private.pem")).expect("key"),
+            )
+            .expect("rsa key"),
+        ),
+    };
+    let mut header = jsonwebtoken::Header::new(algorithm);
+    header.kid = Some(kid.into());
+    jsonwebtoken::encode(&header, claims, &key).expect("sign")
+}
+
+/// Claims as the test partner's identity provider issues them.
+pub fn partner_claims(tenant: Uuid, role: &str, scope: Option<&str>) -> Claims {
+    Claims {
+        iss: Some(PARTNER_ISSUER.into()),
+        sub: "partner-crm-sync".into(),
+        client_id: Some("partner-crm".into()),
+        ..claims(tenant, role, scope)
     }
 }
 

@@ -1,17 +1,25 @@
-//! The audit recorder: events, the per-tenant hash chain, and its verification.
+//! The audit recorder: events, the per-tenant keyed hash chain, checkpoints, and
+//! verification.
 //!
 //! DESIGN §5.3–5.4. An event names the actor, the entity, the row ids and the field names —
 //! never the values. Writes append their event in the savepoint of the write itself; reads
 //! of personal fields are collected per request by [`ReadAudit`] and appended, one event per
 //! entity type and outcome, before the request's transaction commits and before the response
-//! leaves (see `graphql::execute`). Each event carries the hash of the previous event of its
-//! tenant, so a row edited or deleted behind the API's back breaks the chain at that row.
+//! leaves (see `graphql::execute`).
+//!
+//! Tamper evidence, also against the database's administrator: each event carries the hash
+//! of the previous event of its tenant, and a *seal* — an HMAC of its hash under the audit
+//! key ([`AuditKey`]), which the API holds and the database never does. Editing a row breaks
+//! its hash; deleting one breaks the link after it; re-hashing the chain after either breaks
+//! the seals. What a keyed chain alone cannot show — that its newest events were cut off — a
+//! [`Checkpoint`] kept outside the database shows: a signed note of the head at some moment.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::{audit_anchor, audit_event};
+use hmac::{Hmac, Mac};
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement,
@@ -86,14 +94,90 @@ impl Outcome {
     }
 }
 
-/// Who acts, for every event of a request.
+/// The key that seals the audit log (HMAC-SHA256). It comes from the environment or a key
+/// file, never from the database, so that whoever administers the database cannot forge a
+/// seal. Cheap to clone.
+#[derive(Clone)]
+pub struct AuditKey(std::sync::Arc<Hmac<Sha256>>);
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(…)")
+    }
+}
+
+/// The fewest bytes an audit key may have.
+pub const MIN_AUDIT_KEY_BYTES: usize = 32;
+
+impl AuditKey {
+    pub fn new(raw: &[u8]) -> anyhow::Result<AuditKey> {
+        anyhow::ensure!(
+            raw.len() >= MIN_AUDIT_KEY_BYTES,
+            "the audit key must be at least {MIN_AUDIT_KEY_BYTES} bytes"
+        );
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(raw)?;
+        Ok(AuditKey(std::sync::Arc::new(mac)))
+    }
+
+    /// HMAC over `parts`, each length-prefixed so that no two part lists collide.
+    fn mac(&self, domain: &str, parts: &[&[u8]]) -> String {
+        let mut mac = (*self.0).clone();
+        mac.update(domain.as_bytes());
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        hex(&mac.finalize().into_bytes())
+    }
+
+    fn seal_event(&self, event: &audit_event::Model) -> String {
+        self.mac(
+            "dossier audit event v1",
+            &[event.tenant_id.as_bytes(), event.hash.as_bytes()],
+        )
+    }
+
+    fn seal_anchor(&self, anchor: &audit_anchor::Model) -> String {
+        self.mac(
+            "dossier audit anchor v1",
+            &[
+                anchor.tenant_id.as_bytes(),
+                anchor.id.as_bytes(),
+                &anchor.seq.to_be_bytes(),
+                anchor.hash.as_bytes(),
+            ],
+        )
+    }
+
+    fn sign_checkpoint(&self, tenant: Uuid, seq: i64, hash: &str, at: &str) -> String {
+        self.mac(
+            "dossier audit checkpoint v1",
+            &[
+                tenant.as_bytes(),
+                &seq.to_be_bytes(),
+                hash.as_bytes(),
+                at.as_bytes(),
+            ],
+        )
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Who acts, for every event of a request, and the key their events are sealed with.
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub actor: String,
     pub role: Role,
     pub client_id: Option<String>,
+    /// The server's id of the request.
     pub request_id: String,
+    /// The `X-Request-Id` the caller sent, kept beside the server's id.
+    pub caller_request_id: Option<String>,
     pub purpose: Option<String>,
+    pub key: AuditKey,
 }
 
 /// An event before it has its place in the chain.
@@ -160,6 +244,7 @@ async fn append_for<C: Borrow<DatabaseTransaction>>(
                 actor_role: actor.role.as_str().to_owned(),
                 client_id: actor.client_id.clone(),
                 request_id: actor.request_id.clone(),
+                caller_request_id: actor.caller_request_id.clone(),
                 action: event.action.as_str().to_owned(),
                 entity: event.entity.to_owned(),
                 entity_ids: serde_json::json!(event.entity_ids),
@@ -168,8 +253,10 @@ async fn append_for<C: Borrow<DatabaseTransaction>>(
                 outcome: event.outcome.as_str().to_owned(),
                 prev_hash: prev_hash.clone(),
                 hash: String::new(),
+                seal: None,
             };
             model.hash = event_hash(&model);
+            model.seal = Some(actor.key.seal_event(&model));
             prev_hash = model.hash.clone();
             rows.push(active(model));
         }
@@ -385,6 +472,7 @@ fn active(model: audit_event::Model) -> audit_event::ActiveModel {
         actor_role: Set(model.actor_role),
         client_id: Set(model.client_id),
         request_id: Set(model.request_id),
+        caller_request_id: Set(model.caller_request_id),
         action: Set(model.action),
         entity: Set(model.entity),
         entity_ids: Set(model.entity_ids),
@@ -393,12 +481,15 @@ fn active(model: audit_event::Model) -> audit_event::ActiveModel {
         outcome: Set(model.outcome),
         prev_hash: Set(model.prev_hash),
         hash: Set(model.hash),
+        seal: Set(model.seal),
     }
 }
 
-/// SHA-256 over a canonical JSON array of every column but the hash itself.
+/// SHA-256 over a canonical JSON array of every column but the hash and the seal. The
+/// caller's request id joins the array only when there is one, so that events written before
+/// it existed keep their hash.
 pub fn event_hash(event: &audit_event::Model) -> String {
-    let canonical = serde_json::json!([
+    let mut canonical = serde_json::json!([
         event.tenant_id,
         event.id,
         event.seq,
@@ -415,8 +506,10 @@ pub fn event_hash(event: &audit_event::Model) -> String {
         event.outcome,
         event.prev_hash,
     ]);
-    let digest = Sha256::digest(canonical.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    if let (Some(caller), Some(array)) = (&event.caller_request_id, canonical.as_array_mut()) {
+        array.push(serde_json::json!(caller));
+    }
+    hex(&Sha256::digest(canonical.to_string().as_bytes()))
 }
 
 fn format_at(at: DateTime<Utc>) -> String {
@@ -424,21 +517,115 @@ fn format_at(at: DateTime<Utc>) -> String {
 }
 
 /// The result of walking a tenant's chain.
-#[derive(Debug, Clone, async_graphql::SimpleObject)]
+#[derive(Debug, Clone, Default, serde::Serialize, async_graphql::SimpleObject)]
+#[serde(rename_all = "camelCase")]
 pub struct AuditChainReport {
     pub ok: bool,
     /// Events checked.
     pub checked: i64,
-    /// The position where the chain first breaks: an edited row, or the first row after a
-    /// deleted one.
+    /// The position where the chain first breaks: an edited row, the first row after a
+    /// deleted one, a seal that does not verify, or — cut off at its end — the first position
+    /// a checkpoint saw that is gone.
     pub first_broken_seq: Option<i64>,
     /// The event found at that position: the edited row, or the row after a deleted one.
     pub first_broken_id: Option<Uuid>,
     pub expected_hash: Option<String>,
     pub found_hash: Option<String>,
+    /// Why the chain is broken, in one sentence.
+    pub reason: Option<String>,
     /// Events up to this position were pruned by the retention policy; the chain is checked
     /// from the next one.
     pub pruned_through_seq: Option<i64>,
+    /// Checkpoints of this tenant held against the chain.
+    pub checkpoints_checked: i32,
+}
+
+impl AuditChainReport {
+    fn broken(mut self, seq: i64, reason: &str) -> AuditChainReport {
+        self.ok = false;
+        self.first_broken_seq = Some(seq);
+        self.reason = Some(reason.to_owned());
+        self
+    }
+
+    fn found(mut self, id: Option<Uuid>, expected: Option<String>, found: Option<String>) -> Self {
+        self.first_broken_id = id;
+        self.expected_hash = expected;
+        self.found_hash = found;
+        self
+    }
+}
+
+/// A signed note of a tenant's chain head at one moment, kept outside the database (printed
+/// by `dossier audit checkpoint`, appended to a file the operator keeps). Verification holds
+/// the chain against it: the event at `seq` must still have `hash`, and the chain must still
+/// reach `seq` — which shows a log cut off at its end, or re-hashed from the start.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    pub tenant: Uuid,
+    pub seq: i64,
+    pub hash: String,
+    pub at: String,
+    pub sig: String,
+}
+
+impl Checkpoint {
+    /// One JSON line.
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Parses one JSON line; `Err` says why it is refused (malformed, or not signed by this
+    /// key).
+    pub fn parse(line: &str, key: &AuditKey) -> Result<Checkpoint, String> {
+        let checkpoint: Checkpoint = serde_json::from_str(line.trim())
+            .map_err(|_| "a checkpoint is not valid JSON".to_owned())?;
+        let expected = key.sign_checkpoint(
+            checkpoint.tenant,
+            checkpoint.seq,
+            &checkpoint.hash,
+            &checkpoint.at,
+        );
+        if expected != checkpoint.sig {
+            return Err(format!(
+                "the checkpoint of #{} taken {} is not signed by this audit key",
+                checkpoint.seq, checkpoint.at
+            ));
+        }
+        Ok(checkpoint)
+    }
+
+    /// Every checkpoint in a file of JSON lines (blank lines skipped).
+    pub fn parse_all(text: &str, key: &AuditKey) -> Result<Vec<Checkpoint>, String> {
+        text.lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| Checkpoint::parse(line, key))
+            .collect()
+    }
+}
+
+/// The tenant's chain head, signed: `None` while its log is empty.
+pub async fn checkpoint<C: Borrow<DatabaseTransaction>>(
+    scope: &Scoped<C>,
+    key: &AuditKey,
+) -> ApiResult<Option<Checkpoint>> {
+    let head = scope
+        .one(
+            audit_event::Entity::find()
+                .order_by_desc(audit_event::Column::Seq)
+                .limit(1),
+        )
+        .await?;
+    Ok(head.map(|head| {
+        let at = format_at(Utc::now().trunc_subsecs(6));
+        Checkpoint {
+            tenant: scope.tenant_id(),
+            seq: head.seq,
+            sig: key.sign_checkpoint(scope.tenant_id(), head.seq, &head.hash, &at),
+            hash: head.hash,
+            at,
+        }
+    }))
 }
 
 /// The `entity` of the event that records a pruning.
@@ -496,33 +683,32 @@ pub async fn prune<C: Borrow<DatabaseTransaction>>(
             events,
         });
     }
-    let conn = scope.conn();
-    let postgres = conn.get_database_backend() == DbBackend::Postgres;
-    let allow = |on: bool| {
-        Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT set_config('app.audit_retention', $1, true)",
-            [if on { "on" } else { "off" }.into()],
-        )
-    };
-    if postgres {
-        conn.execute_raw(allow(true)).await?;
-    }
+    // On PostgreSQL only the log's owner may delete from it (the append-only trigger and the
+    // grants): the retention run connects as that role, the API's runtime role cannot.
     scope
         .delete_where::<audit_event::Entity>(sea_orm::Condition::all().add(through))
         .await?;
-    if postgres {
-        conn.execute_raw(allow(false)).await?;
-    }
+    let mut anchor = audit_anchor::Model {
+        tenant_id: scope.tenant_id(),
+        id: Uuid::now_v7(),
+        seq: last.seq,
+        hash: last.hash.clone(),
+        last_at: last.at,
+        pruned_at: now.trunc_subsecs(6),
+        pruned_by: actor.actor.clone(),
+        seal: None,
+    };
+    anchor.seal = Some(actor.key.seal_anchor(&anchor));
     let anchor = scope
         .insert(audit_anchor::ActiveModel {
             tenant_id: sea_orm::ActiveValue::NotSet,
-            id: Set(Uuid::now_v7()),
-            seq: Set(last.seq),
-            hash: Set(last.hash.clone()),
-            last_at: Set(last.at),
-            pruned_at: Set(now.trunc_subsecs(6)),
-            pruned_by: Set(actor.actor.clone()),
+            id: Set(anchor.id),
+            seq: Set(anchor.seq),
+            hash: Set(anchor.hash),
+            last_at: Set(anchor.last_at),
+            pruned_at: Set(anchor.pruned_at),
+            pruned_by: Set(anchor.pruned_by),
+            seal: Set(anchor.seal),
         })
         .await?;
     let recorder = Actor {
@@ -564,17 +750,28 @@ async fn latest_anchor<C: Borrow<DatabaseTransaction>>(
 }
 
 /// Walks the tenant's chain in order, page by page, from the genesis or — once retention
-/// pruned the oldest events — from the anchor the pruning left, which must itself be recorded
-/// by a pruning event in the chain.
+/// pruned the oldest events — from the anchor the pruning left, which must be sealed and
+/// recorded by a pruning event in the chain. Each event's link, hash and seal are checked,
+/// and the chain is held against the tenant's `checkpoints` (others' are ignored).
 pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
     scope: &Scoped<C>,
+    key: &AuditKey,
+    checkpoints: &[Checkpoint],
 ) -> ApiResult<AuditChainReport> {
     const PAGE: u64 = 1000;
+    let mut checkpoints: Vec<&Checkpoint> = checkpoints
+        .iter()
+        .filter(|c| c.tenant == scope.tenant_id())
+        .collect();
+    checkpoints.sort_by_key(|c| c.seq);
+    let mut report = AuditChainReport {
+        ok: true,
+        ..Default::default()
+    };
     let mut expected_prev = GENESIS_HASH.to_owned();
     let mut expected_seq = 1i64;
-    let mut checked = 0i64;
     let anchor = latest_anchor(scope).await?;
-    let pruned_through_seq = anchor.as_ref().map(|a| a.seq);
+    report.pruned_through_seq = anchor.as_ref().map(|a| a.seq);
     if let Some(anchor) = anchor {
         let recorded = scope
             .count(
@@ -591,20 +788,40 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
             )
             .await?;
         if recorded == 0 {
-            // An anchor nobody recorded: events were deleted and the start moved to hide it.
-            return Ok(AuditChainReport {
-                ok: false,
-                checked: 0,
-                first_broken_seq: Some(anchor.seq + 1),
-                first_broken_id: None,
-                expected_hash: None,
-                found_hash: Some(anchor.hash),
-                pruned_through_seq,
-            });
+            return Ok(report
+                .broken(
+                    anchor.seq + 1,
+                    "the chain starts at an anchor that no recorded pruning explains: events were deleted and the start moved",
+                )
+                .found(None, None, Some(anchor.hash)));
+        }
+        if anchor.seal.as_deref() != Some(key.seal_anchor(&anchor).as_str()) {
+            return Ok(report
+                .broken(
+                    anchor.seq + 1,
+                    "the anchor's seal does not verify: it was moved or forged without the audit key",
+                )
+                .found(None, None, Some(anchor.hash)));
+        }
+        for checkpoint in checkpoints.iter().filter(|c| c.seq <= anchor.seq) {
+            if checkpoint.seq == anchor.seq && checkpoint.hash != anchor.hash {
+                return Ok(report
+                    .broken(
+                        anchor.seq,
+                        "the anchor differs from a checkpoint of the same position: the log was rewritten",
+                    )
+                    .found(None, Some(checkpoint.hash.clone()), Some(anchor.hash)));
+            }
         }
         expected_prev = anchor.hash;
         expected_seq = anchor.seq + 1;
     }
+    let first_kept = expected_seq;
+    let mut pending: std::collections::VecDeque<&Checkpoint> = checkpoints
+        .iter()
+        .copied()
+        .filter(|c| c.seq >= first_kept)
+        .collect();
     loop {
         let page = scope
             .all(
@@ -619,39 +836,64 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
             .await?;
         let done = (page.len() as u64) < PAGE;
         for event in page {
-            let broken = |expected: String, found: String| AuditChainReport {
-                ok: false,
-                checked,
-                first_broken_seq: Some(expected_seq),
-                first_broken_id: Some(event.id),
-                expected_hash: Some(expected),
-                found_hash: Some(found),
-                pruned_through_seq,
-            };
+            let at = |report: AuditChainReport, reason: &str| report.broken(expected_seq, reason);
             if event.seq != expected_seq || event.prev_hash != expected_prev {
-                // A row is missing before this one, or this row's link was rewritten.
-                return Ok(broken(expected_prev, event.prev_hash));
+                return Ok(at(report, "a link is broken: an event before this one was deleted, or this one's link was rewritten")
+                    .found(Some(event.id), Some(expected_prev), Some(event.prev_hash)));
             }
             let recomputed = event_hash(&event);
             if recomputed != event.hash {
-                return Ok(broken(recomputed, event.hash));
+                return Ok(at(
+                    report,
+                    "this event's hash does not match its content: it was edited",
+                )
+                .found(Some(event.id), Some(recomputed), Some(event.hash)));
             }
-            checked += 1;
+            // A seal that does not verify, or none at all (stripped, or written by someone
+            // without the key — or by a Dossier from before events were sealed).
+            let expected = key.seal_event(&event);
+            if event.seal.as_deref() != Some(expected.as_str()) {
+                return Ok(at(report, "this event's seal does not verify: the chain was re-hashed or written without the audit key")
+                    .found(Some(event.id), Some(expected), event.seal));
+            }
+            while let Some(checkpoint) = pending.pop_front() {
+                if checkpoint.seq != event.seq {
+                    pending.push_front(checkpoint);
+                    break;
+                }
+                report.checkpoints_checked += 1;
+                if checkpoint.hash != event.hash {
+                    return Ok(at(
+                        report,
+                        "this event differs from a checkpoint taken of it: the log was rewritten",
+                    )
+                    .found(
+                        Some(event.id),
+                        Some(checkpoint.hash.clone()),
+                        Some(event.hash),
+                    ));
+                }
+            }
+            report.checked += 1;
             expected_seq += 1;
             expected_prev = event.hash;
         }
         if done {
-            return Ok(AuditChainReport {
-                ok: true,
-                checked,
-                first_broken_seq: None,
-                first_broken_id: None,
-                expected_hash: None,
-                found_hash: None,
-                pruned_through_seq,
-            });
+            break;
         }
     }
+    if let Some(beyond) = pending.front() {
+        return Ok(report.broken(
+            expected_seq,
+            &format!(
+                "the log ends at #{} but a checkpoint taken {} saw #{}: events were removed from its end",
+                expected_seq - 1,
+                beyond.at,
+                beyond.seq
+            ),
+        ));
+    }
+    Ok(report)
 }
 
 /// Events that name this row among their ids: what the audit log knows about one subject.

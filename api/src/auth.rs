@@ -1,10 +1,17 @@
 //! Authentication and authorisation: JWT verification into a [`Principal`], roles and scopes.
 //!
-//! DESIGN §4. The accepted algorithms come from configuration and the key is chosen by the
-//! server (the HS256 secret, or a PEM/JWKS key by `kid`), never by the token header, so
-//! neither `alg: none` nor HS/RS key confusion can get through. `jsonwebtoken`'s defaults are
-//! too lenient for us (optional `iss`/`aud`, no `nbf`, 60 s of leeway), so every
-//! [`Validation`] is built explicitly here.
+//! DESIGN §4. Two kinds of key, and a key grants only what its owner registered:
+//!
+//! - the operator's HS256 secret — the first-party key (the operator's own apps, the CLI);
+//! - the RS256/ES256 keys of external identity providers, each registered *per tenant* with
+//!   the roles and scopes its tokens may carry ([`Provider`]). A provider's token is refused
+//!   when its tenant, role or scopes go beyond the registration, so one partner's key, leaked
+//!   or malicious, can never mint an administrator or reach another tenant.
+//!
+//! The accepted algorithms come from the key, never from the token header, so neither
+//! `alg: none` nor HS/RS key confusion gets through. `jsonwebtoken`'s defaults are too lenient
+//! for us (optional `iss`/`aud`, no `nbf`, 60 s of leeway), so every [`Validation`] is built
+//! explicitly here.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -180,6 +187,9 @@ impl fmt::Display for Scopes {
 /// Who is calling: the verified content of a token.
 #[derive(Debug, Clone)]
 pub struct Principal {
+    /// The registered identity provider whose key signed the token; `None` for the
+    /// operator's own (first-party) key.
+    pub provider: Option<Uuid>,
     pub actor: String,
     pub tenant_id: Uuid,
     pub role: Role,
@@ -279,6 +289,10 @@ pub enum AuthError {
     Scope,
     #[error("unknown tenant")]
     Tenant,
+    #[error("token issued by an identity provider this tenant has not registered")]
+    UnknownIssuer,
+    #[error("the token claims a role or scopes its identity provider was not registered for")]
+    BeyondRegistration,
     #[error(
         "`sub`, `client_id` and `purpose` must be one line of at most 200 characters without control characters"
     )]
@@ -309,13 +323,119 @@ fn bounded_claims(claims: &Claims) -> Result<(), AuthError> {
     Ok(())
 }
 
-/// The keys and rules tokens are verified with.
+/// The public keys of one identity provider: a JWKS document (keys chosen by `kid`) or one
+/// PEM key. Only RS256 and ES256 keys are accepted.
+pub struct ProviderKeys {
+    by_kid: HashMap<String, (Algorithm, DecodingKey)>,
+    single: Option<(Algorithm, DecodingKey)>,
+}
+
+impl ProviderKeys {
+    /// Parses a JWKS document (`{"keys": […]}`, each key with a `kid`) or one PEM public key.
+    pub fn parse(text: &str) -> anyhow::Result<ProviderKeys> {
+        let mut keys = ProviderKeys {
+            by_kid: HashMap::new(),
+            single: None,
+        };
+        if text.trim_start().starts_with('{') {
+            let set: JwkSet = serde_json::from_str(text)?;
+            for jwk in &set.keys {
+                let kid = jwk
+                    .common
+                    .key_id
+                    .clone()
+                    .ok_or_else(|| anyhow::anyhow!("a JWKS key has no kid"))?;
+                let alg = match jwk.common.key_algorithm {
+                    Some(jsonwebtoken::jwk::KeyAlgorithm::RS256) => Algorithm::RS256,
+                    Some(jsonwebtoken::jwk::KeyAlgorithm::ES256) => Algorithm::ES256,
+                    other => anyhow::bail!("JWKS key {kid}: algorithm {other:?} is not accepted"),
+                };
+                keys.by_kid.insert(kid, (alg, DecodingKey::from_jwk(jwk)?));
+            }
+            anyhow::ensure!(!keys.by_kid.is_empty(), "the JWKS document holds no key");
+        } else if text.contains("BEGIN") {
+            let pem = text.as_bytes();
+            keys.single = Some(match DecodingKey::from_rsa_pem(pem) {
+                Ok(key) => (Algorithm::RS256, key),
+                Err(_) => (Algorithm::ES256, DecodingKey::from_ec_pem(pem)?),
+            });
+        } else {
+            anyhow::bail!("keys must be a JWKS document or a PEM public key");
+        }
+        Ok(keys)
+    }
+
+    /// The key a token names (`kid`), or the single PEM key for a token that names none;
+    /// refused when the token's `alg` is not that key's.
+    fn for_token(&self, header: &Header) -> Result<(Algorithm, &DecodingKey), AuthError> {
+        let (alg, key) = match (&header.kid, &self.single) {
+            (Some(kid), _) => self.by_kid.get(kid).ok_or(AuthError::UnknownKey)?,
+            (None, Some(single)) => single,
+            (None, None) => return Err(AuthError::UnknownKey),
+        };
+        if *alg != header.alg {
+            return Err(AuthError::Algorithm);
+        }
+        Ok((*alg, key))
+    }
+
+    /// The `kid`s of a JWKS document (none for a PEM key).
+    pub fn kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self.by_kid.keys().cloned().collect();
+        kids.sort();
+        kids
+    }
+}
+
+/// An external identity provider as a tenant registered it: whose tokens it may sign and
+/// with what.
+pub struct Provider {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub issuer: String,
+    pub keys: ProviderKeys,
+    pub roles: Vec<Role>,
+    pub scopes: Scopes,
+}
+
+/// Who a token says signed it, read *before* its signature is checked and only to choose the
+/// key: the operator (HS256), or an external provider of a tenant, named by its `iss`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signer {
+    FirstParty,
+    External { tenant_id: Uuid, issuer: String },
+}
+
+/// The claims a token's signer is chosen by.
+#[derive(Deserialize)]
+struct SignerClaims {
+    tenant_id: Uuid,
+    iss: Option<String>,
+}
+
+/// Reads who a token says signed it. Nothing here is trusted: the key chosen from it then
+/// verifies the token, and a provider's key binds the tenant and issuer it was registered for.
+pub fn signer(token: &str) -> Result<Signer, AuthError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
+    match header.alg {
+        Algorithm::HS256 => Ok(Signer::FirstParty),
+        Algorithm::RS256 | Algorithm::ES256 => {
+            let claims = jsonwebtoken::dangerous::insecure_decode::<SignerClaims>(token)
+                .map_err(|_| AuthError::Invalid)?
+                .claims;
+            let issuer = claims.iss.ok_or(AuthError::UnknownIssuer)?;
+            Ok(Signer::External {
+                tenant_id: claims.tenant_id,
+                issuer,
+            })
+        }
+        _ => Err(AuthError::Algorithm),
+    }
+}
+
+/// The first-party key and the rules every token is verified with.
 pub struct Verifier {
     hmac: Option<DecodingKey>,
-    /// RS256/ES256 keys by `kid`.
-    keys: HashMap<String, (Algorithm, DecodingKey)>,
-    /// PEM keys configured without a `kid`: used only when the token names none.
-    unnamed: Vec<(Algorithm, DecodingKey)>,
     issuer: Option<String>,
     audience: Option<String>,
     leeway: u64,
@@ -335,77 +455,55 @@ impl Verifier {
         }
         Ok(Verifier {
             hmac: secret.map(DecodingKey::from_secret),
-            keys: HashMap::new(),
-            unnamed: Vec::new(),
             issuer,
             audience,
             leeway: MAX_LEEWAY_SECONDS,
         })
     }
 
-    /// Adds public keys from a file: a JWKS document (`{"keys": […]}`) or one PEM key.
-    pub fn add_key_file(&mut self, contents: &str) -> anyhow::Result<()> {
-        if contents.trim_start().starts_with('{') {
-            let set: JwkSet = serde_json::from_str(contents)?;
-            for jwk in &set.keys {
-                let kid = jwk
-                    .common
-                    .key_id
-                    .clone()
-                    .ok_or_else(|| anyhow::anyhow!("a JWKS key has no kid"))?;
-                let alg = match jwk.common.key_algorithm {
-                    Some(jsonwebtoken::jwk::KeyAlgorithm::RS256) => Algorithm::RS256,
-                    Some(jsonwebtoken::jwk::KeyAlgorithm::ES256) => Algorithm::ES256,
-                    other => anyhow::bail!("JWKS key {kid}: algorithm {other:?} is not accepted"),
-                };
-                self.keys.insert(kid, (alg, DecodingKey::from_jwk(jwk)?));
-            }
-        } else if contents.contains("BEGIN") {
-            let pem = contents.as_bytes();
-            let key = match DecodingKey::from_rsa_pem(pem) {
-                Ok(key) => (Algorithm::RS256, key),
-                Err(_) => (Algorithm::ES256, DecodingKey::from_ec_pem(pem)?),
-            };
-            self.unnamed.push(key);
-        } else {
-            anyhow::bail!("DOSSIER_JWT_KEYS must be a JWKS document or a PEM public key");
-        }
-        Ok(())
-    }
-
-    /// Verifies signature and registered claims, then role and scopes. The tenant's
-    /// existence is checked by the caller, against the database.
+    /// Verifies a token signed with the operator's HS256 secret: any tenant, any role, the
+    /// role's scopes.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
-        let (alg, key) = match header.alg {
-            Algorithm::HS256 => (
-                Algorithm::HS256,
-                self.hmac.as_ref().ok_or(AuthError::Algorithm)?,
-            ),
-            Algorithm::RS256 | Algorithm::ES256 => {
-                let found = match &header.kid {
-                    Some(kid) => self.keys.get(kid).map(|(alg, key)| (*alg, key)),
-                    None => self
-                        .unnamed
-                        .iter()
-                        .find(|(alg, _)| *alg == header.alg)
-                        .map(|(alg, key)| (*alg, key)),
-                };
-                let (alg, key) = found.ok_or(AuthError::UnknownKey)?;
-                if alg != header.alg {
-                    return Err(AuthError::Algorithm);
-                }
-                (alg, key)
-            }
-            _ => return Err(AuthError::Algorithm),
-        };
+        if header.alg != Algorithm::HS256 {
+            return Err(AuthError::Algorithm);
+        }
+        let key = self.hmac.as_ref().ok_or(AuthError::Algorithm)?;
+        let claims = self.claims(token, Algorithm::HS256, key, self.issuer.as_deref())?;
+        principal(claims, None)
+    }
 
+    /// Verifies a token signed by a registered provider's key: its `iss` must be the
+    /// provider's, its tenant the one the provider was registered for, its role and scopes
+    /// within the registration.
+    pub fn verify_external(
+        &self,
+        token: &str,
+        provider: &Provider,
+    ) -> Result<Principal, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
+        let (alg, key) = provider.keys.for_token(&header)?;
+        let claims = self.claims(token, alg, key, Some(&provider.issuer))?;
+        if claims.tenant_id != provider.tenant_id {
+            return Err(AuthError::BeyondRegistration);
+        }
+        principal(claims, Some(provider))
+    }
+
+    /// Checks the signature and the registered claims.
+    fn claims(
+        &self,
+        token: &str,
+        alg: Algorithm,
+        key: &DecodingKey,
+        issuer: Option<&str>,
+    ) -> Result<Claims, AuthError> {
         let mut validation = Validation::new(alg);
         validation.leeway = self.leeway;
         validation.validate_exp = true;
         validation.validate_nbf = true;
         let mut required = vec!["exp", "sub"];
-        match &self.issuer {
+        match issuer {
             Some(issuer) => {
                 validation.set_issuer(&[issuer]);
                 required.push("iss");
@@ -420,35 +518,44 @@ impl Verifier {
             None => validation.validate_aud = false,
         }
         validation.set_required_spec_claims(&required);
-
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
+        Ok(jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map_err(|err| {
                 tracing::debug!(reason = %err, "token refused");
                 AuthError::Invalid
             })?
-            .claims;
-
-        bounded_claims(&claims)?;
-        let role = Role::parse(&claims.role).ok_or(AuthError::Role)?;
-        let scopes = match &claims.scope {
-            None => role.default_scopes(),
-            Some(scope) => {
-                let scopes = Scopes::parse(scope).ok_or(AuthError::Scope)?;
-                if !scopes.is_subset_of(role.allowed_scopes()) {
-                    return Err(AuthError::Scope);
-                }
-                scopes
-            }
-        };
-        Ok(Principal {
-            actor: claims.sub,
-            tenant_id: claims.tenant_id,
-            role,
-            scopes,
-            purpose: claims.purpose.filter(|p| !p.is_empty()),
-            client_id: claims.client_id,
-        })
+            .claims)
     }
+}
+
+/// The principal of verified claims: bounded free text, a known role, scopes within the role
+/// — and, for a provider's token, within its registration.
+fn principal(claims: Claims, provider: Option<&Provider>) -> Result<Principal, AuthError> {
+    bounded_claims(&claims)?;
+    let role = Role::parse(&claims.role).ok_or(AuthError::Role)?;
+    let scopes = match &claims.scope {
+        None => role.default_scopes(),
+        Some(scope) => {
+            let scopes = Scopes::parse(scope).ok_or(AuthError::Scope)?;
+            if !scopes.is_subset_of(role.allowed_scopes()) {
+                return Err(AuthError::Scope);
+            }
+            scopes
+        }
+    };
+    if let Some(provider) = provider
+        && (!provider.roles.contains(&role) || !scopes.is_subset_of(provider.scopes))
+    {
+        return Err(AuthError::BeyondRegistration);
+    }
+    Ok(Principal {
+        provider: provider.map(|p| p.id),
+        actor: claims.sub,
+        tenant_id: claims.tenant_id,
+        role,
+        scopes,
+        purpose: claims.purpose.filter(|p| !p.is_empty()),
+        client_id: claims.client_id,
+    })
 }
 
 /// Mints an HS256 development token (the `dossier token` command and the tests).

@@ -19,6 +19,13 @@ pub struct Config {
     )]
     pub database_url: String,
 
+    /// The schema owner's connection (PostgreSQL): `migrate`, `tenants create`, `retention
+    /// run` and `serve`'s migrations at start use it. The API serves as `DATABASE_URL`'s
+    /// role, which owns nothing and may only read and append to the audit log. Unset, every
+    /// command uses `DATABASE_URL` (SQLite, or a single-role development setup).
+    #[arg(long, env = "DOSSIER_OWNER_DATABASE_URL", hide_env_values = true)]
+    pub owner_database_url: Option<String>,
+
     /// Address the HTTP server listens on.
     #[arg(long, env = "DOSSIER_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -36,6 +43,25 @@ pub struct Config {
     )]
     pub jwt_secret_file: PathBuf,
 
+    /// The key that seals the audit log (raw bytes, at least 32). Keep it outside the
+    /// database and its backups: whoever holds it can re-seal a rewritten log. When unset, a
+    /// random one is created once in `DOSSIER_AUDIT_KEY_FILE` (mode 0600).
+    #[arg(long, env = "DOSSIER_AUDIT_KEY", hide_env_values = true)]
+    pub audit_key: Option<String>,
+
+    /// Where the generated audit key is kept when `DOSSIER_AUDIT_KEY` is unset.
+    #[arg(
+        long,
+        env = "DOSSIER_AUDIT_KEY_FILE",
+        default_value = ".dossier-audit-key"
+    )]
+    pub audit_key_file: PathBuf,
+
+    /// A file of audit checkpoints (JSON lines from `dossier audit checkpoint`) that
+    /// `verifyAuditChain` holds each tenant's chain against.
+    #[arg(long, env = "DOSSIER_AUDIT_CHECKPOINTS")]
+    pub audit_checkpoints: Option<PathBuf>,
+
     /// Required `iss` claim, when set.
     #[arg(long, env = "DOSSIER_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
@@ -44,8 +70,10 @@ pub struct Config {
     #[arg(long, env = "DOSSIER_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
 
-    /// A PEM public key or a JWKS file of RS256/ES256 keys (partners' identity providers).
-    #[arg(long, env = "DOSSIER_JWT_KEYS")]
+    /// Removed: a key set here was trusted for every tenant and role. Partners' identity
+    /// providers are registered per tenant (`dossier idp register`, `registerIdentityProvider`);
+    /// the server refuses to start while this is set, rather than ignore it.
+    #[arg(long, env = "DOSSIER_JWT_KEYS", hide = true)]
     pub jwt_keys: Option<PathBuf>,
 
     /// Largest accepted request body, in bytes.
@@ -64,7 +92,34 @@ pub struct Config {
     #[arg(long, env = "DOSSIER_MAX_DIRECTIVES", default_value_t = 4)]
     pub max_directives: usize,
 
-    /// Database statement timeout, in milliseconds (PostgreSQL).
+    /// Most root fields (aliases included) in one operation.
+    #[arg(long, env = "DOSSIER_MAX_ROOT_FIELDS", default_value_t = 20)]
+    pub max_root_fields: usize,
+
+    /// Most `totalCount`s in one operation: each reads every row its filter matches.
+    #[arg(long, env = "DOSSIER_MAX_COUNTS", default_value_t = 10)]
+    pub max_counts: usize,
+
+    /// Requests each tenant may start per second, sustained.
+    #[arg(long, env = "DOSSIER_TENANT_RATE", default_value_t = 100)]
+    pub tenant_rate: u32,
+
+    /// Requests each tenant may start at once above its sustained rate.
+    #[arg(long, env = "DOSSIER_TENANT_BURST", default_value_t = 200)]
+    pub tenant_burst: u32,
+
+    /// Requests of one tenant that run at the same time (on SQLite, which runs one request at
+    /// a time, at most 1 whatever is set: each tenant then takes its turn).
+    #[arg(long, env = "DOSSIER_TENANT_CONCURRENCY", default_value_t = 8)]
+    pub tenant_concurrency: usize,
+
+    /// How long a request waits for one of its tenant's slots before `RATE_LIMITED`, in ms.
+    #[arg(long, env = "DOSSIER_TENANT_QUEUE_MS", default_value_t = 2_000)]
+    pub tenant_queue_ms: u64,
+
+    /// Statement time limit, in milliseconds: PostgreSQL's `statement_timeout`; on SQLite,
+    /// which runs one request at a time, a progress handler interrupts a request (its
+    /// transaction) running longer. Raise it for long command-line runs on SQLite.
     #[arg(long, env = "DOSSIER_STATEMENT_TIMEOUT_MS", default_value_t = 5_000)]
     pub statement_timeout_ms: u64,
 
@@ -106,6 +161,17 @@ impl Config {
         Duration::from_millis(self.statement_timeout_ms)
     }
 
+    /// The per-tenant budgets.
+    pub fn budgets(&self) -> crate::budget::Limits {
+        let sqlite = self.database_url.starts_with("sqlite:");
+        crate::budget::Limits {
+            rate_per_second: self.tenant_rate,
+            burst: self.tenant_burst,
+            concurrent: if sqlite { 1 } else { self.tenant_concurrency },
+            queue: Duration::from_millis(self.tenant_queue_ms),
+        }
+    }
+
     /// The HS256 secret: from the environment, or created once in a 0600 file.
     pub fn jwt_secret_bytes(&self) -> anyhow::Result<Vec<u8>> {
         if let Some(secret) = &self.jwt_secret {
@@ -114,19 +180,29 @@ impl Config {
         load_or_create_secret(&self.jwt_secret_file)
     }
 
+    /// The audit key: from the environment, or created once in a 0600 file.
+    pub fn audit_key(&self) -> anyhow::Result<crate::audit::AuditKey> {
+        let raw = match &self.audit_key {
+            Some(key) => key.as_bytes().to_vec(),
+            None => load_or_create_secret(&self.audit_key_file)
+                .context("the audit key (DOSSIER_AUDIT_KEY or DOSSIER_AUDIT_KEY_FILE)")?,
+        };
+        crate::audit::AuditKey::new(&raw).context("DOSSIER_AUDIT_KEY")
+    }
+
     pub fn verifier(&self) -> anyhow::Result<Verifier> {
+        anyhow::ensure!(
+            self.jwt_keys.is_none(),
+            "DOSSIER_JWT_KEYS is no longer read: a key there was trusted for every tenant and role. \
+             Register each partner's identity provider for its tenant instead: \
+             `dossier idp register --tenant ID --issuer ISS --keys FILE --roles ROLES --scopes SCOPES`"
+        );
         let secret = self.jwt_secret_bytes()?;
-        let mut verifier = Verifier::new(
+        Verifier::new(
             Some(&secret),
             self.jwt_issuer.clone(),
             self.jwt_audience.clone(),
-        )?;
-        if let Some(path) = &self.jwt_keys {
-            let contents = std::fs::read_to_string(path)
-                .with_context(|| format!("reading DOSSIER_JWT_KEYS {}", path.display()))?;
-            verifier.add_key_file(&contents)?;
-        }
-        Ok(verifier)
+        )
     }
 }
 
@@ -140,7 +216,7 @@ fn load_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
     write_private(path, &secret)
         .with_context(|| format!("creating the JWT secret file {}", path.display()))?;
-    tracing::info!(path = %path.display(), "created a development JWT secret");
+    tracing::info!(path = %path.display(), "created a secret key file");
     Ok(secret.into_bytes())
 }
 

@@ -17,7 +17,10 @@ use crate::tenancy::Scope;
 pub struct RequestContext {
     pub principal: Principal,
     pub tenant: entity::tenant::Model,
-    pub request_id: String,
+    pub ids: crate::graphql::RequestIds,
+    pub audit_key: crate::audit::AuditKey,
+    /// The operator's checkpoint file (`DOSSIER_AUDIT_CHECKPOINTS`), if any.
+    pub audit_checkpoints: Option<std::sync::Arc<std::path::Path>>,
     pub scope: Scope,
     pub reads: ReadAudit,
     pub loaders: Loaders,
@@ -25,6 +28,8 @@ pub struct RequestContext {
     pub subject_keys: SubjectKeys,
     /// Set when the request changed its tenant's settings, so the tenant cache forgets it.
     pub tenant_changed: std::sync::atomic::AtomicBool,
+    /// Set when the request registered or disabled an identity provider, likewise.
+    pub providers_changed: std::sync::atomic::AtomicBool,
 }
 
 impl RequestContext {
@@ -45,8 +50,10 @@ impl RequestContext {
             actor: self.principal.actor.clone(),
             role: self.principal.role,
             client_id: self.principal.client_id.clone(),
-            request_id: self.request_id.clone(),
+            request_id: self.ids.server.clone(),
+            caller_request_id: self.ids.caller.clone(),
             purpose: self.principal.purpose.clone(),
+            key: self.audit_key.clone(),
         }
     }
 

@@ -16,7 +16,10 @@ use crate::tenancy;
 pub const DEMO_TENANT: Uuid = Uuid::from_u128(0x0192_0000_0000_7000_8000_0000_0000_d3e0);
 
 /// Creates the demo tenant and its data unless it exists. Returns the tenant id.
-pub async fn load(db: &DatabaseConnection) -> anyhow::Result<Uuid> {
+pub async fn load(
+    db: &DatabaseConnection,
+    audit_key: &crate::audit::AuditKey,
+) -> anyhow::Result<Uuid> {
     let scope = tenancy::for_tenant(db, DEMO_TENANT).await?;
     if entity::tenant::Entity::find_by_id(DEMO_TENANT)
         .one(scope.conn())
@@ -158,7 +161,9 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<Uuid> {
         role: Role::Admin,
         client_id: None,
         request_id: Uuid::now_v7().to_string(),
+        caller_request_id: None,
         purpose: Some("demo data".into()),
+        key: audit_key.clone(),
     };
     let created = |entity, ids: Vec<Uuid>| NewEvent {
         action: Action::Create,

@@ -20,6 +20,8 @@ pub enum Code {
     GraphqlParseFailed,
     GraphqlValidationFailed,
     PayloadTooLarge,
+    /// The tenant's budget is spent for now (HTTP 429, with `Retry-After`).
+    RateLimited,
     Internal,
 }
 
@@ -35,6 +37,7 @@ impl Code {
             Code::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             Code::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Code::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Code::RateLimited => "RATE_LIMITED",
             Code::Internal => "INTERNAL",
         }
     }

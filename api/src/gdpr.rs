@@ -455,6 +455,7 @@ pub struct RetentionItem {
 pub async fn run_retention(
     db: &sea_orm::DatabaseConnection,
     keys: &SubjectKeys,
+    audit_key: &audit::AuditKey,
     tenant_id: Uuid,
     dry_run: bool,
 ) -> ApiResult<RetentionReport> {
@@ -477,7 +478,9 @@ pub async fn run_retention(
         role: crate::auth::Role::Compliance,
         client_id: Some("dossier-cli".into()),
         request_id: Uuid::now_v7().to_string(),
+        caller_request_id: None,
         purpose: Some("retention policy (GDPR Art. 5(1)(e))".into()),
+        key: audit_key.clone(),
     };
     let months = tenant.retention_months.and_then(|m| u32::try_from(m).ok());
     report.cutoff = months.and_then(|m| now.checked_sub_months(chrono::Months::new(m)));

@@ -13,9 +13,9 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use uuid::Uuid;
 
-use crate::auth::{AuthError, Verifier};
+use crate::auth::{AuthError, Principal, Signer, Verifier};
 use crate::error::Code;
-use crate::graphql::{self, DossierSchema, Refused};
+use crate::graphql::{self, DossierSchema, Refused, RequestIds};
 use crate::metrics::Metrics;
 
 pub struct AppState {
@@ -25,10 +25,6 @@ pub struct AppState {
     pub metrics: Metrics,
     pub max_body_bytes: usize,
 }
-
-/// The id of a request: the caller's `X-Request-Id` when it is a short token, else a new one.
-#[derive(Clone)]
-pub struct RequestId(pub String);
 
 pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
@@ -50,19 +46,23 @@ pub async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| Uuid::now_v7().to_string());
-    req.extensions_mut().insert(RequestId(id.clone()));
+    // The server makes every request's id; the caller's `X-Request-Id` (a short token) is
+    // kept beside it for correlation, since a caller can send any id it likes.
+    let ids = RequestIds {
+        server: Uuid::now_v7().to_string(),
+        caller: req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| {
+                !v.is_empty()
+                    && v.len() <= 64
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            })
+            .map(str::to_owned),
+    };
+    req.extensions_mut().insert(ids.clone());
     let method = req.method().clone();
     let path = req.path().to_owned();
     let state = req.app_data::<web::Data<AppState>>().cloned();
@@ -72,12 +72,20 @@ pub async fn observe(
     if let Some(state) = state {
         state.metrics.observe(status.as_u16(), micros);
     }
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    if let Ok(value) = HeaderValue::from_str(&ids.server) {
         response
             .headers_mut()
             .insert(header::HeaderName::from_static("x-request-id"), value);
     }
-    tracing::info!(request_id = %id, %method, %path, status = status.as_u16(), micros, "request");
+    tracing::info!(
+        request_id = %ids.server,
+        caller_request_id = ids.caller.as_deref().unwrap_or(""),
+        %method,
+        %path,
+        status = status.as_u16(),
+        micros,
+        "request"
+    );
     Ok(response)
 }
 
@@ -117,6 +125,29 @@ fn stated_purpose(req: &HttpRequest) -> Result<Option<String>, &'static str> {
     Ok(Some(purpose.to_owned()))
 }
 
+/// The principal of the request's bearer token: signed by the operator's key, or by the key
+/// of an identity provider the token's tenant registered (and within that registration).
+/// `Err(None)` when the registrations could not be read.
+async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Principal, Option<AuthError>> {
+    let token = bearer(req)?;
+    match crate::auth::signer(token)? {
+        Signer::FirstParty => Ok(state.verifier.verify(token)?),
+        Signer::External { tenant_id, issuer } => {
+            let provider = state
+                .services
+                .providers
+                .find(&state.services.db, tenant_id, &issuer)
+                .await
+                .map_err(|err| {
+                    tracing::error!(error = %err, "reading identity providers failed");
+                    None
+                })?
+                .ok_or(AuthError::UnknownIssuer)?;
+            Ok(state.verifier.verify_external(token, &provider)?)
+        }
+    }
+}
+
 fn bearer(req: &HttpRequest) -> Result<&str, AuthError> {
     let value = req
         .headers()
@@ -153,16 +184,27 @@ async fn graphql_post(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let request_id = req
+    let ids = req
         .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_else(|| Uuid::now_v7().to_string());
+        .get::<RequestIds>()
+        .cloned()
+        .unwrap_or_else(|| RequestIds {
+            server: Uuid::now_v7().to_string(),
+            caller: None,
+        });
 
-    let principal = match bearer(&req).and_then(|token| state.verifier.verify(token)) {
+    let principal = match authenticate(&state, &req).await {
         Ok(principal) => principal,
-        Err(err) => {
-            tracing::info!(request_id = %request_id, reason = %err, "unauthenticated");
+        Err(None) => {
+            return refuse(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Code::Internal,
+                "the database is unavailable",
+            );
+        }
+        Err(Some(err)) => {
+            tracing::info!(request_id = %ids.server, reason = %err, "unauthenticated");
             return refuse(
                 &state,
                 StatusCode::UNAUTHORIZED,
@@ -263,15 +305,7 @@ async fn graphql_post(
         );
     }
 
-    match graphql::execute(
-        &state.schema,
-        &state.services,
-        principal,
-        request_id,
-        request,
-    )
-    .await
-    {
+    match graphql::execute(&state.schema, &state.services, principal, ids, request).await {
         Ok(response) => {
             state.metrics.graphql_errors(response.errors.len());
             json_response(StatusCode::OK, &response)
@@ -288,6 +322,30 @@ async fn graphql_post(
             Code::Internal,
             "the database is unavailable",
         ),
+        Err(Refused::RateLimited(retry_after)) => {
+            let mut response = refuse(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                Code::RateLimited,
+                "this tenant's request budget is spent for now: retry after the `Retry-After` seconds",
+            );
+            if let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
+        }
+        Err(Refused::TooBig(shape)) => {
+            let limits = state.services.limits;
+            refuse(
+                &state,
+                StatusCode::OK,
+                Code::QueryTooComplex,
+                &format!(
+                    "the operation has {} root fields and {} counts (aliases and fragments included); at most {} and {} are accepted",
+                    shape.root_fields, shape.counts, limits.root_fields, limits.counts
+                ),
+            )
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod budget;
 pub mod config;
 pub mod context;
 pub mod csv;
@@ -16,6 +17,7 @@ pub mod gdpr;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
+pub mod providers;
 pub mod startup;
 pub mod telemetry;
 pub mod tenancy;

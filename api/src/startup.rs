@@ -27,20 +27,28 @@ impl Application {
 
     pub fn build_with(config: &Config, db: DatabaseConnection) -> anyhow::Result<Application> {
         let secret = config.jwt_secret_bytes()?;
+        let limits = Limits {
+            depth: config.max_depth,
+            complexity: config.max_complexity,
+            directives: config.max_directives,
+            root_fields: config.max_root_fields,
+            counts: config.max_counts,
+        };
         let state = Arc::new(AppState {
-            schema: graphql::build_schema(Limits {
-                depth: config.max_depth,
-                complexity: config.max_complexity,
-                directives: config.max_directives,
-            }),
+            schema: graphql::build_schema(limits),
             services: graphql::Services {
                 db: db.clone(),
                 cursors: CursorKey::derive(&secret),
                 subject_keys: crate::gdpr::SubjectKeys::derive(&secret),
+                audit_key: config.audit_key()?,
+                audit_checkpoints: config.audit_checkpoints.as_deref().map(Into::into),
                 tenants: Default::default(),
+                providers: Default::default(),
                 appender: (db.get_database_backend() == sea_orm::DbBackend::Postgres)
                     .then(|| crate::audit::Appender::start(db.clone())),
                 queries: Default::default(),
+                budgets: crate::budget::Budgets::new(config.budgets()),
+                limits,
             },
             verifier: config.verifier()?,
             metrics: Default::default(),

@@ -16,7 +16,7 @@ use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, WindowS
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     DbBackend, DbErr, EntityTrait, FromQueryResult, IntoActiveModel, PaginatorTrait, QueryFilter,
-    QueryTrait, Select, Statement, TransactionTrait,
+    QuerySelect, QueryTrait, Select, Statement, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -282,6 +282,21 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
         Ok(E::find().from_raw_sql(statement).all(self.conn()).await?)
     }
 
+    /// The ids of at most `limit` rows of `select`.
+    pub async fn ids<E: TenantOwned>(&self, select: Select<E>, limit: u64) -> ApiResult<Vec<Uuid>>
+    where
+        E::Model: Send + Sync,
+    {
+        Ok(self
+            .scoped(select)
+            .select_only()
+            .column(E::id_column())
+            .limit(limit)
+            .into_tuple::<Uuid>()
+            .all(self.conn())
+            .await?)
+    }
+
     /// Rows of `select` as tuples (aggregates, grouped counts), still scoped to the tenant.
     pub async fn tuples<E: TenantOwned, T>(&self, select: Select<E>) -> ApiResult<Vec<T>>
     where
@@ -391,6 +406,15 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
             .exec(self.conn())
             .await?;
         Ok(result.rows_affected)
+    }
+}
+
+/// The id of a row of a tenant-owned entity.
+pub fn id_of<E: TenantOwned>(row: &E::Model) -> Option<Uuid> {
+    use sea_orm::ModelTrait;
+    match row.get(E::id_column()) {
+        sea_orm::Value::Uuid(Some(id)) => Some(id),
+        _ => None,
     }
 }
 

@@ -18,6 +18,9 @@ pub struct Model {
     pub last_at: DateTimeUtc,
     pub pruned_at: DateTimeUtc,
     pub pruned_by: String,
+    /// HMAC-SHA256 of the anchor under the audit key: an anchor moved or forged by someone
+    /// without the key does not verify. (`NULL` in rows from before anchors were sealed.)
+    pub seal: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -16,7 +16,11 @@ pub struct Model {
     pub actor: String,
     pub actor_role: String,
     pub client_id: Option<String>,
+    /// The server's own id of the request.
     pub request_id: String,
+    /// The `X-Request-Id` the caller sent, if any: recorded beside the server's id, never
+    /// instead of it, since a caller can send any id it likes.
+    pub caller_request_id: Option<String>,
     pub action: String,
     pub entity: String,
     /// JSON array of UUID strings (`jsonb` with a GIN index on PostgreSQL, for subject searches).
@@ -27,6 +31,10 @@ pub struct Model {
     pub outcome: String,
     pub prev_hash: String,
     pub hash: String,
+    /// HMAC-SHA256 of the hash under the audit key, which the database never holds: without
+    /// the key nobody can re-hash an edited chain. (`NULL` in rows from before events were
+    /// sealed, which verification reports.)
+    pub seal: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

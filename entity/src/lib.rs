@@ -10,6 +10,7 @@ pub mod consent;
 pub mod contact;
 pub mod customer;
 pub mod erasure;
+pub mod identity_provider;
 pub mod legal_hold;
 pub mod processing_purpose;
 pub mod sale;

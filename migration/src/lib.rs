@@ -11,6 +11,9 @@ mod m20261123_000002_compliance;
 mod m20261123_000003_audit_retention;
 mod m20261123_000004_audit_lookups;
 mod m20261202_000001_legal_hold_wall;
+mod m20261202_000002_audit_seals;
+mod m20261202_000003_identity_providers;
+mod m20261202_000004_runtime_role;
 
 pub struct Migrator;
 
@@ -23,6 +26,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_audit_retention::Migration),
             Box::new(m20261123_000004_audit_lookups::Migration),
             Box::new(m20261202_000001_legal_hold_wall::Migration),
+            Box::new(m20261202_000002_audit_seals::Migration),
+            Box::new(m20261202_000003_identity_providers::Migration),
+            Box::new(m20261202_000004_runtime_role::Migration),
         ]
     }
 }

@@ -129,7 +129,9 @@ fn claims_for_b(app: &TestApp) -> api::auth::Claims {
 
 async fn partner_keys_from_jwks_are_accepted_by_kid(backend: Backend) {
     let app = spawn_app(backend).await;
-    let claims = claims(app.a.id, "partner", Some("customers:read"));
+    app.register_partner(app.a.id, &["partner"], &["customers:read"])
+        .await;
+    let claims = partner_claims(app.a.id, "partner", Some("customers:read"));
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some("partner-rsa".into());
     let rsa = encode(
@@ -170,10 +172,27 @@ async fn time_claims_are_enforced(backend: Backend) {
     let mut not_yet = claims(app.a.id, "agent", None);
     not_yet.nbf = Some(now + 300);
     refused(&app, &sign(&not_yet)).await;
-    // Within the 30 s leeway, both are accepted.
-    let mut recent = claims(app.a.id, "agent", None);
-    recent.exp = now - 5;
-    app.gql(&sign(&recent), ME, json!({})).await.ok();
+    // The leeway forgives 30 s of clock skew, on `exp` and on `nbf` alike, and no more: 25 s
+    // past (or before) is accepted, 40 s is refused. The margins dwarf the test's own time.
+    for (skew, accepted) in [(25, true), (40, false)] {
+        let mut expired = claims(app.a.id, "agent", None);
+        expired.exp = now - skew;
+        let mut early = claims(app.a.id, "agent", None);
+        early.nbf = Some(now + skew);
+        for (what, token) in [("exp", sign(&expired)), ("nbf", sign(&early))] {
+            if accepted {
+                let answer = app.gql(&token, ME, json!({})).await;
+                assert_eq!(answer.status, 200, "{what} {skew} s off: {}", answer.body);
+                assert_eq!(
+                    answer.data()["me"]["tenantId"],
+                    json!(app.a.id),
+                    "{what} {skew} s off"
+                );
+            } else {
+                refused(&app, &token).await;
+            }
+        }
+    }
     // Without exp at all.
     let mut value = serde_json::to_value(claims(app.a.id, "agent", None)).expect("claims");
     value.as_object_mut().expect("object").remove("exp");
@@ -264,7 +283,84 @@ async fn scopes_decide_what_a_token_can_do(backend: Backend) {
     assert_eq!(app.admin_count("SELECT COUNT(*) FROM customers").await, 0);
 }
 
+/// Every refusal carries a request id too: the 401 a caller gets for a bad token and the 413
+/// for an oversized body are the ones support is asked about.
+async fn refusals_carry_a_request_id(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let request_id = |response: &reqwest::Response| {
+        let id = response
+            .headers()
+            .get("x-request-id")
+            .unwrap_or_else(|| panic!("no X-Request-Id on a {}", response.status()))
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        assert!(
+            !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "{id}"
+        );
+        id
+    };
+    let unauthenticated = app
+        .client
+        .post(format!("{}/graphql", app.url))
+        .bearer_auth("not-a-jwt")
+        .json(&json!({ "query": ME }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(unauthenticated.status().as_u16(), 401);
+    let first = request_id(&unauthenticated);
+    let too_large = app
+        .client
+        .post(format!("{}/graphql", app.url))
+        .bearer_auth(app.agent_a())
+        .header("content-type", "application/json")
+        .body(vec![b' '; 1024 * 1024 + 1])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(too_large.status().as_u16(), 413);
+    let second = request_id(&too_large);
+    assert_ne!(first, second, "each request has its own id");
+}
+
+/// An HS256 secret shorter than 32 bytes can be brute-forced offline: the verifier refuses
+/// it, and so the application refuses to start with it.
+#[tokio::test]
+async fn a_secret_shorter_than_32_bytes_is_refused_at_start() {
+    assert_eq!(api::auth::MIN_SECRET_BYTES, 32);
+    let short = "s".repeat(31);
+    let long_enough = "s".repeat(32);
+    let err = api::auth::Verifier::new(Some(short.as_bytes()), None, None)
+        .err()
+        .expect("a 31-byte secret is refused");
+    assert!(err.to_string().contains("at least 32 bytes"), "{err}");
+    assert!(api::auth::Verifier::new(Some(long_enough.as_bytes()), None, None).is_ok());
+
+    let start = |secret: &str| {
+        let mut config = config("sqlite::memory:");
+        config.jwt_secret = Some(secret.to_owned());
+        async move {
+            let db = api::db::connect(&config).await.expect("database");
+            api::startup::Application::build_with(&config, db).map(drop)
+        }
+    };
+    let err = start(&short)
+        .await
+        .expect_err("the application does not start");
+    assert!(format!("{err:#}").contains("at least 32 bytes"), "{err:#}");
+    start(&long_enough)
+        .await
+        .expect("the application starts with a 32-byte secret");
+}
+
 on_both_backends!(
+    refusals_carry_a_request_id,
     valid_token_identifies_the_caller,
     missing_or_malformed_tokens_are_refused,
     forged_signatures_and_algorithms_are_refused,

@@ -7,6 +7,33 @@ use serde_json::{Value, json};
 use tests::*;
 use uuid::Uuid;
 
+/// Fails if `key` is one of `values`, or any of them lower-cased, in base64 (standard or
+/// URL-safe, padded or not) or in hex: encodings anyone can reverse.
+fn assert_not_an_encoding_of(key: &str, values: &[&str]) {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    for value in values {
+        for spelling in [value.to_string(), value.to_lowercase()] {
+            let bytes = spelling.as_bytes();
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            for encoded in [
+                spelling.clone(),
+                STANDARD.encode(bytes),
+                STANDARD_NO_PAD.encode(bytes),
+                URL_SAFE.encode(bytes),
+                URL_SAFE_NO_PAD.encode(bytes),
+                hex.clone(),
+                hex.to_uppercase(),
+            ] {
+                assert!(
+                    !key.eq_ignore_ascii_case(&encoded) && !key.contains(&spelling),
+                    "the stored key {key} is {value}, reversibly encoded"
+                );
+            }
+        }
+    }
+}
+
 /// Tenant A with its agent's and compliance officer's tokens, a customer, and Ann.
 struct Office {
     app: TestApp,
@@ -148,6 +175,14 @@ async fn subject_export_holds_everything_about_the_person_and_nothing_else(backe
         json!(["birthday", "email", "firstName", "lastName", "phone"])
     );
     assert_eq!(exports[0]["actorRole"], json!("compliance"));
+    assert_event(
+        &exports[0],
+        ("user-compliance", "compliance"),
+        ("EXPORT", "Contact"),
+        &[ann],
+        &["birthday", "email", "firstName", "lastName", "phone"],
+    );
+    assert_eq!(exports[0]["purpose"], json!("support ticket 42"));
 
     // Another tenant's officer cannot export her; other roles cannot export at all.
     app.gql(
@@ -204,6 +239,48 @@ async fn erasure_removes_the_person_from_every_path_and_keeps_the_sales(backend:
         "refused erasures erase nothing"
     );
 
+    // Every path to her: by id, by each personal field, by her consent, by her sales, and
+    // nested under her customer from both ends. Before the erasure, each finds her.
+    let every_path = "query($id: UUID!, $c: UUID!, $s: UUID!) {
+        contact(id: $id) { id email }
+        byEmail: contacts(filter: {email: {contains: \"ann@\"}}) { edges { node { id } } }
+        byName: contacts(filter: {firstName: {eq: \"Ann\"}}) { edges { node { id } } }
+        byPhone: contacts(filter: {phone: {eq: \"+33612345678\"}}) { edges { node { id } } }
+        byConsent: contacts(filter: {consent: {purpose: \"marketing_email\", granted: true}}) { edges { node { id } } }
+        herSales: sales(filter: {contactId: {eq: $id}}) { edges { node { id } } }
+        customers { edges { node { id contacts { edges { node { id firstName } } } } } }
+        customer(id: $c) { contacts { edges { node { id firstName } } } }
+        sale(id: $s) { id contactId contact { id } amount customer { id } }
+    }";
+    let vars = json!({ "id": ann, "c": customer, "s": sale });
+    let ids = |list: &Value| -> Vec<Uuid> {
+        let mut ids: Vec<Uuid> = list["edges"]
+            .as_array()
+            .unwrap_or_else(|| panic!("edges: {list}"))
+            .iter()
+            .map(|e| uuid(&e["node"]["id"]))
+            .collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut ids: Vec<Uuid>| {
+        ids.sort();
+        ids
+    };
+    let seen = app.gql(&agent, every_path, vars.clone()).await.ok();
+    assert_eq!(seen["contact"]["id"], json!(ann));
+    assert_eq!(ids(&seen["byEmail"]), vec![ann]);
+    assert_eq!(ids(&seen["byName"]), vec![ann]);
+    assert_eq!(ids(&seen["byPhone"]), sorted(vec![ann, ben]));
+    assert_eq!(ids(&seen["byConsent"]), vec![ann]);
+    assert_eq!(ids(&seen["herSales"]), vec![sale]);
+    assert_eq!(
+        ids(&seen["customers"]["edges"][0]["node"]["contacts"]),
+        sorted(vec![ann, ben])
+    );
+    assert_eq!(ids(&seen["customer"]["contacts"]), sorted(vec![ann, ben]));
+    assert_eq!(seen["sale"]["contact"]["id"], json!(ann));
+
     let receipt = app
         .gql(
             &officer,
@@ -220,24 +297,22 @@ async fn erasure_removes_the_person_from_every_path_and_keeps_the_sales(backend:
     assert_eq!(receipt["via"], json!("API"));
     let tombstone = uuid(&receipt["id"]);
 
-    // No query, filter, nested path or export returns any of it.
-    let seen = app
-        .gql(
-            &agent,
-            "query($id: UUID!, $c: UUID!, $s: UUID!) {
-                contact(id: $id) { id email }
-                byEmail: contacts(filter: {email: {contains: \"ann@\"}}) { edges { node { id } } }
-                byName: contacts(filter: {firstName: {eq: \"Ann\"}}) { edges { node { id } } }
-                customer(id: $c) { contacts { edges { node { id firstName } } } }
-                sale(id: $s) { id contactId contact { id } amount customer { id } }
-            }",
-            json!({ "id": ann, "c": customer, "s": sale }),
-        )
-        .await
-        .ok();
+    // Afterwards no query, filter, nested path or export returns any of it.
+    let seen = app.gql(&agent, every_path, vars).await.ok();
     assert_eq!(seen["contact"], Value::Null);
     assert_eq!(seen["byEmail"]["edges"], json!([]));
     assert_eq!(seen["byName"]["edges"], json!([]));
+    assert_eq!(
+        ids(&seen["byPhone"]),
+        vec![ben],
+        "Ben shares her phone number"
+    );
+    assert_eq!(seen["byConsent"]["edges"], json!([]));
+    assert_eq!(seen["herSales"]["edges"], json!([]));
+    assert_eq!(
+        seen["customers"]["edges"],
+        json!([{ "node": { "id": customer, "contacts": { "edges": [{ "node": { "id": ben, "firstName": "Ben" } }] } } }])
+    );
     assert_eq!(
         seen["customer"]["contacts"]["edges"],
         json!([{ "node": { "id": ben, "firstName": "Ben" } }])
@@ -261,14 +336,39 @@ async fn erasure_removes_the_person_from_every_path_and_keeps_the_sales(backend:
     );
     assert_eq!(app.admin_count("SELECT COUNT(*) FROM consents").await, 0);
     assert_eq!(app.admin_count("SELECT COUNT(*) FROM sales").await, 1);
-    assert_eq!(
-        app.admin_count(
-            "SELECT COUNT(*) FROM erasures WHERE email_key IS NOT NULL AND email_key NOT LIKE '%@%'"
-        )
-        .await,
-        1,
-        "the tombstone keeps a key, not the address"
+    // The tombstone keeps a key, not the address: not the address in any spelling or
+    // reversible encoding, but HMAC-SHA256 under the server's secret and the tenant.
+    let email_key = |tenant: Uuid| {
+        let app = &app;
+        async move {
+            app.admin_strings(&format!(
+                "SELECT email_key FROM erasures WHERE tenant_id = {}",
+                app.uuid_literal(tenant)
+            ))
+            .await
+        }
+    };
+    let stored = email_key(app.a.id).await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let stored = stored[0].clone();
+    assert_not_an_encoding_of(&stored, &["Ann@Acme.example", "Ann@acme.example"]);
+    let keys = api::gdpr::SubjectKeys::derive(SECRET.as_bytes());
+    assert_eq!(stored, keys.email(app.a.id, "Ann@Acme.example"));
+    assert_eq!(stored.len(), 64, "a SHA-256, in hex: {stored}");
+    assert_ne!(
+        stored,
+        api::gdpr::SubjectKeys::derive(b"another secret, another key, another deployment")
+            .email(app.a.id, "Ann@Acme.example"),
+        "the key depends on the server's secret"
     );
+    let phone_key = app
+        .admin_strings(&format!(
+            "SELECT phone_key FROM erasures WHERE tenant_id = {}",
+            app.uuid_literal(app.a.id)
+        ))
+        .await;
+    assert_eq!(phone_key, vec![keys.phone(app.a.id, "+33612345678")]);
+    assert_not_an_encoding_of(&phone_key[0], &["+33612345678", "+33 6 12 34 56 78"]);
 
     // The chain still verifies; the erasure is audited and listed.
     let chain = app
@@ -282,11 +382,38 @@ async fn erasure_removes_the_person_from_every_path_and_keeps_the_sales(backend:
     let entities: Vec<&Value> = erased.iter().map(|e| &e["entity"]).collect();
     assert!(entities.contains(&&json!("Contact")), "{erased:?}");
     assert!(entities.contains(&&json!("Consent")), "{erased:?}");
+    let event = |entity: &str| {
+        erased
+            .iter()
+            .find(|e| e["entity"] == json!(entity))
+            .unwrap_or_else(|| panic!("no ERASE of {entity}: {erased:?}"))
+    };
+    assert_event(
+        event("Contact"),
+        ("user-compliance", "compliance"),
+        ("ERASE", "Contact"),
+        &[ann],
+        &["birthday", "email", "firstName", "lastName", "phone"],
+    );
+    assert_eq!(event("Contact")["purpose"], json!("support ticket 42"));
+    assert_event(
+        event("Consent"),
+        ("user-compliance", "compliance"),
+        ("ERASE", "Consent"),
+        &[ann],
+        &["granted", "source"],
+    );
     let detached = app
         .audit_events(json!({ "action": ["UPDATE"], "entity": {"eq": "Sale"} }))
         .await;
-    assert_eq!(detached[0]["entityIds"], json!([sale]));
-    assert_eq!(detached[0]["fields"], json!(["contactId"]));
+    assert_eq!(detached.len(), 1, "{detached:?}");
+    assert_event(
+        &detached[0],
+        ("user-compliance", "compliance"),
+        ("UPDATE", "Sale"),
+        &[sale],
+        &["contactId"],
+    );
     let list = app
         .gql(
             &officer,
@@ -377,6 +504,22 @@ async fn erasure_removes_the_person_from_every_path_and_keeps_the_sales(backend:
         .await,
         Value::Null
     );
+    // Erased in tenant B too, the same address is kept under another key: one tenant's
+    // tombstones say nothing about another's.
+    app.gql(
+        &app.token(app.b.id, "compliance"),
+        ERASE,
+        json!({ "id": elsewhere["createContact"]["id"], "reason": "request" }),
+    )
+    .await
+    .ok();
+    let b_stored = email_key(app.b.id).await;
+    assert_eq!(b_stored, vec![keys.email(app.b.id, "ann@acme.example")]);
+    assert_ne!(
+        b_stored[0], stored,
+        "the same address keys differently per tenant"
+    );
+    assert_eq!(email_key(app.a.id).await, vec![stored.clone()]);
     // Changing an existing contact's phone to hers flags it too.
     app.gql(
         &agent,
@@ -459,6 +602,21 @@ async fn a_legal_hold_blocks_erasure_until_released(backend: Backend) {
         2,
         "placing and releasing are audited: {holds:?}"
     );
+    // Newest first. A hold's events name the held row, so a search by that row finds them.
+    assert_event(
+        &holds[0],
+        ("user-compliance", "compliance"),
+        ("UPDATE", "LegalHold"),
+        &[customer],
+        &["releasedAt", "releasedBy"],
+    );
+    assert_event(
+        &holds[1],
+        ("user-compliance", "compliance"),
+        ("CREATE", "LegalHold"),
+        &[customer],
+        &["entity", "entityId", "reason"],
+    );
 }
 
 async fn consents_keep_their_history_and_are_personal_data(backend: Backend) {
@@ -500,12 +658,16 @@ async fn consents_keep_their_history_and_are_personal_data(backend: Backend) {
         4,
         "each recordConsent answered `granted` and `source`, then the query read them: {reads:?}"
     );
-    assert_eq!(
-        reads[0]["entityIds"],
-        json!([ann]),
-        "consent reads name the person"
-    );
-    assert_eq!(reads[0]["fields"], json!(["granted", "source"]));
+    // Consent reads name the person, and the personal fields of the decision.
+    for read in &reads {
+        assert_event(
+            read,
+            ("user-agent", "agent"),
+            ("READ", "Consent"),
+            &[ann],
+            &["granted", "source"],
+        );
+    }
 
     // Contacts filter by their current decision, at the top level and nested.
     let ben = app
@@ -588,6 +750,14 @@ async fn consents_keep_their_history_and_are_personal_data(backend: Backend) {
         .audit_events(json!({ "outcome": "DENIED", "entity": {"eq": "Consent"} }))
         .await;
     assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_event_outcome(
+        &denied[0],
+        "DENIED",
+        ("user-analyst", "analyst"),
+        ("READ", "Consent"),
+        &[ann],
+        &["granted"],
+    );
 
     // Bad input and other tenants' contacts are refused, and nothing is written.
     let before = app.admin_count("SELECT COUNT(*) FROM consents").await;
@@ -602,7 +772,7 @@ async fn consents_keep_their_history_and_are_personal_data(backend: Backend) {
         ),
         (
             json!({ "contactId": ann, "purpose": "marketing_email", "granted": true, "source": "web",
-                "at": "2999-01-01T00:00:00Z" }),
+                "at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339() }),
             "BAD_USER_INPUT",
         ),
     ] {
@@ -657,17 +827,48 @@ async fn the_audit_log_searches_and_exports_by_subject_purpose_and_time(backend:
     let partner = sign(&claims);
     app.read_email(&partner, ben).await;
 
+    let created = [
+        "birthday",
+        "customerId",
+        "email",
+        "externalRef",
+        "firstName",
+        "jobTitle",
+        "lastName",
+        "phone",
+    ];
     let about_ann = app.audit_events(json!({ "subjectId": ann })).await;
     assert_eq!(about_ann.len(), 1, "only her creation: {about_ann:?}");
-    assert_eq!(about_ann[0]["action"], json!("CREATE"));
+    assert_event(
+        &about_ann[0],
+        ("user-agent", "agent"),
+        ("CREATE", "Contact"),
+        &[ann],
+        &created,
+    );
     let about_ben = app.audit_events(json!({ "subjectId": ben })).await;
     assert_eq!(about_ben.len(), 2, "{about_ben:?}");
-    assert_eq!(about_ben[0]["action"], json!("READ"), "newest first");
+    // Newest first: the partner's read of his email, then his creation.
+    assert_event(
+        &about_ben[0],
+        ("crm-sync", "partner"),
+        ("READ", "Contact"),
+        &[ben],
+        &["email"],
+    );
+    assert_eq!(about_ben[0]["clientId"], json!("acme-crm"));
+    assert_eq!(about_ben[0]["purpose"], json!("crm synchronisation"));
+    assert_event(
+        &about_ben[1],
+        ("user-agent", "agent"),
+        ("CREATE", "Contact"),
+        &[ben],
+        &created,
+    );
     let by_purpose = app
         .audit_events(json!({ "purpose": {"eq": "crm synchronisation"} }))
         .await;
-    assert_eq!(by_purpose.len(), 1);
-    assert_eq!(by_purpose[0]["actor"], json!("crm-sync"));
+    assert_eq!(by_purpose, vec![about_ben[0].clone()]);
     let by_client = app
         .gql(
             &officer,
@@ -680,16 +881,26 @@ async fn the_audit_log_searches_and_exports_by_subject_purpose_and_time(backend:
         by_client["auditEvents"]["edges"],
         json!([{ "node": { "clientId": "acme-crm" } }])
     );
-    let future = app
-        .audit_events(json!({ "at": {"gte": "2999-01-01T00:00:00Z"} }))
-        .await;
+    // Time ranges, relative to now: nothing from tomorrow on; since yesterday, everything.
+    let now = chrono::Utc::now();
+    let tomorrow = (now + chrono::Duration::days(1)).to_rfc3339();
+    let yesterday = (now - chrono::Duration::days(1)).to_rfc3339();
+    let future = app.audit_events(json!({ "at": {"gte": tomorrow} })).await;
     assert_eq!(future, Vec::<Value>::new());
-    let all_time = app
-        .audit_events(
-            json!({ "at": {"gte": "2000-01-01T00:00:00Z", "lt": "2999-01-01T00:00:00Z"} }),
-        )
+    let everything = app.audit_events(json!({})).await;
+    let recent = app
+        .audit_events(json!({ "at": {"gte": yesterday, "lt": tomorrow} }))
         .await;
-    assert!(all_time.len() >= 4, "{all_time:?}");
+    // The unfiltered search was itself recorded (newest), and is in the range too.
+    assert_eq!(recent.len(), everything.len() + 1, "{recent:?}");
+    assert_eq!(recent[1..], everything[..]);
+    assert_event(
+        &recent[0],
+        ("user-compliance", "compliance"),
+        ("READ", "AuditEvent"),
+        &[],
+        &[],
+    );
 
     // Export: CSV with a header and one line per event; JSON with the same events.
     let export = "query($f: AuditEventFilter, $format: AuditExportFormat!) {
@@ -737,6 +948,15 @@ async fn the_audit_log_searches_and_exports_by_subject_purpose_and_time(backend:
         .audit_events(json!({ "action": ["EXPORT"], "entity": {"eq": "AuditEvent"} }))
         .await;
     assert_eq!(exports.len(), 2, "{exports:?}");
+    for event in &exports {
+        assert_event(
+            event,
+            ("user-compliance", "compliance"),
+            ("EXPORT", "AuditEvent"),
+            &[],
+            &[],
+        );
+    }
     for role in ["agent", "analyst"] {
         app.gql(
             &app.token(app.a.id, role),
@@ -760,7 +980,19 @@ async fn the_audit_log_searches_and_exports_by_subject_purpose_and_time(backend:
     let oversight = app
         .audit_events(json!({ "action": ["READ"], "entity": {"eq": "AuditEvent"} }))
         .await;
-    assert!(oversight.len() >= 5, "{oversight:?}");
+    // One per search above: about Ann, about Ben, by purpose, by client, the future, the
+    // unfiltered one, the recent one and the exports (the exports themselves are EXPORT
+    // events, and tenant B's officer searched tenant B's log).
+    assert_eq!(oversight.len(), 8, "{oversight:?}");
+    for event in &oversight {
+        assert_event(
+            event,
+            ("user-compliance", "compliance"),
+            ("READ", "AuditEvent"),
+            &[],
+            &[],
+        );
+    }
     assert!(
         oversight
             .iter()
@@ -810,13 +1042,15 @@ async fn retention_dry_run_changes_nothing_and_the_run_erases_exactly_what_it_li
         .await
         .ok();
     assert!(sale["createSale"]["id"].is_string());
-    // Age every contact but `fresh_stale` by six years, behind the API's back.
+    // Age every contact but `fresh_stale` by eight years (relative to now, and a multiple of
+    // four so that a 29 February stays a date), behind the API's back.
     let age = match app.backend {
         Backend::Sqlite => {
-            "UPDATE contacts SET created_at = REPLACE(created_at, SUBSTR(created_at, 1, 4), '2019'), updated_at = REPLACE(updated_at, SUBSTR(updated_at, 1, 4), '2019')"
+            "UPDATE contacts SET created_at = CAST(CAST(SUBSTR(created_at, 1, 4) AS INTEGER) - 8 AS TEXT) || SUBSTR(created_at, 5), \
+             updated_at = CAST(CAST(SUBSTR(updated_at, 1, 4) AS INTEGER) - 8 AS TEXT) || SUBSTR(updated_at, 5)"
         }
         Backend::Postgres => {
-            "UPDATE contacts SET created_at = created_at - interval '6 years', updated_at = updated_at - interval '6 years'"
+            "UPDATE contacts SET created_at = created_at - interval '8 years', updated_at = updated_at - interval '8 years'"
         }
     };
     app.admin_exec(&format!(
@@ -836,7 +1070,7 @@ async fn retention_dry_run_changes_nothing_and_the_run_erases_exactly_what_it_li
 
     let keys = api::gdpr::SubjectKeys::derive(SECRET.as_bytes());
     // Without a policy, nothing is due.
-    let none = api::gdpr::run_retention(&app.db, &keys, app.a.id, true)
+    let none = api::gdpr::run_retention(&app.owner, &keys, &audit_key(), app.a.id, true)
         .await
         .expect("dry run");
     assert!(none.contacts.is_empty());
@@ -901,7 +1135,7 @@ async fn retention_dry_run_changes_nothing_and_the_run_erases_exactly_what_it_li
 
     let contacts_before = app.admin_count("SELECT COUNT(*) FROM contacts").await;
     let events_before = app.admin_count("SELECT COUNT(*) FROM audit_events").await;
-    let dry = api::gdpr::run_retention(&app.db, &keys, app.a.id, true)
+    let dry = api::gdpr::run_retention(&app.owner, &keys, &audit_key(), app.a.id, true)
         .await
         .expect("dry run");
     let listed: Vec<Uuid> = dry.contacts.iter().map(|c| c.contact_id).collect();
@@ -921,7 +1155,7 @@ async fn retention_dry_run_changes_nothing_and_the_run_erases_exactly_what_it_li
         events_before
     );
 
-    let run = api::gdpr::run_retention(&app.db, &keys, app.a.id, false)
+    let run = api::gdpr::run_retention(&app.owner, &keys, &audit_key(), app.a.id, false)
         .await
         .expect("run");
     let erased: Vec<Uuid> = run.contacts.iter().map(|c| c.contact_id).collect();
@@ -1014,6 +1248,14 @@ async fn a_tenant_can_require_a_purpose_for_personal_reads(backend: Backend) {
         .await;
     assert_eq!(denied.len(), 1, "{denied:?}");
     assert_eq!(denied[0]["purpose"], Value::Null);
+    assert_event_outcome(
+        &denied[0],
+        "DENIED",
+        ("user-agent", "agent"),
+        ("READ", "Contact"),
+        &[ann],
+        &["email"],
+    );
     app.gql(
         &no_purpose,
         "{ contacts(filter: {email: {eq: \"ann@acme.example\"}}) { edges { node { id } } } }",
@@ -1185,7 +1427,33 @@ async fn the_register_of_processing_derives_from_the_markings(backend: Backend) 
     let changes = app
         .audit_events(json!({ "entity": {"eq": "ProcessingPurpose"} }))
         .await;
-    assert_eq!(changes.len(), 2, "register changes are audited");
+    assert_eq!(
+        changes.len(),
+        2,
+        "register changes are audited: {changes:?}"
+    );
+    // Newest first: invoicing, then the newsletter; each names its row and what was set.
+    let purpose_id = async |name: &str| {
+        app.admin_uuids(&format!(
+            "SELECT id FROM processing_purposes WHERE name = '{name}'"
+        ))
+        .await
+    };
+    for (event, name) in changes.iter().zip(["invoicing", "marketing_email"]) {
+        assert_event(
+            event,
+            ("user-compliance", "compliance"),
+            ("CREATE", "ProcessingPurpose"),
+            &purpose_id(name).await,
+            &[
+                "description",
+                "fields",
+                "legalBasis",
+                "name",
+                "retentionMonths",
+            ],
+        );
+    }
 }
 
 async fn audit_retention_prunes_old_events_and_the_chain_still_verifies(backend: Backend) {
@@ -1208,18 +1476,34 @@ async fn audit_retention_prunes_old_events_and_the_chain_still_verifies(backend:
         app.uuid_literal(app.b.id)
     );
     let a_events = format!("SELECT COUNT(*) FROM audit_events WHERE tenant_id = {tenant_a}");
-    // The first two events of tenant A are ten years old, behind the API's back.
+    // The first two events of tenant A, and every event of tenant B, are twelve years old
+    // (a multiple of four: a 29 February stays a date), behind the API's back: tenant A's run
+    // finds old events of both tenants, and may prune only its own.
+    let tenant_b = app.uuid_literal(app.b.id);
+    let aged = format!("(tenant_id = {tenant_a} AND seq <= 2) OR tenant_id = {tenant_b}");
     let age = match app.backend {
         Backend::Sqlite => format!(
-            "UPDATE audit_events SET at = REPLACE(at, SUBSTR(at, 1, 4), '2016') WHERE tenant_id = {tenant_a} AND seq <= 2"
+            "UPDATE audit_events SET at = CAST(CAST(SUBSTR(at, 1, 4) AS INTEGER) - 12 AS TEXT) || SUBSTR(at, 5) WHERE {aged}"
         ),
         Backend::Postgres => format!(
             "SET session_replication_role = replica; \
-             UPDATE audit_events SET at = at - interval '10 years' WHERE tenant_id = {tenant_a} AND seq <= 2; \
+             UPDATE audit_events SET at = at - interval '12 years' WHERE {aged}; \
              SET session_replication_role = DEFAULT"
         ),
     };
     app.admin_exec(&age).await.expect("age events");
+    let old_b = format!(
+        "SELECT COUNT(*) FROM audit_events WHERE tenant_id = {tenant_b} AND at < {}",
+        app.timestamp_literal(
+            &(chrono::Utc::now() - chrono::Duration::days(11 * 365))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    );
+    assert_eq!(
+        app.admin_count(&old_b).await,
+        2,
+        "tenant B's two events are old"
+    );
     app.gql(
         &officer,
         "mutation { updateComplianceSettings(input: {auditRetentionMonths: 60}) { auditRetentionMonths } }",
@@ -1231,7 +1515,7 @@ async fn audit_retention_prunes_old_events_and_the_chain_still_verifies(backend:
 
     let before = app.admin_count(&a_events).await;
     let b_before = app.admin_count(&b_events).await;
-    let dry = api::gdpr::run_retention(&app.db, &keys, app.a.id, true)
+    let dry = api::gdpr::run_retention(&app.owner, &keys, &audit_key(), app.a.id, true)
         .await
         .expect("dry run");
     let due = dry.audit.expect("an audit retention is set");
@@ -1242,7 +1526,7 @@ async fn audit_retention_prunes_old_events_and_the_chain_still_verifies(backend:
         "the dry run deletes nothing"
     );
 
-    let run = api::gdpr::run_retention(&app.db, &keys, app.a.id, false)
+    let run = api::gdpr::run_retention(&app.owner, &keys, &audit_key(), app.a.id, false)
         .await
         .expect("run");
     let pruned = run.audit.expect("pruned");
@@ -1256,6 +1540,11 @@ async fn audit_retention_prunes_old_events_and_the_chain_still_verifies(backend:
         app.admin_count(&b_events).await,
         b_before,
         "another tenant's log is its own"
+    );
+    assert_eq!(
+        app.admin_count(&old_b).await,
+        2,
+        "tenant B's old events are all there"
     );
     let chain = app
         .gql(
@@ -1277,7 +1566,21 @@ async fn audit_retention_prunes_old_events_and_the_chain_still_verifies(backend:
         recorded[0]["purpose"],
         json!("audit retention: 2 events through #2 pruned")
     );
-    assert_eq!(recorded[0]["actor"], json!("retention-policy"));
+    // It names the anchor the chain now starts from.
+    let anchors = app
+        .admin_uuids(&format!(
+            "SELECT id FROM audit_anchors WHERE tenant_id = {tenant_a}"
+        ))
+        .await;
+    assert_eq!(anchors.len(), 1, "{anchors:?}");
+    assert_event(
+        &recorded[0],
+        ("retention-policy", "compliance"),
+        ("DELETE", "AuditEvent"),
+        &anchors,
+        &[],
+    );
+    assert_eq!(recorded[0]["clientId"], json!("dossier-cli"));
 
     // A second anchor that no pruning recorded — events deleted and the start moved to hide
     // it — breaks the chain right after it.
@@ -1306,6 +1609,63 @@ async fn audit_retention_prunes_old_events_and_the_chain_still_verifies(backend:
     assert_eq!(
         broken["verifyAuditChain"],
         json!({ "ok": false, "firstBrokenSeq": 6 })
+    );
+}
+
+/// An audit export holds at most 10,000 events: past that the officer is asked to narrow the
+/// filter rather than handed a truncated log. The events are written straight into the table
+/// (with placeholder hashes: the cap is checked before anything is verified).
+async fn an_audit_export_holds_at_most_ten_thousand_events(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let officer = app.token(app.a.id, "compliance");
+    app.customer(&app.agent_a(), "Acme").await;
+    let tenant = app.uuid_literal(app.a.id);
+    let last = app
+        .admin_count(&format!(
+            "SELECT COALESCE(MAX(seq), 0) FROM audit_events WHERE tenant_id = {tenant}"
+        ))
+        .await;
+    let at = app.timestamp_literal(
+        &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    );
+    let columns = "tenant_id, id, seq, at, actor, actor_role, request_id, action, entity, \
+        entity_ids, fields, outcome, prev_hash, hash";
+    let bulk = match backend {
+        Backend::Sqlite => format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000) \
+             INSERT INTO audit_events ({columns}) SELECT {tenant}, randomblob(16), {last} + i, {at}, \
+             'bulk', 'agent', 'bulk-' || i, 'READ', 'Contact', '[]', '[]', 'ALLOWED', \
+             printf('%064d', 0), printf('%064d', 0) FROM n"
+        ),
+        Backend::Postgres => format!(
+            "INSERT INTO audit_events ({columns}) SELECT {tenant}, gen_random_uuid(), {last} + i, {at}, \
+             'bulk', 'agent', 'bulk-' || i, 'READ', 'Contact', '[]', '[]', 'ALLOWED', \
+             repeat('0', 64), repeat('0', 64) FROM generate_series(1, 10000) AS i"
+        ),
+    };
+    app.admin_exec(&bulk).await.expect("10,000 events");
+    let export =
+        "query($f: AuditEventFilter) { auditExport(filter: $f, format: CSV) { count content } }";
+    // Exactly 10,000 is within the cap: every one of them is in the export.
+    let full = app
+        .gql(
+            &officer,
+            export,
+            json!({ "f": { "actor": {"eq": "bulk"} } }),
+        )
+        .await
+        .ok();
+    assert_eq!(full["auditExport"]["count"], json!(10_000));
+    let content = full["auditExport"]["content"].as_str().expect("csv");
+    assert_eq!(content.lines().count(), 10_001, "a header and 10,000 lines");
+    // One more (the customer's creation) is refused, not truncated.
+    let refused = app
+        .gql(&officer, export, json!({ "f": null }))
+        .await
+        .expect_code("BAD_USER_INPUT");
+    assert_eq!(
+        refused["errors"][0]["message"],
+        json!("more than 10000 events match: narrow the filter (e.g. `at`)")
     );
 }
 
@@ -1406,6 +1766,7 @@ on_both_backends!(
     a_tenant_can_require_a_purpose_for_personal_reads,
     the_register_of_processing_derives_from_the_markings,
     audit_retention_prunes_old_events_and_the_chain_still_verifies,
+    an_audit_export_holds_at_most_ten_thousand_events,
     every_compliance_operation_is_refused_to_the_other_roles,
 );
 

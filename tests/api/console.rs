@@ -2,7 +2,64 @@
 //! officer.mjs` drives the page as an officer would and checks what it shows; this test sets
 //! the scene, runs it, and checks the database afterwards.
 
+use std::io::Read;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
 use tests::*;
+
+/// The browser run takes seconds; a regression that hangs it (a selector that never shows,
+/// a request that never answers) fails the test after this long instead of hanging CI.
+const BROWSER_RUN_LIMIT: Duration = Duration::from_secs(180);
+
+/// What a bounded run printed, and how it exited (`None`: it was killed at the limit).
+struct Bounded {
+    status: Option<ExitStatus>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// Runs `command` in a process group of its own and, past `limit`, kills the whole group —
+/// node and the Chromium it started — rather than waiting for ever.
+fn run_bounded(mut command: Command, limit: Duration) -> Bounded {
+    use std::os::unix::process::CommandExt;
+    let mut child = command
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs (scripts/test.sh installs it with Chromium and playwright-core)");
+    // Drained as the child writes, so that a full pipe cannot stall it.
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    Bounded {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
+}
 
 async fn an_officer_works_through_the_console_in_a_browser(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -40,15 +97,20 @@ async fn an_officer_works_through_the_console_in_a_browser(backend: Backend) {
         .env("AGENT_TOKEN", &agent)
         .env("SUBJECT_ID", ann.to_string())
         .env("SUBJECT_EMAIL", "ann@acme.example");
-    let output = tokio::task::spawn_blocking(move || run.output())
+    let output = tokio::task::spawn_blocking(move || run_bounded(run, BROWSER_RUN_LIMIT))
         .await
-        .expect("join")
-        .expect("node runs (scripts/test.sh installs it with Chromium and playwright-core)");
+        .expect("join");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
+    let status = output.status.unwrap_or_else(|| {
+        panic!(
+            "the console run took over {} s and was killed:\n{stdout}\n{stderr}",
+            BROWSER_RUN_LIMIT.as_secs()
+        )
+    });
     assert!(
-        output.status.success(),
-        "the console run failed:\n{stdout}\n{stderr}"
+        status.success(),
+        "the console run failed ({status}):\n{stdout}\n{stderr}"
     );
     assert!(
         stdout.contains("ok - the erasure is confirmed with its tombstone"),

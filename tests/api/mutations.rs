@@ -8,7 +8,18 @@ const CREATE_CUSTOMER: &str = "mutation($input: CreateCustomerInput!) { createCu
 const CREATE_CONTACT: &str = "mutation($input: CreateContactInput!) { createContact(input: $input) { id firstName lastName email phone birthday jobTitle } }";
 const CREATE_SALE: &str = "mutation($input: CreateSaleInput!) { createSale(input: $input) { id amount currency quantity sku soldAt } }";
 
-async fn refused(app: &TestApp, query: &str, input: Value) {
+/// Asserts that the one error of `body` blames `field`.
+fn assert_blames(body: &Value, field: &str) {
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(&format!("{field}: ")),
+        "the refusal must blame `{field}`: {body}"
+    );
+}
+
+/// Asserts that `input` is refused with BAD_USER_INPUT, blaming `field`: every such message
+/// starts with the input field's name (`email: …`), so a client can point at the right box.
+async fn refused(app: &TestApp, query: &str, input: Value, field: &str) {
     let answer = app
         .gql(&app.agent_a(), query, json!({"input": input}))
         .await;
@@ -18,6 +29,7 @@ async fn refused(app: &TestApp, query: &str, input: Value) {
         "input {input}: {}",
         answer.body
     );
+    assert_blames(&answer.body, field);
 }
 
 async fn every_validation_rule_refuses_before_writing(backend: Backend) {
@@ -29,20 +41,29 @@ async fn every_validation_rule_refuses_before_writing(backend: Backend) {
         }
         base
     };
-    for patch in [
-        json!({"name": ""}),
-        json!({"name": "   "}),
-        json!({"name": "x".repeat(201)}),
-        json!({"name": "nul\u{0}byte"}),
-        json!({"country": "fr"}),
-        json!({"country": "XX"}),
-        json!({"registrationNumber": "732829321"}),
-        json!({"registrationNumber": "12345"}),
-        json!({"registrationNumber": "73282932000075"}),
-        json!({"billingAddress": {"country": "ZZ"}}),
-        json!({"externalRef": "r".repeat(101)}),
+    for (patch, field) in [
+        (json!({"name": ""}), "name"),
+        (json!({"name": "   "}), "name"),
+        (json!({"name": "x".repeat(201)}), "name"),
+        (json!({"name": "nul\u{0}byte"}), "name"),
+        (json!({"country": "fr"}), "country"),
+        (json!({"country": "XX"}), "country"),
+        (
+            json!({"registrationNumber": "732829321"}),
+            "registrationNumber",
+        ),
+        (json!({"registrationNumber": "12345"}), "registrationNumber"),
+        (
+            json!({"registrationNumber": "73282932000075"}),
+            "registrationNumber",
+        ),
+        (
+            json!({"billingAddress": {"country": "ZZ"}}),
+            "billingAddress.country",
+        ),
+        (json!({"externalRef": "r".repeat(101)}), "externalRef"),
     ] {
-        refused(&app, CREATE_CUSTOMER, customer_input(patch)).await;
+        refused(&app, CREATE_CUSTOMER, customer_input(patch), field).await;
     }
     let customer = app.customer(&app.agent_a(), "Valid").await;
     let contact_input = |patch: Value| {
@@ -52,20 +73,23 @@ async fn every_validation_rule_refuses_before_writing(backend: Backend) {
         }
         base
     };
-    for patch in [
-        json!({"email": ""}),
-        json!({"email": "no-at-sign"}),
-        json!({"email": "two@@example.com"}),
-        json!({"email": format!("{}@example.com", "a".repeat(65))}),
-        json!({"phone": "0612345678"}),
-        json!({"phone": "+1 202 123 4567"}),
-        json!({"phone": "+33 6 12"}),
-        json!({"birthday": "2999-01-01"}),
-        json!({"birthday": "1985-13-40"}),
-        json!({"birthday": "12/04/1985"}),
-        json!({"firstName": "x".repeat(101)}),
+    for (patch, field) in [
+        (json!({"email": ""}), "email"),
+        (json!({"email": "no-at-sign"}), "email"),
+        (json!({"email": "two@@example.com"}), "email"),
+        (
+            json!({"email": format!("{}@example.com", "a".repeat(65))}),
+            "email",
+        ),
+        (json!({"phone": "0612345678"}), "phone"),
+        (json!({"phone": "+1 202 123 4567"}), "phone"),
+        (json!({"phone": "+33 6 12"}), "phone"),
+        (json!({"birthday": "2999-01-01"}), "birthday"),
+        (json!({"birthday": "1985-13-40"}), "birthday"),
+        (json!({"birthday": "12/04/1985"}), "birthday"),
+        (json!({"firstName": "x".repeat(101)}), "firstName"),
     ] {
-        refused(&app, CREATE_CONTACT, contact_input(patch)).await;
+        refused(&app, CREATE_CONTACT, contact_input(patch), field).await;
     }
     let sale_input = |patch: Value| {
         let mut base =
@@ -75,18 +99,18 @@ async fn every_validation_rule_refuses_before_writing(backend: Backend) {
         }
         base
     };
-    for patch in [
-        json!({"amount": "-1.00"}),
-        json!({"amount": "10.001"}),
-        json!({"amount": "10.5", "currency": "JPY"}),
-        json!({"amount": "922337203685478"}),
-        json!({"currency": "EURO"}),
-        json!({"currency": "eur"}),
-        json!({"currency": "XAU"}),
-        json!({"quantity": 0}),
-        json!({"sku": ""}),
+    for (patch, field) in [
+        (json!({"amount": "-1.00"}), "amount"),
+        (json!({"amount": "10.001"}), "amount"),
+        (json!({"amount": "10.5", "currency": "JPY"}), "amount"),
+        (json!({"amount": "922337203685478"}), "amount"),
+        (json!({"currency": "EURO"}), "currency"),
+        (json!({"currency": "eur"}), "currency"),
+        (json!({"currency": "XAU"}), "currency"),
+        (json!({"quantity": 0}), "quantity"),
+        (json!({"sku": ""}), "sku"),
     ] {
-        refused(&app, CREATE_SALE, sale_input(patch)).await;
+        refused(&app, CREATE_SALE, sale_input(patch), field).await;
     }
     assert_eq!(app.admin_count("SELECT COUNT(*) FROM customers").await, 1);
     assert_eq!(app.admin_count("SELECT COUNT(*) FROM contacts").await, 0);
@@ -209,7 +233,8 @@ async fn updates_change_only_the_given_fields_and_null_clears(backend: Backend) 
             json!({"id": customer}),
         )
         .await;
-    answer.expect_code("BAD_USER_INPUT");
+    let body = answer.expect_code("BAD_USER_INPUT");
+    assert_blames(&body, "name");
     // Changing the country re-checks the registration number against it.
     let data = app.gql(&token, "mutation($id: UUID!) { updateCustomer(id: $id, input: {country: \"DE\", registrationNumber: \"HRB 12345\"}) { country registrationNumber } }", json!({"id": customer})).await.ok();
     assert_eq!(
@@ -223,7 +248,8 @@ async fn updates_change_only_the_given_fields_and_null_clears(backend: Backend) 
             json!({"id": contact}),
         )
         .await;
-    answer.expect_code("BAD_USER_INPUT");
+    let body = answer.expect_code("BAD_USER_INPUT");
+    assert_blames(&body, "phone");
     let data = app
         .gql(
             &token,

@@ -94,7 +94,7 @@ async fn personal_fields_are_refused_without_pii_read_but_the_rest_resolves(back
 
 async fn filtering_or_ordering_by_personal_data_needs_pii_read(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (customer, _) = setup(&app).await;
+    let (customer, contact) = setup(&app).await;
     let analyst = app.token(app.a.id, "analyst");
     let refused = [
         "{ contacts(filter: {email: {contains: \"acme\"}}) { totalCount } }",
@@ -116,10 +116,15 @@ async fn filtering_or_ordering_by_personal_data_needs_pii_read(backend: Backend)
     let data = app.gql(&agent, "{ contacts(filter: {email: {contains: \"ACME\"}}) { totalCount edges { node { id } } } }", json!({})).await.ok();
     assert_eq!(data["contacts"]["totalCount"], json!(1));
     let admin = app.token(app.a.id, "admin");
-    let log = app.gql(&admin, "{ auditEvents(filter: {actorRole: {eq: \"agent\"}, action: [READ]}) { edges { node { fields outcome } } } }", json!({})).await.ok();
-    assert_eq!(
-        log["auditEvents"]["edges"][0]["node"]["fields"],
-        json!(["email"])
+    let log = app.gql(&admin, "{ auditEvents(filter: {actorRole: {eq: \"agent\"}, action: [READ]}) { edges { node { actor actorRole action entity entityIds fields outcome } } } }", json!({})).await.ok();
+    let reads = log["auditEvents"]["edges"].as_array().expect("edges");
+    assert_eq!(reads.len(), 1, "{log}");
+    assert_event(
+        &reads[0]["node"],
+        ("user-agent", "agent"),
+        ("READ", "Contact"),
+        &[contact],
+        &["email"],
     );
 }
 

@@ -30,6 +30,11 @@ async fn pages_follow_cursors_in_a_stable_order(backend: Backend) {
         if conn["pageInfo"]["hasNextPage"] == json!(false) {
             break;
         }
+        // Six rows in pages of two: a cursor that stopped advancing would loop for ever.
+        assert!(
+            pages < 10,
+            "still a next page after {pages} pages: {names:?}"
+        );
         after = conn["pageInfo"]["endCursor"].clone();
     }
     assert_eq!(pages, 3);
@@ -134,10 +139,13 @@ async fn sales_nest_newest_first_with_exact_aggregates(backend: Backend) {
     let recent = (Utc::now() - Duration::days(10)).to_rfc3339();
     let old = (Utc::now() - Duration::days(500)).to_rfc3339();
     let older = (Utc::now() - Duration::days(700)).to_rfc3339();
+    // Every date is relative to now: a fixed one would move across the others (and across
+    // the twelve-month window) as the calendar does.
+    let yen = (Utc::now() - Duration::days(100)).to_rfc3339();
     app.sale(&token, customer, "100.10", &older).await;
     app.sale(&token, customer, "200.20", &old).await;
     let last = app.sale(&token, customer, "0.30", &recent).await;
-    app.gql(&token, "mutation($c: UUID!) { createSale(input: {customerId: $c, sku: \"Y\", amount: \"5000\", currency: \"JPY\", soldAt: \"2026-01-01T00:00:00Z\"}) { id } }", json!({"c": customer})).await.ok();
+    app.gql(&token, "mutation($c: UUID!, $at: DateTime!) { createSale(input: {customerId: $c, sku: \"Y\", amount: \"5000\", currency: \"JPY\", soldAt: $at}) { id } }", json!({"c": customer, "at": yen})).await.ok();
     let q = "query($c: UUID!) { customer(id: $c) {
         sales(first: 2) { totalCount pageInfo { hasNextPage } edges { node { id amount currency soldAt } } }
         expensive: sales(filter: {amount: {gte: \"200\"}, currency: {eq: \"EUR\"}}) { totalCount }
@@ -176,6 +184,17 @@ async fn sales_nest_newest_first_with_exact_aggregates(backend: Backend) {
     assert_eq!(
         recent_spend,
         vec![&json!({"amount": "0.30", "currency": "EUR"})]
+    );
+    // The last twelve months hold the EUR sale of ten days ago and the JPY one of a hundred
+    // days ago, not those of 500 and 700 days ago.
+    let mut last_year = stats["spentLast12Months"].as_array().expect("list").clone();
+    last_year.sort_by_key(|m| m["currency"].to_string());
+    assert_eq!(
+        last_year,
+        vec![
+            json!({"amount": "0.30", "currency": "EUR"}),
+            json!({"amount": "5000", "currency": "JPY"})
+        ]
     );
     assert_eq!(
         stats["lastPurchaseAmount"],

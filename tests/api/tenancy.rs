@@ -255,59 +255,350 @@ async fn the_database_refuses_cross_tenant_references(backend: Backend) {
     );
 }
 
-async fn row_level_security_is_a_second_wall_on_postgres(backend: Backend) {
+/// Tenant A's row in every tenant table: the world's customer, contact and sale, plus a
+/// consent, an erasure, a legal hold, a processing purpose, audit events and an audit anchor.
+async fn world_in_every_table(backend: Backend) -> World {
     let w = world(backend).await;
-    use sea_orm::{ConnectionTrait, Database, Statement, TransactionTrait};
-    // Connect as the API's role, which has no BYPASSRLS, and query without the API's filter.
-    let url = std::env::var("DOSSIER_TEST_PG_URL").expect("pg url");
-    let admin_url = std::env::var("DOSSIER_TEST_PG_ADMIN_URL").expect("admin url");
-    let name = w
-        .app
-        .admin
+    let app = &w.app;
+    let (agent, officer) = (app.agent_a(), app.token(app.a.id, "compliance"));
+    app.gql(
+        &agent,
+        "mutation($c: UUID!) { recordConsent(input: {contactId: $c, purpose: \"marketing_email\", granted: true, source: \"web\"}) { id } }",
+        json!({"c": w.a_contact}),
+    )
+    .await
+    .ok();
+    let leaving = app
+        .contact(&agent, w.a_customer, "Leaving", "leaving@alpha.example")
+        .await;
+    app.gql(
+        &officer,
+        "mutation($c: UUID!) { eraseContact(contactId: $c, reason: \"Art. 17\") { id } }",
+        json!({"c": leaving}),
+    )
+    .await
+    .ok();
+    app.gql(
+        &officer,
+        "mutation { setProcessingPurpose(input: {name: \"invoicing\", description: \"d\", legalBasis: CONTRACT, fields: [\"Contact.email\"]}) { name } }",
+        json!({}),
+    )
+    .await
+    .ok();
+    let held = app.customer(&agent, "Held").await;
+    app.gql(
+        &officer,
+        "mutation($c: UUID!) { placeLegalHold(input: {entity: CUSTOMER, entityId: $c, reason: \"case 7\"}) { id } }",
+        json!({"c": held}),
+    )
+    .await
+    .ok();
+    // Where the schema has identity providers, the tenant registers one.
+    let providers = app
+        .admin_count(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'identity_providers'",
+        )
+        .await;
+    if providers > 0 {
+        let keys = std::fs::read_to_string(fixture("jwks.json")).expect("jwks");
+        app.gql(
+            &app.token(app.a.id, "admin"),
+            "mutation($keys: String!) { registerIdentityProvider(input: {name: \"Partner\", issuer: \"https://idp.partner.example\", keys: $keys, roles: [PARTNER], scopes: [\"customers:read\"]}) { id } }",
+            json!({ "keys": keys }),
+        )
+        .await
+        .ok();
+    }
+    // Anchors are only written when old events are pruned: one is written here directly.
+    app.admin_exec(&format!(
+        "INSERT INTO audit_anchors (tenant_id, id, seq, hash, last_at, pruned_at, pruned_by) \
+         VALUES ('{}', '{}', 1, '{}', now(), now(), 'test')",
+        app.a.id,
+        Uuid::now_v7(),
+        "0".repeat(64)
+    ))
+    .await
+    .expect("an anchor of tenant A");
+    w
+}
+
+/// A connection as the schema owner, when it is another role than the API's (scripts/test.sh
+/// then exports its URL): a role that row-level security binds as well.
+async fn owner_connection(database: &str) -> sea_orm::DatabaseConnection {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let url = std::env::var("DOSSIER_TEST_PG_OWNER_URL").expect(
+        "the API's role may not insert here, so the owner's must: DOSSIER_TEST_PG_OWNER_URL",
+    );
+    let owner = sea_orm::Database::connect(format!("{url}/{database}"))
+        .await
+        .expect("owner connection");
+    let role = owner
         .query_one_raw(Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            "SELECT current_database()".to_owned(),
+            DbBackend::Postgres,
+            "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user".to_owned(),
+        ))
+        .await
+        .expect("role query")
+        .expect("the owner is in pg_roles")
+        .try_get_by_index::<bool>(0)
+        .expect("bool");
+    assert!(!role, "the owner bypasses row-level security");
+    owner
+}
+
+/// The SQLSTATE of a database error, if it is one.
+fn sqlstate(err: &sea_orm::DbErr) -> Option<String> {
+    use sea_orm::{DbErr, RuntimeErr};
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .map(|c| c.into_owned()),
+        _ => None,
+    }
+}
+
+/// Runs `sql` in a transaction of its own on `db` (as its role), with `tenant` set as the API
+/// sets it (or nothing set), and rolls back.
+async fn as_role(
+    db: &sea_orm::DatabaseConnection,
+    tenant: Option<Uuid>,
+    sql: &str,
+) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+    let txn = db.begin().await.expect("txn");
+    if let Some(tenant) = tenant {
+        txn.execute_unprepared(&format!(
+            "SELECT set_config('app.tenant_id', '{tenant}', true)"
+        ))
+        .await
+        .expect("set the tenant");
+    }
+    let result = txn
+        .query_all_raw(Statement::from_string(DbBackend::Postgres, sql.to_owned()))
+        .await;
+    txn.rollback().await.expect("rollback");
+    result
+}
+
+async fn count_as_role(db: &sea_orm::DatabaseConnection, tenant: Option<Uuid>, sql: &str) -> i64 {
+    as_role(db, tenant, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))[0]
+        .try_get_by_index::<i64>(0)
+        .expect("a count")
+}
+
+/// Asserts that `sql` was refused by a row-level security policy of `table`, and by nothing
+/// else: a missing privilege or a constraint would fail it for another reason.
+fn assert_rls_refusal(
+    result: Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr>,
+    table: &str,
+    what: &str,
+) {
+    let err = match result {
+        Ok(_) => panic!("{what}: the insert into {table} was accepted"),
+        Err(err) => err,
+    };
+    assert_eq!(sqlstate(&err).as_deref(), Some("42501"), "{what}: {err}");
+    assert!(
+        err.to_string().contains(&format!(
+            "new row violates row-level security policy for table \"{table}\""
+        )),
+        "{what}: {err}"
+    );
+}
+
+async fn row_level_security_is_a_second_wall_on_postgres(backend: Backend) {
+    let w = world_in_every_table(backend).await;
+    let app = &w.app;
+    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+    // The application's own connection runs as a role that row-level security binds: not a
+    // superuser, no BYPASSRLS.
+    let role = app
+        .db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_user::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user".to_owned(),
+        ))
+        .await
+        .expect("role query")
+        .expect("the app's role is in pg_roles");
+    let (name, superuser, bypass): (String, bool, bool) = (
+        role.try_get_by_index(0).expect("name"),
+        role.try_get_by_index(1).expect("rolsuper"),
+        role.try_get_by_index(2).expect("rolbypassrls"),
+    );
+    assert!(!superuser, "the API's role {name} is a superuser");
+    assert!(!bypass, "the API's role {name} has BYPASSRLS");
+
+    // Connect as the API's role, and query without the API's filter.
+    let url = std::env::var("DOSSIER_TEST_PG_URL").expect("pg url");
+    let database = app.database.clone().expect("a PostgreSQL database");
+    let db = Database::connect(format!("{url}/{database}"))
+        .await
+        .expect("api role");
+    let current_user = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_user::text".to_owned(),
         ))
         .await
         .expect("q")
         .expect("row")
         .try_get_by_index::<String>(0)
         .expect("name");
-    assert!(admin_url.contains("postgres"));
-    let db = Database::connect(format!("{url}/{name}"))
-        .await
-        .expect("api role");
-    let txn = db.begin().await.expect("txn");
-    // No tenant set: nothing is visible, and nothing can be written.
-    assert_eq!(count(&txn, "SELECT COUNT(*) FROM customers").await, 0);
-    txn.rollback().await.expect("rollback");
-    let txn = db.begin().await.expect("txn");
-    txn.execute_unprepared(&format!(
-        "SELECT set_config('app.tenant_id', '{}', true)",
-        w.app.a.id
-    ))
-    .await
-    .expect("set");
-    assert_eq!(count(&txn, "SELECT COUNT(*) FROM customers").await, 1);
-    assert_eq!(count(&txn, "SELECT COUNT(*) FROM tenants").await, 1);
-    let err = txn
-        .execute_unprepared(&format!(
-            "UPDATE customers SET name = 'x' WHERE id = '{}'",
-            w.b_customer
+    assert_eq!(current_user, name, "this connection has the app's role");
+
+    // Every table that holds a tenant's rows, as the database lists them, and the tenants.
+    let tables: Vec<String> = app
+        .admin
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_attribute a ON a.attrelid = c.oid \
+             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND a.attname = 'tenant_id' \
+             AND NOT a.attisdropped ORDER BY 1"
+                .to_owned(),
         ))
         .await
-        .expect("update runs");
+        .expect("tables")
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).expect("name"))
+        .chain(["tenants".to_owned()])
+        .collect();
+    for known in [
+        "customers",
+        "contacts",
+        "sales",
+        "audit_events",
+        "audit_anchors",
+        "consents",
+        "erasures",
+        "legal_holds",
+        "processing_purposes",
+    ] {
+        assert!(
+            tables.iter().any(|t| t == known),
+            "{known} not in {tables:?}"
+        );
+    }
+
+    let (a, b) = (app.a.id, app.b.id);
+    let mut owner = None;
+    for table in &tables {
+        let key = if table == "tenants" {
+            "id"
+        } else {
+            "tenant_id"
+        };
+        let of_a = format!("SELECT COUNT(*) FROM {table} WHERE {key} = '{a}'");
+        let held = app.admin_count(&of_a).await;
+        assert!(
+            held > 0,
+            "tenant A has no row in {table}: add one to the world, or its wall goes unchecked"
+        );
+        // Another tenant set, or none: nothing of tenant A is visible.
+        assert_eq!(
+            count_as_role(&db, Some(b), &of_a).await,
+            0,
+            "{table} with tenant B set"
+        );
+        assert_eq!(
+            count_as_role(&db, None, &format!("SELECT COUNT(*) FROM {table}")).await,
+            0,
+            "{table} with no tenant set"
+        );
+        // The same query sees them with tenant A set: the role can read the table at all.
+        assert_eq!(
+            count_as_role(&db, Some(a), &of_a).await,
+            held,
+            "{table} with tenant A set"
+        );
+
+        // A copy of one of tenant A's rows (under a new id) cannot be written with tenant B
+        // set, nor with no tenant.
+        let row = app
+            .admin
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT row_to_json(t)::text FROM {table} t WHERE {key} = '{a}' LIMIT 1"),
+            ))
+            .await
+            .expect("a row of A")
+            .expect("a row of A")
+            .try_get_by_index::<String>(0)
+            .expect("json");
+        let mut row: serde_json::Value = serde_json::from_str(&row).expect("row json");
+        if table != "tenants" && row.get("id").is_some() {
+            row["id"] = json!(Uuid::now_v7());
+        }
+        let insert = format!(
+            "INSERT INTO {table} SELECT * FROM json_populate_record(NULL::{table}, '{}'::json)",
+            row.to_string().replace('\'', "''")
+        );
+        // The wall is row-level security for whichever role may insert into the table at
+        // all: the API's role, or else the owner (which row-level security binds too, being
+        // FORCEd), while the API's role is refused the table outright.
+        let may_insert = count_as_role(
+            &db,
+            None,
+            &format!("SELECT COUNT(*) FROM (SELECT 1 WHERE has_table_privilege('{table}', 'INSERT')) AS p"),
+        )
+        .await
+            == 1;
+        let writer = if may_insert {
+            &db
+        } else {
+            let err = as_role(&db, Some(a), &insert)
+                .await
+                .expect_err("the API's role may not insert");
+            assert!(
+                err.to_string()
+                    .contains(&format!("permission denied for table {table}")),
+                "{table}: {err}"
+            );
+            if owner.is_none() {
+                owner = Some(owner_connection(&database).await);
+            }
+            owner.as_ref().expect("the owner's connection")
+        };
+        assert_rls_refusal(
+            as_role(writer, Some(b), &insert).await,
+            table,
+            "tenant A's row with tenant B set",
+        );
+        assert_rls_refusal(
+            as_role(writer, None, &insert).await,
+            table,
+            "tenant A's row with no tenant set",
+        );
+    }
+
+    // Tenant B's rows cannot be changed from tenant A's transaction either.
+    let updated = as_role(
+        &db,
+        Some(a),
+        &format!(
+            "WITH changed AS (UPDATE customers SET name = 'x' WHERE id = '{}' RETURNING 1) SELECT COUNT(*) FROM changed",
+            w.b_customer
+        ),
+    )
+    .await
+    .expect("update runs")[0]
+        .try_get_by_index::<i64>(0)
+        .expect("count");
     assert_eq!(
-        err.rows_affected(),
-        0,
+        updated, 0,
         "tenant B's row is invisible to tenant A's transaction"
     );
-    let insert = txn
-        .execute_unprepared(&format!("INSERT INTO customers (tenant_id, id, name, country, created_at, updated_at) VALUES ('{}', '{}', 'x', 'FR', now(), now())", w.app.b.id, Uuid::now_v7()))
-        .await;
-    assert!(
-        insert.is_err(),
-        "a row of tenant B cannot be inserted from tenant A's transaction"
+    assert_eq!(
+        app.admin_count(&format!(
+            "SELECT COUNT(*) FROM customers WHERE id = '{}' AND name = 'Beta Secret Customer'",
+            w.b_customer
+        ))
+        .await,
+        1
     );
 }
 
@@ -318,16 +609,5 @@ on_both_backends!(
     writes_cannot_reach_another_tenants_rows,
     the_database_refuses_cross_tenant_references,
 );
-
-async fn count(db: &sea_orm::DatabaseTransaction, sql: &str) -> i64 {
-    use sea_orm::{ConnectionTrait, Statement};
-    let stmt = Statement::from_string(sea_orm::DbBackend::Postgres, sql.to_owned());
-    db.query_one_raw(stmt)
-        .await
-        .expect("query")
-        .expect("row")
-        .try_get_by_index::<i64>(0)
-        .expect("int")
-}
 
 on_postgres!(row_level_security_is_a_second_wall_on_postgres);

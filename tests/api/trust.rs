@@ -567,7 +567,7 @@ async fn the_audit_csv_never_carries_a_formula(backend: Backend) {
         for line in content.lines() {
             let cells = spreadsheet_cells(line, delimiter);
             if delimiter == ',' {
-                assert_eq!(cells.len(), 15, "{line}");
+                assert_eq!(cells.len(), 16, "{line}");
             }
             for cell in cells {
                 let first = cell.trim_start_matches([' ', '"', '\'']).chars().next();
@@ -727,3 +727,880 @@ on_postgres!(
     one_bad_audit_event_fails_only_its_own_request,
     a_held_chain_lock_delays_only_its_own_tenant
 );
+
+/// Invariant 3: a lookup by a personal field is an access, even when it returns no personal
+/// field, matches nobody, or asks only `totalCount` / `pageInfo`. Its event names the fields
+/// used and every person the answer depended on.
+async fn lookups_by_personal_data_leave_their_trace(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = app.agent_a();
+    let acme = app.customer(&agent, "Acme").await;
+    let ann = app.contact(&agent, acme, "Ann", "ann@acme.example").await;
+    let ben = app.contact(&agent, acme, "Ben", "ben@acme.example").await;
+    let as_actor = |sub: &str| {
+        let mut claims = claims(app.a.id, "agent", None);
+        claims.sub = sub.into();
+        sign(&claims)
+    };
+    let lookups = [
+        (
+            "exists",
+            "{ contacts(first: 0, filter: {email: {eq: \"ann@acme.example\"}}) { totalCount pageInfo { hasNextPage } } }",
+            vec!["email"],
+            vec![ann],
+        ),
+        (
+            "nobody",
+            "{ contacts(first: 0, filter: {email: {eq: \"zoe@acme.example\"}}) { totalCount } }",
+            vec!["email"],
+            vec![],
+        ),
+        (
+            "more",
+            "{ contacts(first: 0, filter: {lastName: {eq: \"Martin\"}}) { pageInfo { hasNextPage } } }",
+            vec!["lastName"],
+            vec![ann],
+        ),
+        (
+            "nested",
+            "{ customers { edges { node { contacts(first: 0, filter: {phone: {eq: \"+33612345678\"}}) { totalCount } } } } }",
+            vec!["phone"],
+            vec![ann, ben],
+        ),
+        (
+            "ordered",
+            "{ contacts(orderBy: [{field: EMAIL}]) { edges { node { id } } } }",
+            vec!["email"],
+            vec![ann, ben],
+        ),
+    ];
+    for (actor, query, fields, ids) in lookups {
+        let data = app.gql(&as_actor(actor), query, json!({})).await.ok();
+        let events = app
+            .audit_events(json!({"actor": {"eq": actor}, "entity": {"eq": "Contact"}}))
+            .await;
+        assert_eq!(events.len(), 1, "{actor}: {data} → {events:?}");
+        let event = &events[0];
+        assert_eq!(event["action"], json!("READ"), "{actor}");
+        assert_eq!(event["fields"], json!(fields), "{actor}");
+        let mut named: Vec<String> =
+            serde_json::from_value(event["entityIds"].clone()).expect("ids");
+        named.sort();
+        let mut expected: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        expected.sort();
+        if actor == "more" {
+            // `first: 0` with `hasNextPage` reads one row past the page: one of the two.
+            assert_eq!(named.len(), 1, "{event}");
+            assert!(named[0] == ann.to_string() || named[0] == ben.to_string());
+        } else {
+            assert_eq!(named, expected, "{actor}: {event}");
+        }
+    }
+}
+
+on_both_backends!(lookups_by_personal_data_leave_their_trace);
+
+/// The caller's `X-Request-Id` is theirs to choose: the audit log records it beside the id
+/// the server made, which is the one the response carries.
+async fn the_audit_log_records_the_servers_request_id_beside_the_callers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = app.agent_a();
+    let acme = app.customer(&agent, "Acme").await;
+    let ann = app.contact(&agent, acme, "Ann", "ann@acme.example").await;
+    let mut claims = claims(app.a.id, "agent", None);
+    claims.sub = "correlated".into();
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.url))
+        .bearer_auth(sign(&claims))
+        .header("x-request-id", "their-own-id")
+        .json(&json!({"query": READ_EMAIL, "variables": {"id": ann}}))
+        .send()
+        .await
+        .expect("sent");
+    let server_id = response.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert_ne!(server_id, "their-own-id");
+    assert!(server_id.parse::<uuid::Uuid>().is_ok(), "{server_id}");
+    let events = app
+        .audit_events(json!({"actor": {"eq": "correlated"}}))
+        .await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["requestId"], json!(server_id));
+    assert_eq!(events[0]["callerRequestId"], json!("their-own-id"));
+    let by_caller = app
+        .audit_events(json!({"callerRequestId": {"eq": "their-own-id"}}))
+        .await;
+    assert_eq!(by_caller.len(), 1);
+}
+
+on_both_backends!(the_audit_log_records_the_servers_request_id_beside_the_callers);
+
+// --- Invariant 4: tamper evidence, also against the database's administrator ---------------
+
+const VERIFY: &str = "query($c: [String!]) { verifyAuditChain(checkpoints: $c) {
+    ok checked firstBrokenSeq reason checkpointsChecked } }";
+
+/// A tenant's log with a few writes and reads in it.
+async fn audited_app(backend: Backend) -> TestApp {
+    audited_app_with(backend, |_| {}).await
+}
+
+async fn audited_app_with(
+    backend: Backend,
+    adjust: impl FnOnce(&mut api::config::Config),
+) -> TestApp {
+    let app = spawn_app_with(backend, adjust).await;
+    let agent = app.agent_a();
+    let acme = app.customer(&agent, "Acme").await;
+    let ann = app.contact(&agent, acme, "Ann", "ann@acme.example").await;
+    for _ in 0..3 {
+        app.read_email(&agent, ann).await;
+    }
+    app
+}
+
+async fn verify(app: &TestApp, checkpoints: Vec<String>) -> Value {
+    app.gql(
+        &app.token(app.a.id, "compliance"),
+        VERIFY,
+        json!({"c": checkpoints}),
+    )
+    .await
+    .ok()["verifyAuditChain"]
+        .clone()
+}
+
+/// A signed checkpoint of tenant A's chain head, as `dossier audit checkpoint` prints it.
+async fn checkpoint_of(app: &TestApp) -> String {
+    let key = api::audit::AuditKey::new(AUDIT_KEY.as_bytes()).expect("key");
+    let scope = api::tenancy::for_tenant(&app.db, app.a.id)
+        .await
+        .expect("scope");
+    let checkpoint = api::audit::checkpoint(&scope, &key)
+        .await
+        .expect("head")
+        .expect("a non-empty log");
+    scope.rollback().await.expect("rollback");
+    checkpoint.to_line()
+}
+
+/// Rewrites tenant A's log as an administrator covering their tracks would: all rows read,
+/// changed by `rewrite`, written back — with triggers off on PostgreSQL
+/// (`session_replication_role = replica`, which a superuser may set).
+async fn rewrite_log(
+    app: &TestApp,
+    rewrite: impl FnOnce(Vec<entity::audit_event::Model>) -> Vec<entity::audit_event::Model>,
+) {
+    use entity::audit_event::{Column, Entity};
+    use sea_orm::{
+        ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+        QueryOrder, TransactionTrait,
+    };
+    let txn = app.admin.begin().await.expect("begin");
+    if app.backend == Backend::Postgres {
+        txn.execute_unprepared("SET LOCAL session_replication_role = replica")
+            .await
+            .expect("triggers off");
+    }
+    let events = Entity::find()
+        .filter(Column::TenantId.eq(app.a.id))
+        .order_by_asc(Column::Seq)
+        .all(&txn)
+        .await
+        .expect("events");
+    Entity::delete_many()
+        .filter(Column::TenantId.eq(app.a.id))
+        .exec(&txn)
+        .await
+        .expect("delete");
+    let rewritten = rewrite(events);
+    if !rewritten.is_empty() {
+        Entity::insert_many(
+            rewritten
+                .into_iter()
+                .map(|m| m.into_active_model().reset_all()),
+        )
+        .exec_without_returning(&txn)
+        .await
+        .expect("insert");
+    }
+    txn.commit().await.expect("commit");
+}
+
+/// Links and re-hashes `events` from the first one's predecessor on, as someone who knows the
+/// hash function (it is public) but not the audit key would.
+fn relink(mut events: Vec<entity::audit_event::Model>) -> Vec<entity::audit_event::Model> {
+    let mut prev = api::audit::GENESIS_HASH.to_owned();
+    for (i, event) in events.iter_mut().enumerate() {
+        event.seq = i as i64 + 1;
+        event.prev_hash = prev.clone();
+        event.hash = api::audit::event_hash(event);
+        prev = event.hash.clone();
+    }
+    events
+}
+
+fn assert_broken(report: &Value, seq: i64, reason: &str) {
+    assert_eq!(report["ok"], json!(false), "{report}");
+    assert_eq!(report["firstBrokenSeq"], json!(seq), "{report}");
+    let why = report["reason"].as_str().unwrap_or_default();
+    assert!(why.contains(reason), "expected “{reason}” in: {report}");
+}
+
+async fn an_edited_event_breaks_its_hash(backend: Backend) {
+    let app = audited_app(backend).await;
+    assert_eq!(verify(&app, vec![]).await["ok"], json!(true));
+    rewrite_log(&app, |mut events| {
+        events[2].purpose = Some("nothing to see".into());
+        events
+    })
+    .await;
+    assert_broken(&verify(&app, vec![]).await, 3, "edited");
+}
+
+async fn an_edited_and_rehashed_log_breaks_its_seals(backend: Backend) {
+    let app = audited_app(backend).await;
+    rewrite_log(&app, |mut events| {
+        events[2].actor = "someone-else".into();
+        relink(events)
+    })
+    .await;
+    assert_broken(&verify(&app, vec![]).await, 3, "seal");
+}
+
+async fn a_deleted_event_breaks_the_chain_even_renumbered_and_rehashed(backend: Backend) {
+    let app = audited_app(backend).await;
+    // Deleted alone: the link after it breaks.
+    rewrite_log(&app, |mut events| {
+        events.remove(1);
+        events
+    })
+    .await;
+    assert_broken(&verify(&app, vec![]).await, 2, "link");
+
+    let app = audited_app(backend).await;
+    // Deleted, the rest renumbered and re-hashed: every hash and link holds, the seals do not.
+    rewrite_log(&app, |mut events| {
+        events.remove(1);
+        relink(events)
+    })
+    .await;
+    assert_broken(&verify(&app, vec![]).await, 2, "seal");
+}
+
+async fn stripped_seals_do_not_pass_for_an_old_log(backend: Backend) {
+    let app = audited_app(backend).await;
+    rewrite_log(&app, |mut events| {
+        events.pop();
+        for event in &mut events {
+            event.seal = None;
+        }
+        relink(events)
+    })
+    .await;
+    assert_broken(&verify(&app, vec![]).await, 1, "seal");
+}
+
+/// What a keyed chain alone cannot show — its newest events cut off — a checkpoint kept
+/// outside the database shows, given to `verifyAuditChain` or in the server's checkpoint file.
+async fn a_truncated_log_is_caught_by_a_checkpoint(backend: Backend) {
+    let dir = std::env::temp_dir().join(format!("dossier-checkpoints-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("checkpoints.jsonl");
+    let kept = file.clone();
+    let app = audited_app_with(backend, move |config| {
+        config.audit_checkpoints = Some(kept);
+    })
+    .await;
+    let checkpoint = checkpoint_of(&app).await;
+    let head: Value = serde_json::from_str(&checkpoint).expect("json line");
+    let report = verify(&app, vec![checkpoint.clone()]).await;
+    assert_eq!(report["ok"], json!(true), "{report}");
+    assert_eq!(report["checkpointsChecked"], json!(1));
+
+    rewrite_log(&app, |mut events| {
+        events.truncate(events.len() - 2);
+        events
+    })
+    .await;
+    let head_seq = head["seq"].as_i64().expect("seq");
+    assert_broken(
+        &verify(&app, vec![checkpoint.clone()]).await,
+        head_seq,
+        "removed from its end",
+    );
+    // Every remaining link, hash and seal holds: without the checkpoint nothing shows. (The
+    // verification just made appended its own event at the truncated position since.)
+    let blind = verify(&app, vec![]).await;
+    assert_eq!(blind["ok"], json!(true), "{blind}");
+    // The server's checkpoint file is held against the chain the same way: the position the
+    // checkpoint saw now holds another event.
+    std::fs::write(&file, format!("{checkpoint}\n")).expect("checkpoint file");
+    assert_broken(
+        &verify(&app, vec![]).await,
+        head_seq,
+        "differs from a checkpoint",
+    );
+
+    // A checkpoint not signed by the audit key is refused, not believed.
+    let mut forged: Value = serde_json::from_str(&checkpoint).expect("json");
+    forged["seq"] = json!(1);
+    let refused = app
+        .gql(
+            &app.token(app.a.id, "compliance"),
+            VERIFY,
+            json!({"c": [forged.to_string()]}),
+        )
+        .await;
+    assert_eq!(refused.codes(), vec!["BAD_USER_INPUT"], "{}", refused.body);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A log rewritten from the start with a different history is caught by a checkpoint even
+/// where the rewritten part verifies link by link.
+async fn a_rewritten_history_differs_from_its_checkpoint(backend: Backend) {
+    let app = audited_app(backend).await;
+    let checkpoint = checkpoint_of(&app).await;
+    rewrite_log(&app, |mut events| {
+        events.last_mut().expect("an event").purpose = Some("rewritten".into());
+        relink(events)
+    })
+    .await;
+    let report = verify(&app, vec![checkpoint]).await;
+    assert_eq!(report["ok"], json!(false), "{report}");
+}
+
+on_both_backends!(
+    an_edited_event_breaks_its_hash,
+    an_edited_and_rehashed_log_breaks_its_seals,
+    a_deleted_event_breaks_the_chain_even_renumbered_and_rehashed,
+    stripped_seals_do_not_pass_for_an_old_log,
+    a_truncated_log_is_caught_by_a_checkpoint,
+    a_rewritten_history_differs_from_its_checkpoint
+);
+
+/// The API's runtime role owns nothing (PostgreSQL): whatever setting it sets, it cannot
+/// delete, update or truncate the log or its anchors, nor disable a trigger or row-level
+/// security — the statements a compromised API would try.
+async fn the_runtime_role_cannot_rewrite_the_log(backend: Backend) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = audited_app(backend).await;
+    for sql in [
+        "DELETE FROM audit_events",
+        "UPDATE audit_events SET purpose = 'x'",
+        "TRUNCATE audit_events",
+        "DELETE FROM audit_anchors",
+        "ALTER TABLE audit_events DISABLE TRIGGER ALL",
+        "ALTER TABLE contacts DISABLE TRIGGER contacts_legal_hold",
+        "ALTER TABLE contacts NO FORCE ROW LEVEL SECURITY",
+        "ALTER TABLE audit_events DISABLE ROW LEVEL SECURITY",
+        "DROP TRIGGER audit_events_append_only ON audit_events",
+        "DELETE FROM legal_holds",
+        "UPDATE erasures SET reason = 'x'",
+    ] {
+        let txn = app.db.begin().await.expect("begin");
+        txn.execute_unprepared(&format!(
+            "SELECT set_config('app.tenant_id', '{}', true), set_config('app.audit_retention', 'on', true)",
+            app.a.id
+        ))
+        .await
+        .expect("settings");
+        let refused = txn
+            .execute_unprepared(sql)
+            .await
+            .expect_err(&format!("the runtime role ran: {sql}"));
+        let message = refused.to_string();
+        assert!(
+            message.contains("permission denied") || message.contains("must be owner"),
+            "{sql}: {message}"
+        );
+        txn.rollback().await.expect("rollback");
+    }
+    assert_eq!(verify(&app, vec![]).await["ok"], json!(true));
+}
+
+on_postgres!(the_runtime_role_cannot_rewrite_the_log);
+
+// --- Invariant 9: no tenant can starve another ---------------------------------------------
+
+/// A statement that runs past the time limit is interrupted, on SQLite (a progress handler)
+/// as on PostgreSQL (`statement_timeout`), and the connection serves the next statement.
+async fn statements_have_a_time_limit_on_both_backends(backend: Backend) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let dir = std::env::temp_dir().join(format!("dossier-timeout-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("t.db").display()),
+        Backend::Postgres => format!(
+            "{}/postgres",
+            std::env::var("DOSSIER_TEST_PG_URL").expect("scripts/test.sh sets DOSSIER_TEST_PG_URL")
+        ),
+    };
+    let mut config = tests::config(&url);
+    config.statement_timeout_ms = 200;
+    let db = api::db::connect(&config).await.expect("connect");
+    let slow = match backend {
+        Backend::Sqlite => {
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 2000000000) SELECT COUNT(*) FROM n"
+        }
+        Backend::Postgres => "SELECT pg_sleep(30)",
+    };
+    let started = std::time::Instant::now();
+    let err = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), slow))
+        .await
+        .expect_err("the statement is stopped");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "stopped near its limit, not after {:?}",
+        started.elapsed()
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("interrupted") || message.contains("statement timeout"),
+        "{message}"
+    );
+    let next = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT 1",
+        ))
+        .await;
+    assert!(next.is_ok(), "the connection still serves: {next:?}");
+    db.close().await.expect("close");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+on_both_backends!(statements_have_a_time_limit_on_both_backends);
+
+/// Each root field is a query of its own: their number is bounded, and each count, chain
+/// verification and export is priced by the work it causes — `first: 0` still pays its count.
+async fn requests_are_priced_by_the_work_they_cause(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = app.agent_a();
+    let aliases = |n: usize, field: &str| {
+        (0..n)
+            .map(|i| format!("a{i}: {field}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let me = "me { role }";
+    app.gql(&agent, &format!("{{ {} }}", aliases(20, me)), json!({}))
+        .await
+        .ok();
+    let roots = app
+        .gql(&agent, &format!("{{ {} }}", aliases(21, me)), json!({}))
+        .await;
+    assert_eq!(roots.codes(), vec!["QUERY_TOO_COMPLEX"], "{}", roots.body);
+    assert!(roots.body.get("data").is_none_or(Value::is_null));
+    // Fragments count too.
+    let spread = app
+        .gql(
+            &agent,
+            &format!("{{ ...F }} fragment F on Query {{ {} }}", aliases(21, me)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(spread.codes(), vec!["QUERY_TOO_COMPLEX"], "{}", spread.body);
+
+    // Every count is a statement reading all the rows its filter matches, `first: 0` or not:
+    // ten per operation, wherever they stand.
+    let count = "customers(first: 0, filter: {name: {contains: \"zz\"}}) { totalCount }";
+    app.gql(&agent, &format!("{{ {} }}", aliases(10, count)), json!({}))
+        .await
+        .ok();
+    let counts = app
+        .gql(&agent, &format!("{{ {} }}", aliases(11, count)), json!({}))
+        .await;
+    assert_eq!(counts.codes(), vec!["QUERY_TOO_COMPLEX"], "{}", counts.body);
+    let nested = format!(
+        "{{ customers {{ edges {{ node {{ {} }} }} }} }}",
+        aliases(11, "contacts(first: 0) { totalCount }")
+    );
+    let nested = app.gql(&agent, &nested, json!({})).await;
+    assert_eq!(nested.codes(), vec!["QUERY_TOO_COMPLEX"], "{}", nested.body);
+
+    // A chain verification reads the whole log: a few per request at most.
+    let officer = app.token(app.a.id, "compliance");
+    let verify = "verifyAuditChain { ok }";
+    app.gql(
+        &officer,
+        &format!("{{ {} }}", aliases(2, verify)),
+        json!({}),
+    )
+    .await
+    .ok();
+    let walks = app
+        .gql(
+            &officer,
+            &format!("{{ {} }}", aliases(6, verify)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(walks.codes(), vec!["QUERY_TOO_COMPLEX"], "{}", walks.body);
+}
+
+on_both_backends!(requests_are_priced_by_the_work_they_cause);
+
+/// Filters are bounded in width and size, and a person's consent history is paginated.
+async fn filters_are_bounded_and_histories_paginated(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = app.agent_a();
+    let leaf = "{name: {contains: \"a\"}}";
+    let list = |n: usize, item: &str| vec![item; n].join(", ");
+    let wide = format!(
+        "{{ customers(filter: {{or: [{}]}}) {{ totalCount }} }}",
+        list(17, leaf)
+    );
+    let answer = app.gql(&agent, &wide, json!({})).await;
+    assert_eq!(answer.codes(), vec!["BAD_USER_INPUT"], "{}", answer.body);
+    let ok = format!(
+        "{{ customers(filter: {{or: [{}]}}) {{ totalCount }} }}",
+        list(16, leaf)
+    );
+    app.gql(&agent, &ok, json!({})).await.ok();
+    let branch = format!("{{and: [{}]}}", list(4, leaf));
+    let big = format!(
+        "{{ customers(filter: {{or: [{}]}}) {{ totalCount }} }}",
+        list(16, &branch)
+    );
+    let answer = app.gql(&agent, &big, json!({})).await;
+    assert_eq!(answer.codes(), vec!["BAD_USER_INPUT"], "{}", answer.body);
+    let message = answer.errors()[0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(message.contains("at most 64"), "{message}");
+
+    let acme = app.customer(&agent, "Acme").await;
+    let ann = app.contact(&agent, acme, "Ann", "ann@acme.example").await;
+    for (granted, days) in [(true, 3), (false, 2), (true, 1)] {
+        app.gql(
+            &agent,
+            "mutation($c: UUID!, $g: Boolean!, $at: DateTime!) { recordConsent(input: {contactId: $c,
+                purpose: \"newsletter\", granted: $g, legalBasis: CONSENT, source: \"form\", at: $at}) { id } }",
+            json!({"c": ann, "g": granted, "at": days_ago(days)}),
+        )
+        .await
+        .ok();
+    }
+    let history = app
+        .gql(
+            &agent,
+            "query($c: UUID!) { contact(id: $c) { all: consents(history: true) { granted }
+                latest: consents(history: true, first: 2) { granted } } }",
+            json!({"c": ann}),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        history["contact"]["all"],
+        json!([{"granted": true}, {"granted": false}, {"granted": true}])
+    );
+    assert_eq!(
+        history["contact"]["latest"],
+        json!([{"granted": false}, {"granted": true}]),
+        "the latest two, oldest first"
+    );
+    let too_many = app
+        .gql(
+            &agent,
+            "query($c: UUID!) { contact(id: $c) { consents(history: true, first: 501) { granted } } }",
+            json!({"c": ann}),
+        )
+        .await;
+    assert_eq!(
+        too_many.codes(),
+        vec!["BAD_USER_INPUT"],
+        "{}",
+        too_many.body
+    );
+}
+
+on_both_backends!(filters_are_bounded_and_histories_paginated);
+
+/// A tenant over its budget gets 429 `RATE_LIMITED` with `Retry-After`; another tenant does
+/// not notice.
+async fn a_tenant_over_its_budget_is_refused_and_no_other(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        config.tenant_rate = 5;
+        config.tenant_burst = 5;
+    })
+    .await;
+    let me = "{ me { role } }";
+    let (a, b) = (app.agent_a(), app.agent_b());
+    let mut refused = None;
+    for _ in 0..10 {
+        let answer = app.gql(&a, me, json!({})).await;
+        if answer.status == 429 {
+            refused = Some(answer);
+            break;
+        }
+        assert!(answer.errors().is_empty(), "{}", answer.body);
+    }
+    let refused = refused.expect("tenant A is refused within ten requests at five per second");
+    assert_eq!(refused.codes(), vec!["RATE_LIMITED"], "{}", refused.body);
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.url))
+        .bearer_auth(&a)
+        .json(&json!({"query": me}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 429);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!(retry >= 1);
+    app.gql(&b, me, json!({})).await.ok();
+}
+
+on_both_backends!(a_tenant_over_its_budget_is_refused_and_no_other);
+
+// --- DESIGN §4: a key grants only what its owner registered ---------------------------------
+
+const WHO: &str = "{ me { tenantId role scopes } }";
+
+/// A partner's identity provider, registered for tenant A as `partner` with two read scopes:
+/// its tokens work within that and nothing else — not as admin or compliance officer, not with
+/// more scopes, not for tenant B, not once disabled.
+async fn a_partners_key_grants_only_what_its_registration_says(backend: Backend) {
+    use jsonwebtoken::Algorithm::{ES256, RS256};
+    let app = spawn_app(backend).await;
+    let within = partner_token(
+        &partner_claims(app.a.id, "partner", Some("customers:read")),
+        RS256,
+    );
+    // Before any registration, the key is nobody's.
+    assert_eq!(app.gql(&within, WHO, json!({})).await.status, 401);
+    let registration = app
+        .register_partner(app.a.id, &["partner"], &["customers:read", "contacts:read"])
+        .await;
+    let me = app.gql(&within, WHO, json!({})).await.ok();
+    assert_eq!(me["me"]["role"], json!("PARTNER"));
+    assert_eq!(me["me"]["scopes"], json!(["customers:read"]));
+    app.gql(
+        &partner_token(
+            &partner_claims(app.a.id, "partner", Some("contacts:read")),
+            ES256,
+        ),
+        WHO,
+        json!({}),
+    )
+    .await
+    .ok();
+    for (what, claims) in [
+        ("admin", partner_claims(app.a.id, "admin", None)),
+        (
+            "compliance",
+            partner_claims(app.a.id, "compliance", Some("audit:read")),
+        ),
+        (
+            "agent",
+            partner_claims(app.a.id, "agent", Some("customers:read")),
+        ),
+        (
+            "more scopes",
+            partner_claims(app.a.id, "partner", Some("customers:read pii:read")),
+        ),
+        (
+            "another tenant",
+            partner_claims(app.b.id, "partner", Some("customers:read")),
+        ),
+        (
+            "another issuer",
+            api::auth::Claims {
+                iss: Some("https://idp.elsewhere.test".into()),
+                ..partner_claims(app.a.id, "partner", Some("customers:read"))
+            },
+        ),
+        (
+            "the operator's issuer",
+            api::auth::Claims {
+                iss: Some(ISSUER.into()),
+                ..partner_claims(app.a.id, "admin", None)
+            },
+        ),
+    ] {
+        let answer = app
+            .gql(&partner_token(&claims, RS256), WHO, json!({}))
+            .await;
+        assert_eq!(answer.status, 401, "{what}: {}", answer.body);
+        assert_eq!(answer.codes(), vec!["UNAUTHENTICATED"], "{what}");
+    }
+    // Another key under the registered issuer and kid.
+    let other = jsonwebtoken::EncodingKey::from_rsa_pem(
+        &std::fs::read(fixture("rsa_other_private.pem")).expect("key"),
+    )
+    .expect("key");
+    let mut header = jsonwebtoken::Header::new(RS256);
+    header.kid = Some("partner-rsa".into());
+    let forged = jsonwebtoken::encode(
+        &header,
+        &partner_claims(app.a.id, "partner", Some("customers:read")),
+        &other,
+    )
+    .expect("sign");
+    assert_eq!(app.gql(&forged, WHO, json!({})).await.status, 401);
+
+    // The registration is audited, and visible to the tenant's administrator.
+    let created = app
+        .audit_events(json!({"entity": {"eq": "IdentityProvider"}}))
+        .await;
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["action"], json!("CREATE"));
+    assert_eq!(created[0]["entityIds"], json!([registration]));
+    let listed = app
+        .gql(
+            &app.token(app.a.id, "admin"),
+            "{ identityProviders { id issuer keyIds roles scopes disabledAt } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        listed["identityProviders"],
+        json!([{"id": registration, "issuer": PARTNER_ISSUER, "keyIds": ["partner-ec", "partner-rsa"],
+            "roles": ["PARTNER"], "scopes": ["customers:read", "contacts:read"], "disabledAt": null}])
+    );
+    // Tenant B sees none of it.
+    let theirs = app
+        .gql(
+            &app.token(app.b.id, "admin"),
+            "{ identityProviders { id } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    assert_eq!(theirs["identityProviders"], json!([]));
+
+    // Disabled, its tokens are refused at once.
+    app.gql(
+        &app.token(app.a.id, "admin"),
+        "mutation($id: UUID!) { disableIdentityProvider(id: $id) { disabledAt } }",
+        json!({"id": registration}),
+    )
+    .await
+    .ok();
+    assert_eq!(app.gql(&within, WHO, json!({})).await.status, 401);
+}
+
+on_both_backends!(a_partners_key_grants_only_what_its_registration_says);
+
+/// Only a tenant administrator signed in with the operator's key registers providers, and
+/// never for more than they hold: a provider's own admin token cannot register another (no
+/// chain of trust grows from a partner's key), and nobody grants the compliance scopes
+/// through the API.
+async fn registrations_cannot_grow_a_chain_of_trust(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let keys = std::fs::read_to_string(fixture("jwks.json")).expect("jwks");
+    let register = |issuer: &str, scopes: Vec<&str>| json!({"input": {"name": "X", "issuer": issuer, "keys": keys, "roles": ["ADMIN"], "scopes": scopes}});
+    let mutation = "mutation($input: RegisterIdentityProviderInput!) { registerIdentityProvider(input: $input) { id } }";
+    for role in ["agent", "compliance", "analyst"] {
+        let answer = app
+            .gql(
+                &app.token(app.a.id, role),
+                mutation,
+                register("https://x.test", vec!["customers:read"]),
+            )
+            .await;
+        assert_eq!(answer.codes(), vec!["FORBIDDEN"], "{role}: {}", answer.body);
+    }
+    let escalation = app
+        .gql(
+            &app.token(app.a.id, "admin"),
+            mutation,
+            register("https://x.test", vec!["customers:read", "gdpr:erase"]),
+        )
+        .await;
+    assert_eq!(escalation.codes(), vec!["FORBIDDEN"], "{}", escalation.body);
+    for (bad, input) in [
+        (
+            "keys",
+            json!({"name": "X", "issuer": "https://x.test", "keys": "not a key", "roles": ["PARTNER"], "scopes": []}),
+        ),
+        (
+            "roles",
+            json!({"name": "X", "issuer": "https://x.test", "keys": keys, "roles": [], "scopes": []}),
+        ),
+        (
+            "scopes",
+            json!({"name": "X", "issuer": "https://x.test", "keys": keys, "roles": ["PARTNER"], "scopes": ["everything"]}),
+        ),
+        (
+            "issuer",
+            json!({"name": "X", "issuer": "line\nbreak", "keys": keys, "roles": ["PARTNER"], "scopes": []}),
+        ),
+    ] {
+        let answer = app
+            .gql(
+                &app.token(app.a.id, "admin"),
+                mutation,
+                json!({"input": input}),
+            )
+            .await;
+        assert_eq!(
+            answer.codes(),
+            vec!["BAD_USER_INPUT"],
+            "{bad}: {}",
+            answer.body
+        );
+        let message = answer.errors()[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(message.starts_with(bad), "{bad}: {message}");
+    }
+    // A provider trusted with the admin role: its admins still cannot register providers.
+    app.register_partner(app.a.id, &["admin"], &["customers:read", "customers:write"])
+        .await;
+    let partner_admin = partner_token(
+        &partner_claims(app.a.id, "admin", Some("customers:read")),
+        jsonwebtoken::Algorithm::RS256,
+    );
+    app.gql(&partner_admin, WHO, json!({})).await.ok();
+    let chained = app
+        .gql(
+            &partner_admin,
+            mutation,
+            register("https://y.test", vec!["customers:read"]),
+        )
+        .await;
+    assert_eq!(chained.codes(), vec!["FORBIDDEN"], "{}", chained.body);
+    // One active registration per issuer.
+    let again = app
+        .gql(
+            &app.token(app.a.id, "admin"),
+            mutation,
+            json!({"input": {"name": "X", "issuer": PARTNER_ISSUER, "keys": keys, "roles": ["PARTNER"], "scopes": []}}),
+        )
+        .await;
+    assert_eq!(again.codes(), vec!["CONFLICT"], "{}", again.body);
+    assert_eq!(
+        app.admin_count("SELECT COUNT(*) FROM identity_providers")
+            .await,
+        1,
+        "nothing refused was written"
+    );
+}
+
+on_both_backends!(registrations_cannot_grow_a_chain_of_trust);
+
+/// The removed setting that trusted a key for every tenant and role is refused at start,
+/// not silently ignored.
+#[test]
+fn a_globally_trusted_key_setting_is_refused_at_start() {
+    let mut config = tests::config("sqlite::memory:");
+    config.jwt_keys = Some(fixture("jwks.json"));
+    let refused = config.verifier().err().expect("refused");
+    assert!(
+        refused.to_string().contains("dossier idp register"),
+        "{refused}"
+    );
+}

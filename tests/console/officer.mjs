@@ -20,6 +20,13 @@ function check(condition, what) {
   console.log(`ok - ${what}`);
 }
 
+// Fail rather than hang: every wait gives up after 20 s, and the whole run after 120 s (the
+// Rust test kills this process group after 180 s in case even this does not fire).
+const watchdog = setTimeout(() => {
+  console.log("not ok - the console run took over 120 s");
+  process.exit(2);
+}, 120_000);
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -27,6 +34,7 @@ const browser = await chromium.launch({
 });
 try {
   const page = await browser.newPage({ acceptDownloads: true });
+  page.setDefaultTimeout(20_000);
   const failures = [];
   page.on("pageerror", (err) => failures.push(err.message));
   // Failed loads are expected (the refused sign-in's 401, the absent favicon); anything else
@@ -131,4 +139,5 @@ try {
   check(failures.length === 0, `no script errors on the page (${failures.join("; ")})`);
 } finally {
   await browser.close();
+  clearTimeout(watchdog);
 }

@@ -27,7 +27,10 @@ pub struct AuditEvent {
     pub actor: String,
     pub actor_role: String,
     pub client_id: Option<String>,
+    /// The server's id of the request.
     pub request_id: String,
+    /// The `X-Request-Id` the caller sent, if any (the caller chooses it freely).
+    pub caller_request_id: Option<String>,
     pub action: Action,
     /// The GraphQL type of the rows, e.g. `Contact`.
     pub entity: String,
@@ -50,6 +53,7 @@ impl From<audit_event::Model> for AuditEvent {
             actor_role: m.actor_role,
             client_id: m.client_id,
             request_id: m.request_id,
+            caller_request_id: m.caller_request_id,
             action: Action::parse(&m.action).unwrap_or(Action::Read),
             entity: m.entity,
             entity_ids: serde_json::from_value(m.entity_ids).unwrap_or_default(),
@@ -74,6 +78,7 @@ impl AuditEvent {
             "actorRole": self.actor_role,
             "clientId": self.client_id,
             "requestId": self.request_id,
+            "callerRequestId": self.caller_request_id,
             "action": self.action.as_str(),
             "entity": self.entity,
             "entityIds": self.entity_ids,
@@ -124,6 +129,7 @@ fn audit_csv(events: &[AuditEvent]) -> String {
         "actorRole",
         "clientId",
         "requestId",
+        "callerRequestId",
         "action",
         "entity",
         "entityIds",
@@ -148,6 +154,7 @@ fn audit_csv(events: &[AuditEvent]) -> String {
             e.actor_role.clone(),
             e.client_id.clone().unwrap_or_default(),
             e.request_id.clone(),
+            e.caller_request_id.clone().unwrap_or_default(),
             e.action.as_str().to_owned(),
             e.entity.clone(),
             ids,
@@ -170,6 +177,7 @@ pub struct AuditEventFilter {
     pub entity: Option<StringFilter>,
     pub outcome: Option<Outcome>,
     pub request_id: Option<StringFilter>,
+    pub caller_request_id: Option<StringFilter>,
     pub client_id: Option<StringFilter>,
     pub purpose: Option<StringFilter>,
     /// Events that name this row (a contact, a customer…) among their ids.
@@ -186,6 +194,7 @@ impl AuditEventFilter {
             (&self.actor_role, Column::ActorRole),
             (&self.entity, Column::Entity),
             (&self.request_id, Column::RequestId),
+            (&self.caller_request_id, Column::CallerRequestId),
             (&self.client_id, Column::ClientId),
             (&self.purpose, Column::Purpose),
         ] {
@@ -239,13 +248,22 @@ impl AuditQuery {
             }],
             |m| SortValue::U(m.id),
         );
-        let page =
-            page::fetch_field(ctx, scope, select, &ordering, first, after.as_deref()).await?;
+        let page = page::fetch_field(
+            ctx,
+            scope,
+            select,
+            &ordering,
+            first,
+            after.as_deref(),
+            page::Lookup::Plain,
+        )
+        .await?;
         Ok(page.into())
     }
 
     /// The events matching `filter`, newest first, as one CSV or JSON document to download
     /// (at most 10,000 events: narrow the range for more). The export is itself audited.
+    #[graphql(complexity = "crate::graphql::WHOLE_LOG_COST")]
     async fn audit_export(
         &self,
         ctx: &Context<'_>,
@@ -292,11 +310,44 @@ impl AuditQuery {
         })
     }
 
-    /// Recomputes the tenant's hash chain and reports the first broken link, if any.
-    async fn verify_audit_chain(&self, ctx: &Context<'_>) -> GqlResult<AuditChainReport> {
+    /// Recomputes the tenant's chain — every link, hash and seal — and reports the first
+    /// break, if any. It is held against the checkpoints given here (JSON lines printed by
+    /// `dossier audit checkpoint`) and those in the server's checkpoint file, which show a log
+    /// whose newest events were cut off.
+    #[graphql(complexity = "crate::graphql::WHOLE_LOG_COST")]
+    async fn verify_audit_chain(
+        &self,
+        ctx: &Context<'_>,
+        checkpoints: Option<Vec<String>>,
+    ) -> GqlResult<AuditChainReport> {
         let rc = RequestContext::of(ctx);
         let scope = rc.scope_for(AuthScope::AuditRead)?;
         note_oversight(rc, "AuditEvent");
-        Ok(audit::verify_chain(scope).await?)
+        let key = &rc.audit_key;
+        let mut held = Vec::new();
+        for line in checkpoints.unwrap_or_default() {
+            held.push(
+                audit::Checkpoint::parse(&line, key)
+                    .map_err(|why| ApiError::BadUserInput(format!("checkpoints: {why}")))?,
+            );
+        }
+        if let Some(path) = &rc.audit_checkpoints {
+            let text = match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(err) => return Err(ApiError::internal(err).into()),
+            };
+            match audit::Checkpoint::parse_all(&text, key) {
+                Ok(kept) => held.extend(kept),
+                Err(why) => {
+                    return Ok(AuditChainReport {
+                        ok: false,
+                        reason: Some(format!("the server's checkpoint file: {why}")),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        Ok(audit::verify_chain(scope, key, &held).await?)
     }
 }

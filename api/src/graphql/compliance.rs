@@ -164,6 +164,7 @@ impl ComplianceQuery {
     /// contact record, their customer, the sales linked to them, their consents with history,
     /// legal holds, and every access to their data recorded in the audit log. The export is
     /// itself audited (`EXPORT` of the contact).
+    #[graphql(complexity = "crate::graphql::DOCUMENT_COST")]
     async fn export_subject(
         &self,
         ctx: &Context<'_>,
@@ -224,6 +225,7 @@ impl ComplianceQuery {
             &ordering,
             first,
             after.as_deref(),
+            page::Lookup::Plain,
         )
         .await?;
         Ok(page.into())

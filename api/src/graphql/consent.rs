@@ -11,7 +11,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use entity::consent::{self, Column};
 use entity::contact;
 use sea_orm::ActiveValue::{NotSet, Set};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::{Expr, Order};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::audit::{Action, NewEvent};
@@ -112,7 +113,13 @@ impl Consent {
     }
 }
 
-/// Every consent row of a batch of contacts, oldest first.
+/// The most consent rows loaded per contact: the newest ones. A person with more decisions
+/// than this is not a real case; a writer making them up must not make every read of that
+/// person unbounded.
+pub const CONSENT_ROWS_MAX: u64 = 1_000;
+
+/// The consent rows of a batch of contacts (the newest [`CONSENT_ROWS_MAX`] of each), oldest
+/// first.
 pub struct ConsentsOf {
     scope: Scope,
 }
@@ -130,29 +137,40 @@ impl Loader<Uuid> for ConsentsOf {
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Vec<consent::Model>>, Self::Error> {
         let rows = self
             .scope
-            .all(
-                consent::Entity::find()
-                    .filter(Column::ContactId.is_in(keys.iter().copied()))
-                    .order_by_asc(Column::RecordedAt)
-                    .order_by_asc(Column::Id),
+            .all_ranked(
+                consent::Entity::find().filter(Column::ContactId.is_in(keys.iter().copied())),
+                Column::ContactId,
+                &[
+                    (Expr::col(Column::RecordedAt), Order::Desc),
+                    (Expr::col(Column::Id), Order::Desc),
+                ],
+                CONSENT_ROWS_MAX,
             )
             .await?;
         let mut by_contact: HashMap<Uuid, Vec<consent::Model>> = HashMap::new();
         for row in rows {
             by_contact.entry(row.contact_id).or_default().push(row);
         }
+        for history in by_contact.values_mut() {
+            history.reverse();
+        }
         Ok(by_contact)
     }
 }
 
-/// `Contact.consents`: the current decision per purpose, or with `history` every change,
-/// oldest first.
+/// How many decisions `Contact.consents(history: true)` returns when `first` is not given.
+pub const HISTORY_PAGE: i32 = 100;
+
+/// `Contact.consents`: the current decision per purpose, or with `history` the latest `first`
+/// changes, oldest first.
 pub async fn consents_of(
     ctx: &Context<'_>,
     contact_id: Uuid,
     purpose: Option<String>,
     history: bool,
+    first: Option<i32>,
 ) -> ApiResult<Vec<Consent>> {
+    let first = crate::graphql::page::page_size(first.or(Some(HISTORY_PAGE)))? as usize;
     let rc = RequestContext::of(ctx);
     rc.principal.require(AuthScope::ContactsRead)?;
     let rows = rc
@@ -166,7 +184,9 @@ pub async fn consents_of(
         .into_iter()
         .filter(|c| purpose.as_deref().is_none_or(|p| p == c.purpose));
     if history {
-        return Ok(rows.map(Consent).collect());
+        let rows: Vec<consent::Model> = rows.collect();
+        let skip = rows.len().saturating_sub(first);
+        return Ok(rows.into_iter().skip(skip).map(Consent).collect());
     }
     let mut current: Vec<consent::Model> = Vec::new();
     for row in rows {

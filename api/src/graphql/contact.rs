@@ -100,14 +100,16 @@ impl Contact {
         self.0.updated_at
     }
     /// The person's decisions per processing purpose: the current one per purpose, or with
-    /// `history` every change, oldest first.
+    /// `history` the latest `first` changes (100 by default, at most 500), oldest first.
+    #[graphql(complexity = "list_complexity(first, child_complexity)")]
     async fn consents(
         &self,
         ctx: &Context<'_>,
         purpose: Option<String>,
         #[graphql(default)] history: bool,
+        first: Option<i32>,
     ) -> GqlResult<Vec<Consent>> {
-        Ok(consents_of(ctx, self.0.id, purpose, history).await?)
+        Ok(consents_of(ctx, self.0.id, purpose, history, first).await?)
     }
     /// Set when this contact's email or phone matched an erased person's tombstone as it was
     /// created or changed: the same person may have been re-imported after their erasure.
@@ -370,21 +372,28 @@ pub async fn contacts_of(
         after,
         filter,
         order_by,
+        lookup(&personal),
     )
     .await?;
-    note_personal(
-        rc,
-        &page.rows.iter().map(|(_, m)| m.id).collect::<Vec<_>>(),
-        &personal,
-    );
+    note_lookup(rc, &page.matched, &personal);
     Ok(page.into())
 }
 
-/// A filter or ordering on a personal field reveals it for the rows returned: audit it so.
-fn note_personal(rc: &RequestContext, ids: &[Uuid], personal: &[&'static str]) {
-    if !personal.is_empty() && !ids.is_empty() {
+fn lookup(personal: &[&'static str]) -> page::Lookup {
+    if personal.is_empty() {
+        page::Lookup::Plain
+    } else {
+        page::Lookup::Personal
+    }
+}
+
+/// A filter or ordering on a personal field is an access (invariant 3), even when it matched
+/// nobody and no personal field is returned: it tells whether someone is in the file. Audit
+/// it with the fields used and every row the answer depended on ([`page::Lookup`]).
+fn note_lookup(rc: &RequestContext, matched: &[Uuid], personal: &[&'static str]) {
+    if !personal.is_empty() {
         rc.reads
-            .note_all("Contact", ids, personal, Outcome::Allowed);
+            .note_all("Contact", matched, personal, Outcome::Allowed);
     }
 }
 
@@ -426,13 +435,10 @@ impl ContactQuery {
             &contact_ordering(&order_by),
             first,
             after.as_deref(),
+            lookup(&personal),
         )
         .await?;
-        note_personal(
-            rc,
-            &page.rows.iter().map(|(_, m)| m.id).collect::<Vec<_>>(),
-            &personal,
-        );
+        note_lookup(rc, &page.matched, &personal);
         Ok(page.into())
     }
 }

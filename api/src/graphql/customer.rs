@@ -463,8 +463,16 @@ impl CustomerQuery {
             select = select.filter(filter.condition()?);
         }
         let ordering = customer_ordering(order_by.as_deref().unwrap_or_default());
-        let page =
-            page::fetch_field(ctx, scope, select, &ordering, first, after.as_deref()).await?;
+        let page = page::fetch_field(
+            ctx,
+            scope,
+            select,
+            &ordering,
+            first,
+            after.as_deref(),
+            page::Lookup::Plain,
+        )
+        .await?;
         Ok(page.into())
     }
 }

@@ -165,6 +165,13 @@ pub fn combine<F>(
     or: &Option<Vec<F>>,
     each: impl Fn(&F) -> ApiResult<Condition>,
 ) -> ApiResult<Condition> {
+    for list in [and, or].into_iter().flatten() {
+        if list.len() > MAX_FILTER_WIDTH {
+            return Err(ApiError::BadUserInput(format!(
+                "`and` and `or` take at most {MAX_FILTER_WIDTH} filters each"
+            )));
+        }
+    }
     let mut cond = own;
     if let Some(and) = and {
         for f in and {
@@ -183,11 +190,33 @@ pub fn combine<F>(
 
 /// Refuses filters nested deeper than this: each level is another sub-expression to plan.
 pub const MAX_FILTER_DEPTH: usize = 5;
+/// Most filters one `and` or `or` list holds.
+pub const MAX_FILTER_WIDTH: usize = 16;
+/// Most filter objects one filter argument holds, nested ones included: each becomes SQL that
+/// every candidate row is tested against.
+pub const MAX_FILTER_NODES: usize = 64;
 
+thread_local! {
+    /// Filter objects seen while building the current filter's condition (which happens
+    /// synchronously, from `depth_guard(0)` on).
+    static FILTER_NODES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Called once per filter object as its condition is built: bounds the nesting and the size.
 pub fn depth_guard(depth: usize) -> ApiResult<()> {
     if depth > MAX_FILTER_DEPTH {
         return Err(ApiError::BadUserInput(format!(
             "filters nest at most {MAX_FILTER_DEPTH} levels of `and`/`or`"
+        )));
+    }
+    let nodes = FILTER_NODES.with(|n| {
+        let seen = if depth == 0 { 1 } else { n.get() + 1 };
+        n.set(seen);
+        seen
+    });
+    if nodes > MAX_FILTER_NODES {
+        return Err(ApiError::BadUserInput(format!(
+            "a filter holds at most {MAX_FILTER_NODES} filter objects, nested ones included"
         )));
     }
     Ok(())

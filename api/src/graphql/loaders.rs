@@ -15,7 +15,10 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::graphql::page::{CursorKey, CursorSigner, Ordering, Page, SortValue};
+use crate::graphql::page::{
+    CursorKey, CursorSigner, Lookup, Ordering, PERSONAL_COUNT_MAX, Page, SortValue,
+    personal_count_too_large,
+};
 use crate::tenancy::Scope;
 
 type LoadError = async_graphql::Error;
@@ -46,16 +49,8 @@ where
             .map_err(gql)?;
         Ok(rows
             .into_iter()
-            .filter_map(|row| id_of::<E>(&row).map(|id| (id, row)))
+            .filter_map(|row| crate::tenancy::id_of::<E>(&row).map(|id| (id, row)))
             .collect())
-    }
-}
-
-fn id_of<E: TenantOwned>(row: &E::Model) -> Option<Uuid> {
-    use sea_orm::ModelTrait;
-    match row.get(E::id_column()) {
-        sea_orm::Value::Uuid(Some(id)) => Some(id),
-        _ => None,
     }
 }
 
@@ -81,6 +76,7 @@ pub struct ChildArgs<S: Children> {
     /// The decoded position of `after`.
     after: Option<Vec<SortValue>>,
     with_total: bool,
+    lookup: Lookup,
 }
 
 impl<S: Children> PartialEq for ChildArgs<S> {
@@ -90,6 +86,7 @@ impl<S: Children> PartialEq for ChildArgs<S> {
             && self.first == other.first
             && self.after == other.after
             && self.with_total == other.with_total
+            && self.lookup == other.lookup
     }
 }
 
@@ -102,6 +99,7 @@ impl<S: Children> Hash for ChildArgs<S> {
         self.first.hash(state);
         self.after.hash(state);
         self.with_total.hash(state);
+        self.lookup.hash(state);
     }
 }
 
@@ -170,11 +168,22 @@ where
             )
             .await?;
         let mut by_parent: HashMap<Uuid, Vec<_>> = HashMap::new();
+        let mut matched: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         for row in rows {
-            by_parent.entry(S::parent_of(&row)).or_default().push(row);
+            let parent = S::parent_of(&row);
+            if args.lookup == Lookup::Personal {
+                // The rows returned, and the one past each page that `hasNextPage` reveals.
+                matched
+                    .entry(parent)
+                    .or_default()
+                    .extend(crate::tenancy::id_of::<S::Entity>(&row));
+            }
+            by_parent.entry(parent).or_default().push(row);
         }
-        let totals: HashMap<Uuid, i64> = if args.with_total {
-            self.scope
+        let totals: HashMap<Uuid, i64> = match (args.with_total, args.lookup) {
+            (false, _) => HashMap::new(),
+            (true, Lookup::Plain) => self
+                .scope
                 .tuples::<S::Entity, (Uuid, i64)>(
                     base.select_only()
                         .column(S::parent_column())
@@ -186,9 +195,28 @@ where
                 )
                 .await?
                 .into_iter()
-                .collect()
-        } else {
-            HashMap::new()
+                .collect(),
+            // A count by personal data names everyone it counts.
+            (true, Lookup::Personal) => {
+                let counted = self
+                    .scope
+                    .tuples::<S::Entity, (Uuid, Uuid)>(
+                        base.select_only()
+                            .column(S::parent_column())
+                            .column(S::Entity::id_column())
+                            .limit(PERSONAL_COUNT_MAX + 1),
+                    )
+                    .await?;
+                if counted.len() as u64 > PERSONAL_COUNT_MAX {
+                    return Err(personal_count_too_large());
+                }
+                let mut totals = HashMap::new();
+                for (parent, id) in counted {
+                    *totals.entry(parent).or_default() += 1;
+                    matched.entry(parent).or_default().push(id);
+                }
+                totals
+            }
         };
         let signer = Arc::new(CursorSigner {
             key: self.cursors.clone(),
@@ -206,6 +234,7 @@ where
                 if args.with_total {
                     page.total = Some(totals.get(parent).copied().unwrap_or(0) as u64);
                 }
+                page.matched = matched.remove(parent).unwrap_or_default();
                 (*parent, page)
             })
             .collect())
@@ -214,6 +243,7 @@ where
 
 /// One parent's page of a nested list, through the request's batch loader. The caller has
 /// already checked scopes and validated `filter`.
+#[allow(clippy::too_many_arguments)]
 pub async fn children<S: Children>(
     ctx: &async_graphql::Context<'_>,
     loader: &DataLoader<ChildPages<S>>,
@@ -222,6 +252,7 @@ pub async fn children<S: Children>(
     after: Option<String>,
     filter: Option<S::Filter>,
     order_by: Vec<S::Order>,
+    lookup: Lookup,
 ) -> Result<Page<Model<S>>, ApiError>
 where
     Model<S>: Clone + Send + Sync + 'static,
@@ -239,6 +270,7 @@ where
         first: crate::graphql::page::page_size(first)?,
         after,
         with_total: crate::graphql::page::wants_total(ctx),
+        lookup,
     });
     let page = loader
         .load_one((parent, args))
@@ -250,6 +282,7 @@ where
         has_next: page.has_next,
         has_previous: page.has_previous,
         total: page.total,
+        matched: page.matched.clone(),
     })
 }
 

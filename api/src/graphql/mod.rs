@@ -7,6 +7,7 @@ pub mod consent;
 pub mod contact;
 pub mod customer;
 pub mod filter;
+pub mod identity;
 pub mod loaders;
 pub mod me;
 pub mod page;
@@ -41,6 +42,7 @@ pub struct Query(
     audit_log::AuditQuery,
     compliance::ComplianceQuery,
     register::RegisterQuery,
+    identity::IdentityProviderQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -51,9 +53,17 @@ pub struct Mutation(
     consent::ConsentMutation,
     compliance::ComplianceMutation,
     register::RegisterMutation,
+    identity::IdentityProviderMutation,
 );
 
 pub type DossierSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// What a field that reads a tenant's whole audit log costs in query complexity (chain
+/// verification, audit export): a handful per operation at most.
+pub const WHOLE_LOG_COST: usize = 50_000;
+
+/// What a document built from many tables costs (subject export, register of processing).
+pub const DOCUMENT_COST: usize = 5_000;
 
 /// Query limits, DESIGN §7.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +71,10 @@ pub struct Limits {
     pub depth: usize,
     pub complexity: usize,
     pub directives: usize,
+    /// Root fields per operation, aliases included.
+    pub root_fields: usize,
+    /// `totalCount`s per operation.
+    pub counts: usize,
 }
 
 impl Default for Limits {
@@ -69,6 +83,8 @@ impl Default for Limits {
             depth: 12,
             complexity: 250_000,
             directives: 4,
+            root_fields: 20,
+            counts: 10,
         }
     }
 }
@@ -180,17 +196,39 @@ pub struct Services {
     pub cursors: page::CursorKey,
     /// Keys erased people's email and phone in their tombstones.
     pub subject_keys: crate::gdpr::SubjectKeys,
+    /// Seals the audit log; never stored in the database.
+    pub audit_key: audit::AuditKey,
+    /// Checkpoints `verifyAuditChain` holds the chains against (`DOSSIER_AUDIT_CHECKPOINTS`).
+    pub audit_checkpoints: Option<std::sync::Arc<std::path::Path>>,
     pub tenants: tenancy::TenantCache,
+    /// The identity providers tenants registered, by tenant and issuer.
+    pub providers: crate::providers::ProviderCache,
     /// Group commit of read audit events; PostgreSQL only (SQLite has one connection, which
     /// the waiting request would hold).
     pub appender: Option<audit::Appender>,
     pub queries: ParsedQueries,
+    /// Per-tenant rate and concurrency.
+    pub budgets: crate::budget::Budgets,
+    /// What one operation may ask for.
+    pub limits: Limits,
+}
+
+/// The ids of one request: the server's own, and the `X-Request-Id` the caller sent (kept
+/// beside it, never instead of it: a caller can send any id it likes).
+#[derive(Debug, Clone)]
+pub struct RequestIds {
+    pub server: String,
+    pub caller: Option<String>,
 }
 
 /// Why a request never reached the resolvers.
 pub enum Refused {
     Unauthenticated(crate::auth::AuthError),
     Unavailable,
+    /// The tenant's budget is spent; try again after this long.
+    RateLimited(std::time::Duration),
+    /// More root fields or counts than the limits.
+    TooBig(Shape),
 }
 
 /// Runs one GraphQL request for an authenticated principal.
@@ -205,9 +243,23 @@ pub async fn execute(
     schema: &DossierSchema,
     services: &Services,
     principal: Principal,
-    request_id: String,
+    ids: RequestIds,
     request: async_graphql::Request,
 ) -> Result<async_graphql::Response, Refused> {
+    let mut request = request;
+    if let Some(shape) = shape(&mut request)
+        && (shape.root_fields > services.limits.root_fields
+            || shape.counts > services.limits.counts)
+    {
+        return Err(Refused::TooBig(shape));
+    }
+    // Admitted before the transaction opens: a request waiting for its tenant's turn holds no
+    // database connection.
+    let _admitted = services
+        .budgets
+        .admit(principal.tenant_id)
+        .await
+        .map_err(|refused| Refused::RateLimited(refused.retry_after))?;
     let (scope, tenant) = match tenancy::open(&services.db, &services.tenants, &principal).await {
         Ok(opened) => opened,
         Err(OpenError::Auth(err)) => return Err(Refused::Unauthenticated(err)),
@@ -221,9 +273,12 @@ pub async fn execute(
         cursors: services.cursors.clone(),
         subject_keys: services.subject_keys.clone(),
         tenant_changed: Default::default(),
+        providers_changed: Default::default(),
         principal,
         tenant,
-        request_id,
+        ids,
+        audit_key: services.audit_key.clone(),
+        audit_checkpoints: services.audit_checkpoints.clone(),
         scope: scope.clone(),
         reads: Default::default(),
     });
@@ -232,6 +287,9 @@ pub async fn execute(
     let actor = context.actor();
     let tenant_changed = context
         .tenant_changed
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let providers_changed = context
+        .providers_changed
         .load(std::sync::atomic::Ordering::Relaxed);
     let tenant_id = scope.tenant_id();
     // The loaders hold clones of the handle; the transaction can only commit once they go.
@@ -262,6 +320,9 @@ pub async fn execute(
         // settings again (see `TenantCache`).
         services.tenants.forget(tenant_id);
     }
+    if providers_changed {
+        services.providers.forget(tenant_id);
+    }
     if let Err(err) = committed {
         let err: async_graphql::Error = err.into();
         response =
@@ -269,6 +330,86 @@ pub async fn execute(
     }
     normalize_errors(&mut response.errors);
     Ok(response)
+}
+
+/// What an operation asks for, counted before it runs: its root fields (each a query of its
+/// own: a page, a count, a chain verification) and its `totalCount`s (each a statement that
+/// reads every row its filter matches, however small the page — `first: 0` included; a
+/// nested count is one batched statement for all its parents). Aliases and fragments count.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub root_fields: usize,
+    pub counts: usize,
+}
+
+/// The [`Shape`] of the operation a request runs (`None` if it does not parse, which the
+/// executor then reports).
+fn shape(request: &mut async_graphql::Request) -> Option<Shape> {
+    use async_graphql::parser::types::{DocumentOperations, FragmentDefinition, SelectionSet};
+    use async_graphql::{Name, Positioned};
+    use std::collections::HashMap;
+    type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
+
+    /// Fragments that spread each other in a cycle are refused by validation, which runs
+    /// later: the walk stops at this depth instead of looping.
+    const MAX_WALK_DEPTH: usize = 64;
+
+    fn walk(set: &SelectionSet, fragments: &Fragments, depth: usize, counts: &mut usize) -> usize {
+        use async_graphql::parser::types::Selection;
+        if depth > MAX_WALK_DEPTH {
+            return 0;
+        }
+        let mut fields = 0;
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    fields += 1;
+                    if field.node.name.node == "totalCount" {
+                        *counts += 1;
+                    }
+                    walk(&field.node.selection_set.node, fragments, depth + 1, counts);
+                }
+                Selection::InlineFragment(inline) => {
+                    fields += walk(
+                        &inline.node.selection_set.node,
+                        fragments,
+                        depth + 1,
+                        counts,
+                    );
+                }
+                Selection::FragmentSpread(spread) => {
+                    if let Some(fragment) = fragments.get(&spread.node.fragment_name.node) {
+                        fields += walk(
+                            &fragment.node.selection_set.node,
+                            fragments,
+                            depth + 1,
+                            counts,
+                        );
+                    }
+                }
+            }
+        }
+        fields
+    }
+
+    let name = request.operation_name.clone();
+    let document = request.parsed_query().ok()?;
+    let operation = match (&document.operations, &name) {
+        (DocumentOperations::Single(op), _) => &op.node,
+        (DocumentOperations::Multiple(ops), Some(name)) => &ops.get(name.as_str())?.node,
+        (DocumentOperations::Multiple(ops), None) => &ops.values().next()?.node,
+    };
+    let mut counts = 0;
+    let root_fields = walk(
+        &operation.selection_set.node,
+        &document.fragments,
+        0,
+        &mut counts,
+    );
+    Some(Shape {
+        root_fields,
+        counts,
+    })
 }
 
 /// Gives every error a stable `extensions.code`. Errors raised by our resolvers carry one
@@ -293,9 +434,38 @@ pub fn normalize_errors(errors: &mut [ServerError]) {
             Code::GraphqlValidationFailed
         } else {
             // An argument that failed to parse while resolving (a malformed UUID, say).
+            if let Some(field) = scalar_field(message) {
+                error.message = format!("{field}: {}", scalar_rule(message));
+            }
             Code::BadUserInput
         };
         set_code(error, code);
+    }
+}
+
+/// The input field a scalar parse error blames. async-graphql names the scalar and the input
+/// object, not the field; in these inputs each such scalar belongs to one field, so a
+/// refusal can start with the field's name like every other refusal (`birthday: …`).
+fn scalar_field(message: &str) -> Option<&'static str> {
+    const FIELDS: [(&str, &str, &str); 5] = [
+        ("Date", "CreateContactInput", "birthday"),
+        ("Date", "UpdateContactInput", "birthday"),
+        ("DateTime", "CreateSaleInput", "soldAt"),
+        ("DateTime", "UpdateSaleInput", "soldAt"),
+        ("DateTime", "RecordConsentInput", "at"),
+    ];
+    FIELDS.iter().find_map(|(scalar, input, field)| {
+        (message.starts_with(&format!("Failed to parse \"{scalar}\""))
+            && message.contains(&format!("while parsing \"{input}\"")))
+        .then_some(*field)
+    })
+}
+
+fn scalar_rule(message: &str) -> &'static str {
+    if message.starts_with("Failed to parse \"Date\"") {
+        "must be a date as YYYY-MM-DD"
+    } else {
+        "must be a date and time as RFC 3339, e.g. 2026-01-31T09:30:00Z"
     }
 }
 

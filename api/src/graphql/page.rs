@@ -279,12 +279,33 @@ impl PageInfo {
     }
 }
 
+/// Whether a list is a lookup by personal data (a filter or an ordering on a personal
+/// field). Such a lookup is an access even when it returns no personal field (invariant 3):
+/// its page names every row its answer depends on — the rows returned, the row that makes
+/// `hasNextPage` true, and every row `totalCount` counted — for the request's audit event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lookup {
+    Plain,
+    Personal,
+}
+
+/// Most rows a `totalCount` of a personal lookup may count: each is named in the audit event.
+pub const PERSONAL_COUNT_MAX: u64 = 10_000;
+
+pub fn personal_count_too_large() -> ApiError {
+    ApiError::BadUserInput(format!(
+        "totalCount: a count by personal data names everyone it counts in the audit log, at most {PERSONAL_COUNT_MAX}: narrow the filter"
+    ))
+}
+
 /// One page of rows, with the position of each.
 pub struct Page<M> {
     pub rows: Vec<(Cursor, M)>,
     pub has_next: bool,
     pub has_previous: bool,
     pub total: Option<u64>,
+    /// For a [`Lookup::Personal`]: the ids of every row the answer depends on.
+    pub matched: Vec<Uuid>,
 }
 
 impl<M> Page<M> {
@@ -321,6 +342,7 @@ impl<M> Page<M> {
             has_next,
             has_previous,
             total: None,
+            matched: Vec::new(),
         }
     }
 }
@@ -335,6 +357,7 @@ pub async fn fetch_field<E: TenantOwned>(
     ordering: &Ordering<E::Model>,
     first: Option<i32>,
     after: Option<&str>,
+    lookup: Lookup,
 ) -> ApiResult<Page<E::Model>>
 where
     E::Model: Send + Sync,
@@ -347,10 +370,12 @@ where
         page_size(first)?,
         after,
         wants_total(ctx),
+        lookup,
     )
     .await
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn fetch<E: TenantOwned>(
     scope: &Scope,
     key: &CursorKey,
@@ -359,15 +384,23 @@ pub async fn fetch<E: TenantOwned>(
     first: u64,
     after: Option<&str>,
     with_total: bool,
+    lookup: Lookup,
 ) -> ApiResult<Page<E::Model>>
 where
     E::Model: Send + Sync,
 {
     let signature = ordering.signature(E::default().table_name());
-    let total = if with_total {
-        Some(scope.count(select.clone()).await?)
-    } else {
-        None
+    let mut matched = Vec::new();
+    let total = match (with_total, lookup) {
+        (false, _) => None,
+        (true, Lookup::Plain) => Some(scope.count(select.clone()).await?),
+        (true, Lookup::Personal) => {
+            matched = scope.ids(select.clone(), PERSONAL_COUNT_MAX + 1).await?;
+            if matched.len() as u64 > PERSONAL_COUNT_MAX {
+                return Err(personal_count_too_large());
+            }
+            Some(matched.len() as u64)
+        }
     };
     let mut query = select;
     if let Some(after) = after {
@@ -375,6 +408,10 @@ where
         query = query.filter(ordering.after(values)?);
     }
     let rows = scope.all(ordering.apply(query).limit(first + 1)).await?;
+    if lookup == Lookup::Personal {
+        // The rows returned, and the one past the page that `hasNextPage` reveals.
+        matched.extend(rows.iter().filter_map(crate::tenancy::id_of::<E>));
+    }
     let signer = Arc::new(CursorSigner {
         key: key.clone(),
         tenant: scope.tenant_id(),
@@ -384,6 +421,7 @@ where
         ordering.values(row)
     });
     page.total = total;
+    page.matched = matched;
     Ok(page)
 }
 

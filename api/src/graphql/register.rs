@@ -122,6 +122,7 @@ impl RegisterQuery {
     /// The register of processing activities (GDPR Art. 30): categories of personal data
     /// from the schema's `@personalData` markings, purposes and legal bases, who may access
     /// them, retention periods, and recipients seen in the audit log (`audit:read`).
+    #[graphql(complexity = "crate::graphql::DOCUMENT_COST")]
     async fn processing_register(&self, ctx: &Context<'_>) -> GqlResult<ProcessingRegister> {
         let rc = RequestContext::of(ctx);
         rc.principal.require(AuthScope::AuditRead)?;

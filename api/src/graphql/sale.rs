@@ -313,6 +313,7 @@ pub async fn sales_of(
         after,
         filter,
         order_by,
+        crate::graphql::page::Lookup::Plain,
     )
     .await?;
     Ok(page.into())
@@ -356,6 +357,7 @@ impl SaleQuery {
             &sale_ordering(order_by.as_deref().unwrap_or_default()),
             first,
             after.as_deref(),
+            page::Lookup::Plain,
         )
         .await?;
         Ok(page.into())
