@@ -93,6 +93,8 @@ pub struct TestApp {
     pub b: Tenant,
     /// The PostgreSQL database this app runs on (`None` on SQLite), dropped with the app.
     pub database: Option<String>,
+    /// The running server, for stopping it as a signal would (`stop_gracefully`).
+    server_handle: actix_web::dev::ServerHandle,
     /// Asks the HTTP server to stop (sent when the app is dropped).
     stop_server: Option<Box<dyn FnOnce() + Send>>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -239,7 +241,7 @@ pub fn config(database_url: &str) -> Config {
         max_counts: 10,
         tenant_rate: 100,
         tenant_burst: 200,
-        tenant_concurrency: 8,
+        tenant_concurrency: 4,
         tenant_queue_ms: 2_000,
         db_pool: 4,
         workers: 1,
@@ -342,6 +344,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
             name: b.name,
         },
         database,
+        server_handle: handle.clone(),
         stop_server: Some(Box::new(move || {
             // The stop is sent at once; the returned future only waits for its completion.
             drop(handle.stop(false));
@@ -653,6 +656,14 @@ pub fn assert_event_outcome(
         ),
         "{event}"
     );
+}
+
+impl TestApp {
+    /// Stops the server as SIGTERM does: no new connections, requests in flight finish.
+    /// Resolves once it has stopped.
+    pub async fn stop_gracefully(&self) {
+        self.server_handle.stop(true).await;
+    }
 }
 
 /// The issuer of the test partner's identity provider (its keys: `fixtures/jwks.json`).

@@ -110,7 +110,7 @@ pub struct Config {
 
     /// Requests of one tenant that run at the same time (on SQLite, which runs one request at
     /// a time, at most 1 whatever is set: each tenant then takes its turn).
-    #[arg(long, env = "DOSSIER_TENANT_CONCURRENCY", default_value_t = 8)]
+    #[arg(long, env = "DOSSIER_TENANT_CONCURRENCY", default_value_t = 4)]
     pub tenant_concurrency: usize,
 
     /// How long a request waits for one of its tenant's slots before `RATE_LIMITED`, in ms.

@@ -61,6 +61,9 @@ fn run_bounded(mut command: Command, limit: Duration) -> Bounded {
     }
 }
 
+/// An actor name that is markup, as a hostile identity provider or client could send it.
+const MARKUP_ACTOR: &str = "<img src=x onerror=\"window.__pwned = 'sub'\">";
+
 async fn an_officer_works_through_the_console_in_a_browser(backend: Backend) {
     let app = spawn_app(backend).await;
     let agent = app.agent_a();
@@ -70,7 +73,13 @@ async fn an_officer_works_through_the_console_in_a_browser(backend: Backend) {
         .await;
     app.contact(&agent, customer, "Ben", "ben@acme.example")
         .await;
-    app.read_email(&agent, ann).await;
+    // The read is made by a caller whose free-text claims are markup: the page must show them
+    // as text, never build elements from them.
+    let mut markup = claims(app.a.id, "agent", None);
+    markup.sub = MARKUP_ACTOR.into();
+    markup.purpose = Some("<script>window.__pwned = 'purpose'</script>".into());
+    markup.client_id = Some("<b onmouseover=\"window.__pwned = 'client'\">crm</b>".into());
+    app.read_email(&sign(&markup), ann).await;
 
     let page = app.get("/console").await;
     assert_eq!(page.status(), 200);
@@ -96,6 +105,7 @@ async fn an_officer_works_through_the_console_in_a_browser(backend: Backend) {
         .env("OFFICER_TOKEN", app.token(app.a.id, "compliance"))
         .env("AGENT_TOKEN", &agent)
         .env("SUBJECT_ID", ann.to_string())
+        .env("READER_ACTOR", MARKUP_ACTOR)
         .env("SUBJECT_EMAIL", "ann@acme.example");
     let output = tokio::task::spawn_blocking(move || run_bounded(run, BROWSER_RUN_LIMIT))
         .await

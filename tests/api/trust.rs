@@ -1604,3 +1604,149 @@ fn a_globally_trusted_key_setting_is_refused_at_start() {
         "{refused}"
     );
 }
+
+/// A provider with several keys of one algorithm (a key rotation): the token's `kid` chooses
+/// the key, and a token signed by one key under the other's `kid` is refused.
+async fn several_keys_of_one_algorithm_are_chosen_by_kid(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let keys = std::fs::read_to_string(fixture("jwks_two_rsa.json")).expect("jwks");
+    app.gql(
+        &app.token(app.a.id, "admin"),
+        "mutation($input: RegisterIdentityProviderInput!) { registerIdentityProvider(input: $input) { keyIds } }",
+        json!({"input": {"name": "Rotating", "issuer": PARTNER_ISSUER, "keys": keys,
+            "roles": ["PARTNER"], "scopes": ["customers:read"]}}),
+    )
+    .await
+    .ok();
+    let sign_with = |pem: &str, kid: &str| {
+        let key =
+            jsonwebtoken::EncodingKey::from_rsa_pem(&std::fs::read(fixture(pem)).expect("pem"))
+                .expect("key");
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(
+            &header,
+            &partner_claims(app.a.id, "partner", Some("customers:read")),
+            &key,
+        )
+        .expect("sign")
+    };
+    for (pem, kid, accepted) in [
+        ("rsa_private.pem", "rotation-2025", true),
+        ("rsa_other_private.pem", "rotation-2026", true),
+        ("rsa_other_private.pem", "rotation-2025", false),
+        ("rsa_private.pem", "rotation-2026", false),
+        ("rsa_private.pem", "partner-rsa", false),
+    ] {
+        let answer = app.gql(&sign_with(pem, kid), WHO, json!({})).await;
+        assert_eq!(
+            answer.status == 200,
+            accepted,
+            "{pem} as {kid}: {}",
+            answer.body
+        );
+    }
+}
+
+on_both_backends!(several_keys_of_one_algorithm_are_chosen_by_kid);
+
+/// Graceful shutdown (SIGINT/SIGTERM): the server stops taking connections, and a request in
+/// flight still finishes — with its audit event committed. The request is held in flight by
+/// its tenant's chain lock, which the test holds until the stop has begun.
+async fn a_graceful_stop_finishes_the_requests_in_flight(backend: Backend) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = spawn_app(backend).await;
+    let agent = app.agent_a();
+    let ann = app
+        .contact(
+            &agent,
+            app.customer(&agent, "Acme").await,
+            "Ann",
+            "ann@acme.example",
+        )
+        .await;
+    let lock = app.admin.begin().await.expect("admin transaction");
+    lock.execute_unprepared(&format!(
+        "SELECT pg_advisory_xact_lock(hashtextextended('{}'::text, 7))",
+        app.a.id
+    ))
+    .await
+    .expect("tenant A's chain lock");
+    let in_flight = app.gql(&agent, READ_EMAIL, json!({"id": ann}));
+    tokio::pin!(in_flight);
+    let stopped = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let stop = app.stop_gracefully();
+        tokio::pin!(stop);
+        // The stop has begun and waits for the request: new connections are refused.
+        tokio::select! {
+            _ = &mut stop => panic!("the server stopped with a request in flight"),
+            _ = tokio::time::sleep(std::time::Duration::from_millis(300)) => {}
+        }
+        let fresh = reqwest::Client::new()
+            .get(format!("{}/health", app.url))
+            .timeout(std::time::Duration::from_secs(5))
+            .send()
+            .await;
+        assert!(fresh.is_err(), "a new connection is refused: {fresh:?}");
+        lock.rollback().await.expect("release A's lock");
+        stop.await;
+    };
+    let (answer, ()) = tokio::join!(&mut in_flight, stopped);
+    assert!(answer.errors().is_empty(), "{}", answer.body);
+    assert_eq!(answer.data()["contact"]["email"], json!("ann@acme.example"));
+    assert_eq!(
+        app.admin_count(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'READ' AND entity = 'Contact'"
+        )
+        .await,
+        1,
+        "its audit event was committed"
+    );
+}
+
+on_postgres!(a_graceful_stop_finishes_the_requests_in_flight);
+
+/// An anchor moved by someone without the audit key (to hide more pruned events) breaks the
+/// chain even though a recorded pruning names it.
+async fn a_moved_anchor_breaks_its_seal(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let app = audited_app(backend).await;
+    // Prune as the retention run does (as the owner), at a time when every event is old.
+    let scope = api::tenancy::for_tenant(&app.owner, app.a.id)
+        .await
+        .expect("scope");
+    let actor = api::audit::Actor {
+        actor: "retention-policy".into(),
+        role: api::auth::Role::Compliance,
+        client_id: None,
+        request_id: uuid::Uuid::now_v7().to_string(),
+        caller_request_id: None,
+        purpose: None,
+        key: audit_key(),
+    };
+    let later = chrono::Utc::now() + chrono::Duration::days(800);
+    let pruned = api::audit::prune(&scope, &actor, 12, later, false)
+        .await
+        .expect("prune");
+    scope.commit().await.expect("commit");
+    assert!(pruned.events > 0, "{pruned:?}");
+    let report = verify(&app, vec![]).await;
+    assert_eq!(report["ok"], json!(true), "{report}");
+    let moved = match app.backend {
+        Backend::Postgres => {
+            "BEGIN; SET LOCAL session_replication_role = replica; UPDATE audit_anchors SET seq = seq + 1; COMMIT;"
+        }
+        Backend::Sqlite => "UPDATE audit_anchors SET seq = seq + 1",
+    };
+    app.admin
+        .execute_unprepared(moved)
+        .await
+        .expect("move the anchor");
+    let report = verify(&app, vec![]).await;
+    assert_eq!(report["ok"], json!(false), "{report}");
+    let reason = report["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("anchor's seal"), "{report}");
+}
+
+on_both_backends!(a_moved_anchor_breaks_its_seal);

@@ -69,8 +69,11 @@ try {
   await page.waitForFunction(() => /events\.$/.test(document.getElementById("audit-status").textContent));
   const rows = await page.locator("#events tbody tr").allTextContents();
   check(rows.length === 2, `two events name the subject (saw ${rows.length})`);
-  check(rows[0].includes("user-agent") && rows[0].includes("READ") && rows[0].includes("email"),
-        "the newest is the agent's read of the email");
+  check(rows[0].includes(env("READER_ACTOR")) && rows[0].includes("READ") && rows[0].includes("email"),
+        "the newest is the agent's read of the email, its actor shown as the text it is");
+  check(await page.locator("#events img, #events script, #events b").count() === 0,
+        "markup in an actor, a purpose or a client id builds no element");
+  check(await page.evaluate(() => window.__pwned === undefined), "no markup ran");
   check(rows[1].includes("CREATE"), "the oldest is the creation");
   check(!rows.join(" ").includes(email), "the audit log shows field names, never values");
 
@@ -95,7 +98,7 @@ try {
   await page.waitForFunction(() => /^Export of /.test(document.getElementById("export-status").textContent));
   const exported = JSON.parse(await page.locator("#export-json").textContent());
   check(exported.subject.id === subject && exported.subject.email === email, "the export shows the person's record");
-  check(exported.accessLog.some((a) => a.action === "READ" && a.actor === "user-agent"), "the export lists who read their data");
+  check(exported.accessLog.some((a) => a.action === "READ" && a.actor === env("READER_ACTOR")), "the export lists who read their data");
   check(await page.locator("#export-download").isVisible(), "the export can be downloaded");
 
   // Erasure needs its confirmation step.
