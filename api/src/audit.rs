@@ -145,6 +145,9 @@ impl AuditKey {
                 anchor.id.as_bytes(),
                 &anchor.seq.to_be_bytes(),
                 anchor.hash.as_bytes(),
+                format_at(anchor.last_at).as_bytes(),
+                format_at(anchor.pruned_at).as_bytes(),
+                anchor.pruned_by.as_bytes(),
             ],
         )
     }
@@ -628,6 +631,11 @@ pub async fn checkpoint<C: Borrow<DatabaseTransaction>>(
     }))
 }
 
+/// The shortest audit retention there is, in months: the log also records the accesses of
+/// those who may set its retention, so nobody prunes events younger than this — not through
+/// the API, not through the retention run, whatever the tenant's row says.
+pub const MIN_AUDIT_RETENTION_MONTHS: u32 = 12;
+
 /// The `entity` of the event that records a pruning.
 const PRUNED_ENTITY: &str = "AuditEvent";
 
@@ -654,6 +662,11 @@ pub async fn prune<C: Borrow<DatabaseTransaction>>(
     dry_run: bool,
 ) -> ApiResult<AuditPrune> {
     use sea_orm::ColumnTrait;
+    if months < MIN_AUDIT_RETENTION_MONTHS {
+        return Err(ApiError::BadUserInput(format!(
+            "auditRetentionMonths: at least {MIN_AUDIT_RETENTION_MONTHS}: refusing to prune younger events"
+        )));
+    }
     let cutoff = now
         .checked_sub_months(chrono::Months::new(months))
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
@@ -800,6 +813,17 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
                 .broken(
                     anchor.seq + 1,
                     "the anchor's seal does not verify: it was moved or forged without the audit key",
+                )
+                .found(None, None, Some(anchor.hash)));
+        }
+        let youngest_prunable = Utc::now()
+            .checked_sub_months(chrono::Months::new(MIN_AUDIT_RETENTION_MONTHS))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        if anchor.last_at > youngest_prunable {
+            return Ok(report
+                .broken(
+                    anchor.seq + 1,
+                    "events younger than the shortest audit retention were pruned",
                 )
                 .found(None, None, Some(anchor.hash)));
         }

@@ -293,6 +293,8 @@ pub enum AuthError {
     UnknownIssuer,
     #[error("the token claims a role or scopes its identity provider was not registered for")]
     BeyondRegistration,
+    #[error("tokens of identity providers need DOSSIER_JWT_AUDIENCE configured on the server")]
+    NoAudience,
     #[error(
         "`sub`, `client_id` and `purpose` must be one line of at most 200 characters without control characters"
     )]
@@ -481,6 +483,11 @@ impl Verifier {
         token: &str,
         provider: &Provider,
     ) -> Result<Principal, AuthError> {
+        // An identity provider issues tokens for many applications: without an audience to
+        // require, a token it issued for another one would be accepted here.
+        if self.audience.is_none() {
+            return Err(AuthError::NoAudience);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
         let (alg, key) = provider.keys.for_token(&header)?;
         let claims = self.claims(token, alg, key, Some(&provider.issuer))?;

@@ -21,23 +21,45 @@ use crate::error::{ApiError, ApiResult};
 use crate::tenancy::Scoped;
 
 /// Registered providers by tenant and issuer, kept briefly so that most tokens cost no
-/// lookup. Unknown pairs are kept too, more briefly, so that a stream of tokens naming an
-/// unregistered issuer costs one lookup per pair, not one per token. A change made on this
-/// node shows at once; on other nodes within [`ProviderCache::TTL`].
-#[derive(Default)]
+/// lookup. A token naming a provider can be made up by anyone (its signature is checked only
+/// once the provider is found), so lookups of unknown pairs are limited for the whole server
+/// and kept apart from the registrations found: a stream of made-up tokens costs a bounded
+/// number of lookups and evicts no real registration. A change made on this node shows at
+/// once — a lookup that raced with it is not kept (the generation moved) — and on other nodes
+/// within [`ProviderCache::TTL`].
 pub struct ProviderCache {
-    entries: std::sync::RwLock<HashMap<(Uuid, String), Cached>>,
+    found: std::sync::RwLock<HashMap<Pair, (Arc<Provider>, Instant)>>,
+    unknown: std::sync::RwLock<HashMap<Pair, Instant>>,
+    /// Lookups of pairs not in the cache, for the whole server.
+    misses: governor::DefaultDirectRateLimiter,
+    generation: std::sync::atomic::AtomicU64,
 }
 
-/// A registration (or its absence) and when it was read.
-type Cached = (Option<Arc<Provider>>, Instant);
+/// A tenant and an issuer.
+type Pair = (Uuid, String);
+
+impl Default for ProviderCache {
+    fn default() -> Self {
+        let per_second =
+            std::num::NonZeroU32::new(Self::MISSES_PER_SECOND).unwrap_or(std::num::NonZeroU32::MIN);
+        ProviderCache {
+            found: Default::default(),
+            unknown: Default::default(),
+            misses: governor::RateLimiter::direct(governor::Quota::per_second(per_second)),
+            generation: Default::default(),
+        }
+    }
+}
 
 impl ProviderCache {
     pub const TTL: Duration = Duration::from_secs(30);
     const UNKNOWN_TTL: Duration = Duration::from_secs(5);
-    const MAX_ENTRIES: usize = 4096;
+    const MAX_UNKNOWN: usize = 4096;
+    /// Lookups of uncached (tenant, issuer) pairs per second, for the whole server.
+    const MISSES_PER_SECOND: u32 = 50;
 
-    /// The active provider `tenant` registered for `issuer`, if any.
+    /// The active provider `tenant` registered for `issuer`: `Ok(None)` when there is none —
+    /// or, past the server's lookup rate, when it is not known already.
     pub async fn find(
         &self,
         db: &DatabaseConnection,
@@ -45,21 +67,29 @@ impl ProviderCache {
         issuer: &str,
     ) -> ApiResult<Option<Arc<Provider>>> {
         let key = (tenant, issuer.to_owned());
-        if let Some((found, seen)) = self
-            .entries
+        if let Some((provider, seen)) = self
+            .found
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
+            && seen.elapsed() < Self::TTL
         {
-            let ttl = if found.is_some() {
-                Self::TTL
-            } else {
-                Self::UNKNOWN_TTL
-            };
-            if seen.elapsed() < ttl {
-                return Ok(found.clone());
-            }
+            return Ok(Some(provider.clone()));
         }
+        if self
+            .unknown
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .is_some_and(|seen| seen.elapsed() < Self::UNKNOWN_TTL)
+        {
+            return Ok(None);
+        }
+        if self.misses.check().is_err() {
+            tracing::warn!(%tenant, "identity provider lookups over their rate: token refused");
+            return Ok(None);
+        }
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         let scope = crate::tenancy::for_tenant(db, tenant).await?;
         let row = active(&scope, issuer).await;
         scope.rollback().await?;
@@ -67,17 +97,36 @@ impl ProviderCache {
             Some(row) => Some(Arc::new(provider(&row)?)),
             None => None,
         };
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= Self::MAX_ENTRIES {
-            entries.clear();
+        if self.generation.load(std::sync::atomic::Ordering::SeqCst) == generation {
+            match &found {
+                Some(provider) => {
+                    let mut cached = self.found.write().unwrap_or_else(|e| e.into_inner());
+                    cached.retain(|_, (_, seen)| seen.elapsed() < Self::TTL);
+                    cached.insert(key, (provider.clone(), Instant::now()));
+                }
+                None => {
+                    let mut unknown = self.unknown.write().unwrap_or_else(|e| e.into_inner());
+                    if unknown.len() >= Self::MAX_UNKNOWN {
+                        unknown.retain(|_, seen| seen.elapsed() < Self::UNKNOWN_TTL);
+                    }
+                    if unknown.len() < Self::MAX_UNKNOWN {
+                        unknown.insert(key, Instant::now());
+                    }
+                }
+            }
         }
-        entries.insert(key, (found.clone(), Instant::now()));
         Ok(found)
     }
 
     /// Forgets a tenant's providers (after one was registered or disabled).
     pub fn forget(&self, tenant: Uuid) {
-        self.entries
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.found
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(t, _), _| *t != tenant);
+        self.unknown
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|(t, _), _| *t != tenant);

@@ -67,9 +67,10 @@ impl MigrationTrait for Migration {
         for statement in [
             // The owner of the table is who migrates; the API's runtime role owns nothing
             // and has no DELETE privilege on the log (see the README's roles).
-            "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ \
+            "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql \
+             SET search_path = pg_catalog, public, pg_temp AS $$ \
              BEGIN \
-               IF TG_OP = 'DELETE' AND current_user = (SELECT tableowner FROM pg_tables \
+               IF TG_OP = 'DELETE' AND current_user = (SELECT tableowner FROM pg_catalog.pg_tables \
                    WHERE schemaname = TG_TABLE_SCHEMA AND tablename = TG_TABLE_NAME) THEN \
                  RETURN NULL; \
                END IF; \

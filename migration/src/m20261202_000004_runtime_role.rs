@@ -46,6 +46,16 @@ impl MigrationTrait for Migration {
                 format!("GRANT {privileges} ON {table} TO dossier_runtime; ")
             })
             .collect();
+        // No temporary tables for anyone but the owner: a session's temporary table would come
+        // first in its search path, before the tables the triggers read.
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "DO $$ BEGIN \
+                   EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database()); \
+                 END $$",
+            )
+            .await?;
         manager
             .get_connection()
             .execute_unprepared(&format!(

@@ -191,6 +191,53 @@ async fn a_legal_hold_binds_every_path_that_changes_or_removes_the_row(backend: 
         direct.to_string().contains("dossier_legal_hold"),
         "{direct}"
     );
+    if app.backend == Backend::Postgres {
+        // The API's role, with a temporary table of the same name first in its search path:
+        // the triggers read the real holds still.
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+        let txn = app.db.begin().await.expect("begin");
+        txn.execute_unprepared(&format!(
+            "SELECT set_config('app.tenant_id', '{}', true)",
+            app.a.id
+        ))
+        .await
+        .expect("tenant");
+        // (Production databases refuse temporary tables to the runtime role; databases
+        // copied from a template, as the tests' are, do not inherit that.)
+        let shadow = txn
+            .execute_unprepared(
+                "CREATE TEMP TABLE legal_holds (tenant_id uuid, entity_id uuid, released_at timestamptz)",
+            )
+            .await;
+        if shadow.is_ok() {
+            let refused = txn
+                .execute_unprepared(&format!(
+                    "UPDATE contacts SET job_title = 'shadowed' WHERE id = '{ann}'"
+                ))
+                .await
+                .expect_err("the hold still binds");
+            assert!(
+                refused.to_string().contains("dossier_legal_hold"),
+                "{refused}"
+            );
+        }
+        txn.rollback().await.expect("rollback");
+    }
+    // The hold itself can only be released: not moved to another row, not deleted.
+    for sql in [
+        format!(
+            "UPDATE legal_holds SET entity_id = {}",
+            app.uuid_literal(ben)
+        ),
+        "UPDATE legal_holds SET reason = 'nothing'".to_owned(),
+        "DELETE FROM legal_holds".to_owned(),
+    ] {
+        let refused = app.admin_exec(&sql).await.expect_err(&sql);
+        assert!(
+            refused.to_string().contains("dossier_legal_hold"),
+            "{sql}: {refused}"
+        );
+    }
     // The rest of the file is not held: Ben changes, and the customer's own row too.
     app.gql(&agent, update, json!({"id": ben})).await.ok();
     app.gql(
@@ -260,6 +307,66 @@ async fn a_legal_hold_binds_every_path_that_changes_or_removes_the_row(backend: 
 }
 
 on_both_backends!(a_legal_hold_binds_every_path_that_changes_or_removes_the_row);
+
+/// A held person's invoices and consent history are part of the held record: their sales
+/// can be neither changed nor deleted, and no consent decision removed (new ones may be
+/// added: history grows, nothing is lost).
+async fn a_legal_hold_keeps_the_persons_sales_and_consents(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = app.agent_a();
+    let officer = app.token(app.a.id, "compliance");
+    let acme = app.customer(&agent, "Acme").await;
+    let ann = app.contact(&agent, acme, "Ann", "ann@acme.example").await;
+    let sale = uuid(
+        &app.gql(
+            &agent,
+            "mutation($c: UUID!, $p: UUID!) { createSale(input: {customerId: $c, contactId: $p, sku: \"S\", amount: \"5\", currency: \"EUR\"}) { id } }",
+            json!({"c": acme, "p": ann}),
+        )
+        .await
+        .ok()["createSale"]["id"],
+    );
+    let consent =
+        "mutation($c: UUID!) { recordConsent(input: {contactId: $c, purpose: \"newsletter\",
+        granted: true, legalBasis: CONSENT, source: \"form\"}) { id } }";
+    app.gql(&agent, consent, json!({"c": ann})).await.ok();
+    app.gql(
+        &officer,
+        PLACE_HOLD,
+        json!({"entity": "CONTACT", "id": ann}),
+    )
+    .await
+    .ok();
+    held(
+        app.gql(
+            &agent,
+            "mutation($id: UUID!) { updateSale(id: $id, input: {sku: \"X\"}) { id } }",
+            json!({"id": sale}),
+        )
+        .await,
+    );
+    held(
+        app.gql(
+            &agent,
+            "mutation($id: UUID!) { deleteSale(id: $id) }",
+            json!({"id": sale}),
+        )
+        .await,
+    );
+    let removed = app
+        .admin_exec("DELETE FROM consents")
+        .await
+        .expect_err("consent history is kept");
+    assert!(
+        removed.to_string().contains("dossier_legal_hold"),
+        "{removed}"
+    );
+    app.gql(&agent, consent, json!({"c": ann})).await.ok();
+    assert_eq!(app.admin_count("SELECT COUNT(*) FROM consents").await, 2);
+    assert_eq!(app.admin_count("SELECT COUNT(*) FROM sales").await, 1);
+}
+
+on_both_backends!(a_legal_hold_keeps_the_persons_sales_and_consents);
 
 /// DESIGN §4: write scopes do not imply read. A writer without the read scope gets back the
 /// id of what it wrote and nothing more — not through a fragment, not with `pii:read` — and
@@ -1010,6 +1117,7 @@ async fn a_truncated_log_is_caught_by_a_checkpoint(backend: Backend) {
     let dir = std::env::temp_dir().join(format!("dossier-checkpoints-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("checkpoints.jsonl");
+    std::fs::write(&file, "").expect("an empty checkpoint file");
     let kept = file.clone();
     let app = audited_app_with(backend, move |config| {
         config.audit_checkpoints = Some(kept);
@@ -1045,6 +1153,17 @@ async fn a_truncated_log_is_caught_by_a_checkpoint(backend: Backend) {
         "differs from a checkpoint",
     );
 
+    // A configured checkpoint file that is gone is evidence removed, not an empty file.
+    std::fs::remove_file(&file).expect("remove the file");
+    let missing = verify(&app, vec![]).await;
+    assert_eq!(missing["ok"], json!(false), "{missing}");
+    assert!(
+        missing["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("missing"),
+        "{missing}"
+    );
     // A checkpoint not signed by the audit key is refused, not believed.
     let mut forged: Value = serde_json::from_str(&checkpoint).expect("json");
     forged["seq"] = json!(1);
@@ -1712,7 +1831,24 @@ on_postgres!(a_graceful_stop_finishes_the_requests_in_flight);
 async fn a_moved_anchor_breaks_its_seal(backend: Backend) {
     use sea_orm::ConnectionTrait;
     let app = audited_app(backend).await;
-    // Prune as the retention run does (as the owner), at a time when every event is old.
+    // The first three events are four years old (behind the API's back, as time would have
+    // it; they are pruned, so their changed times are never verified).
+    let tenant = app.uuid_literal(app.a.id);
+    let age = match app.backend {
+        Backend::Sqlite => format!(
+            "UPDATE audit_events SET at = CAST(CAST(SUBSTR(at, 1, 4) AS INTEGER) - 4 AS TEXT) || SUBSTR(at, 5) \
+             WHERE tenant_id = {tenant} AND seq <= 3"
+        ),
+        Backend::Postgres => format!(
+            "BEGIN; SET LOCAL session_replication_role = replica; \
+             UPDATE audit_events SET at = at - interval '4 years' WHERE tenant_id = {tenant} AND seq <= 3; COMMIT;"
+        ),
+    };
+    app.admin
+        .execute_unprepared(&age)
+        .await
+        .expect("age events");
+    // Prune as the retention run does (as the owner), with the shortest retention there is.
     let scope = api::tenancy::for_tenant(&app.owner, app.a.id)
         .await
         .expect("scope");
@@ -1725,12 +1861,16 @@ async fn a_moved_anchor_breaks_its_seal(backend: Backend) {
         purpose: None,
         key: audit_key(),
     };
-    let later = chrono::Utc::now() + chrono::Duration::days(800);
-    let pruned = api::audit::prune(&scope, &actor, 12, later, false)
+    let refused = api::audit::prune(&scope, &actor, 11, chrono::Utc::now(), false).await;
+    assert!(
+        refused.is_err(),
+        "younger than the shortest retention: {refused:?}"
+    );
+    let pruned = api::audit::prune(&scope, &actor, 12, chrono::Utc::now(), false)
         .await
         .expect("prune");
     scope.commit().await.expect("commit");
-    assert!(pruned.events > 0, "{pruned:?}");
+    assert_eq!(pruned.events, 3, "{pruned:?}");
     let report = verify(&app, vec![]).await;
     assert_eq!(report["ok"], json!(true), "{report}");
     let moved = match app.backend {
@@ -1750,3 +1890,135 @@ async fn a_moved_anchor_breaks_its_seal(backend: Backend) {
 }
 
 on_both_backends!(a_moved_anchor_breaks_its_seal);
+
+/// Counting an operation's root fields and counts is linear in the document: fragments
+/// spread twice at each of thirty levels (2^30 fields once flattened), or spreading
+/// themselves, are answered at once — refused — instead of holding a worker.
+async fn fragments_that_multiply_are_refused_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = app.agent_a();
+    let mut nested: Vec<String> = (0..30)
+        .map(|i| format!("fragment F{i} on Query {{ ...F{} ...F{} }}", i + 1, i + 1))
+        .collect();
+    nested.push("fragment F30 on Query { me { role } }".into());
+    let query = format!("{{ ...F0 }} {}", nested.join(" "));
+    let started = std::time::Instant::now();
+    let answer = app.gql(&agent, &query, json!({})).await;
+    assert_eq!(answer.codes(), vec!["QUERY_TOO_COMPLEX"], "{}", answer.body);
+    let cyclic = app
+        .gql(
+            &agent,
+            "{ ...A } fragment A on Query { ...A ...A }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(cyclic.codes(), vec!["QUERY_TOO_COMPLEX"], "{}", cyclic.body);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "answered in {:?}",
+        started.elapsed()
+    );
+    app.gql(&agent, "{ me { role } }", json!({})).await.ok();
+}
+
+on_both_backends!(fragments_that_multiply_are_refused_at_once);
+
+/// A count by personal data over more people than an event can name is refused — and the
+/// refused lookup is on record too (fields used, no ids), so that its refusal cannot serve as
+/// an unrecorded test of whether someone is in the file.
+async fn a_refused_lookup_is_audited_too(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app(backend).await;
+    let agent = app.agent_a();
+    let acme = app.customer(&agent, "Acme").await;
+    let (tenant, customer) = (app.uuid_literal(app.a.id), app.uuid_literal(acme));
+    let insert = match app.backend {
+        Backend::Sqlite => format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001) \
+             INSERT INTO contacts (tenant_id, id, customer_id, last_name, created_at, updated_at) \
+             SELECT {tenant}, randomblob(16), {customer}, 'Martin', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00' FROM n"
+        ),
+        Backend::Postgres => format!(
+            "INSERT INTO contacts (tenant_id, id, customer_id, last_name, created_at, updated_at) \
+             SELECT {tenant}, gen_random_uuid(), {customer}, 'Martin', now(), now() FROM generate_series(1, 10001)"
+        ),
+    };
+    app.admin
+        .execute_unprepared(&insert)
+        .await
+        .expect("10,001 people");
+    let mut claims = claims(app.a.id, "agent", None);
+    claims.sub = "prober".into();
+    let answer = app
+        .gql(
+            &sign(&claims),
+            "{ contacts(first: 0, filter: {lastName: {eq: \"Martin\"}}) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(answer.codes(), vec!["BAD_USER_INPUT"], "{}", answer.body);
+    let events = app
+        .audit_events(json!({"actor": {"eq": "prober"}, "entity": {"eq": "Contact"}}))
+        .await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["fields"], json!(["lastName"]));
+    assert_eq!(events[0]["entityIds"], json!([]));
+}
+
+on_both_backends!(a_refused_lookup_is_audited_too);
+
+/// Provider tokens need the server's audience configured (an identity provider issues tokens
+/// for many applications), and a narrowed admin token manages no provider.
+async fn provider_tokens_need_an_audience_and_providers_a_whole_admin(backend: Backend) {
+    let app = spawn_app_with(backend, |config| config.jwt_audience = None).await;
+    app.register_partner(app.a.id, &["partner"], &["customers:read"])
+        .await;
+    let token = partner_token(
+        &partner_claims(app.a.id, "partner", Some("customers:read")),
+        jsonwebtoken::Algorithm::RS256,
+    );
+    let refused = app.gql(&token, WHO, json!({})).await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    let narrowed = app.token_with(app.a.id, "admin", "customers:read customers:write");
+    let answer = app
+        .gql(&narrowed, "{ identityProviders { id } }", json!({}))
+        .await;
+    assert_eq!(answer.codes(), vec!["FORBIDDEN"], "{}", answer.body);
+}
+
+on_both_backends!(provider_tokens_need_an_audience_and_providers_a_whole_admin);
+
+/// Pruning events younger than the shortest audit retention is refused, and an anchor that
+/// shows such a pruning — made with the key, by an operator tricked into it — breaks the chain.
+async fn pruning_younger_than_the_shortest_retention_breaks_the_chain(backend: Backend) {
+    let app = audited_app(backend).await;
+    let scope = api::tenancy::for_tenant(&app.owner, app.a.id)
+        .await
+        .expect("scope");
+    let actor = api::audit::Actor {
+        actor: "retention-policy".into(),
+        role: api::auth::Role::Compliance,
+        client_id: None,
+        request_id: uuid::Uuid::now_v7().to_string(),
+        caller_request_id: None,
+        purpose: None,
+        key: audit_key(),
+    };
+    // A clock two years ahead makes every event look old enough.
+    let ahead = chrono::Utc::now() + chrono::Duration::days(730);
+    api::audit::prune(&scope, &actor, 12, ahead, false)
+        .await
+        .expect("prune");
+    scope.commit().await.expect("commit");
+    let report = verify(&app, vec![]).await;
+    assert_eq!(report["ok"], json!(false), "{report}");
+    assert!(
+        report["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("shortest audit retention"),
+        "{report}"
+    );
+}
+
+on_both_backends!(pruning_younger_than_the_shortest_retention_breaks_the_chain);

@@ -332,9 +332,17 @@ impl AuditQuery {
             );
         }
         if let Some(path) = &rc.audit_checkpoints {
+            // A configured file that is gone is not an empty one: someone removed the
+            // evidence the chain is held against.
             let text = match std::fs::read_to_string(path) {
                 Ok(text) => text,
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    return Ok(AuditChainReport {
+                        ok: false,
+                        reason: Some("the server's checkpoint file is missing".into()),
+                        ..Default::default()
+                    });
+                }
                 Err(err) => return Err(ApiError::internal(err).into()),
             };
             match audit::Checkpoint::parse_all(&text, key) {

@@ -143,9 +143,6 @@ pub struct UpdateComplianceSettingsInput {
     pub require_purpose: Option<bool>,
 }
 
-/// The shortest audit retention a tenant may set, in months.
-pub const MIN_AUDIT_RETENTION_MONTHS: i32 = 12;
-
 fn months(field: &'static str, value: Option<i32>, shortest: i32) -> ApiResult<Option<i32>> {
     match value {
         Some(m) if !(shortest..=1200).contains(&m) => Err(ApiError::BadUserInput(format!(
@@ -314,7 +311,7 @@ impl ComplianceMutation {
                     model.audit_retention_months = Set(months(
                         "auditRetentionMonths",
                         v,
-                        MIN_AUDIT_RETENTION_MONTHS,
+                        crate::audit::MIN_AUDIT_RETENTION_MONTHS as i32,
                     )?);
                 }
                 if let Some(v) = input.require_purpose {

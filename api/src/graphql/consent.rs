@@ -116,7 +116,7 @@ impl Consent {
 /// The most consent rows loaded per contact: the newest ones. A person with more decisions
 /// than this is not a real case; a writer making them up must not make every read of that
 /// person unbounded.
-pub const CONSENT_ROWS_MAX: u64 = 1_000;
+pub const CONSENT_ROWS_MAX: u64 = 500;
 
 /// The consent rows of a batch of contacts (the newest [`CONSENT_ROWS_MAX`] of each), oldest
 /// first.

@@ -101,7 +101,10 @@ impl Contact {
     }
     /// The person's decisions per processing purpose: the current one per purpose, or with
     /// `history` the latest `first` changes (100 by default, at most 500), oldest first.
-    #[graphql(complexity = "list_complexity(first, child_complexity)")]
+    // Priced by what the loader may read per person, not by `first`.
+    #[graphql(
+        complexity = "list_complexity(Some(crate::graphql::consent::CONSENT_ROWS_MAX as i32), child_complexity)"
+    )]
     async fn consents(
         &self,
         ctx: &Context<'_>,
@@ -364,6 +367,9 @@ pub async fn contacts_of(
     rc.principal.require(AuthScope::ContactsRead)?;
     let order_by = order_by.unwrap_or_default();
     let (_, personal) = prepare(rc, &filter, &order_by)?;
+    // Noted before the rows are read, so that a lookup refused on the way (too many to
+    // count) is on record too.
+    note_lookup(rc, &[], &personal);
     let page = children(
         ctx,
         &rc.loaders.contact_pages,
@@ -428,6 +434,7 @@ impl ContactQuery {
         let scope = rc.scope_for(AuthScope::ContactsRead)?;
         let order_by = order_by.unwrap_or_default();
         let (cond, personal) = prepare(rc, &filter, &order_by)?;
+        note_lookup(rc, &[], &personal);
         let page = page::fetch_field(
             ctx,
             scope,

@@ -76,9 +76,13 @@ pub struct RegisterIdentityProviderInput {
 /// operator's own key.
 fn administrator<'a>(ctx: &Context<'a>) -> ApiResult<&'a Scope> {
     let rc = RequestContext::of(ctx);
-    if rc.principal.role != Role::Admin || rc.principal.provider.is_some() {
+    // A token narrowed to some scopes is meant for less than this.
+    if rc.principal.role != Role::Admin
+        || rc.principal.provider.is_some()
+        || rc.principal.scopes != Role::Admin.allowed_scopes()
+    {
         return Err(ApiError::Forbidden(
-            "identity providers are managed by a tenant administrator signed in with the operator's own key".into(),
+            "identity providers are managed by a tenant administrator signed in with the operator's own key, with all of the role's scopes".into(),
         ));
     }
     Ok(&rc.scope)

@@ -343,53 +343,63 @@ pub struct Shape {
 }
 
 /// The [`Shape`] of the operation a request runs (`None` if it does not parse, which the
-/// executor then reports).
+/// executor then reports). Linear in the document: each fragment is measured once and its
+/// measure reused wherever it is spread (a fragment spread twice in each of thirty nested
+/// fragments must not cost 2^30 steps), and a fragment spreading itself — refused later by
+/// validation — counts nothing more.
 fn shape(request: &mut async_graphql::Request) -> Option<Shape> {
-    use async_graphql::parser::types::{DocumentOperations, FragmentDefinition, SelectionSet};
+    use async_graphql::parser::types::{
+        DocumentOperations, FragmentDefinition, Selection, SelectionSet,
+    };
     use async_graphql::{Name, Positioned};
     use std::collections::HashMap;
     type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
 
-    /// Fragments that spread each other in a cycle are refused by validation, which runs
-    /// later: the walk stops at this depth instead of looping.
-    const MAX_WALK_DEPTH: usize = 64;
+    /// Measured fragments; `None` while one is being measured (a cycle).
+    struct Walk<'a> {
+        fragments: &'a Fragments,
+        measured: HashMap<&'a str, Option<Shape>>,
+    }
 
-    fn walk(set: &SelectionSet, fragments: &Fragments, depth: usize, counts: &mut usize) -> usize {
-        use async_graphql::parser::types::Selection;
-        if depth > MAX_WALK_DEPTH {
-            return 0;
-        }
-        let mut fields = 0;
-        for item in &set.items {
-            match &item.node {
-                Selection::Field(field) => {
-                    fields += 1;
-                    if field.node.name.node == "totalCount" {
-                        *counts += 1;
+    impl<'a> Walk<'a> {
+        /// The fields of `set` (fragments flattened) and every `totalCount` below it.
+        fn set(&mut self, set: &'a SelectionSet) -> Shape {
+            let mut shape = Shape::default();
+            for item in &set.items {
+                let inner = match &item.node {
+                    Selection::Field(field) => {
+                        let below = self.set(&field.node.selection_set.node);
+                        Shape {
+                            root_fields: 1,
+                            counts: below.counts
+                                + usize::from(field.node.name.node == "totalCount"),
+                        }
                     }
-                    walk(&field.node.selection_set.node, fragments, depth + 1, counts);
-                }
-                Selection::InlineFragment(inline) => {
-                    fields += walk(
-                        &inline.node.selection_set.node,
-                        fragments,
-                        depth + 1,
-                        counts,
-                    );
-                }
-                Selection::FragmentSpread(spread) => {
-                    if let Some(fragment) = fragments.get(&spread.node.fragment_name.node) {
-                        fields += walk(
-                            &fragment.node.selection_set.node,
-                            fragments,
-                            depth + 1,
-                            counts,
-                        );
+                    Selection::InlineFragment(inline) => self.set(&inline.node.selection_set.node),
+                    Selection::FragmentSpread(spread) => {
+                        self.fragment(&spread.node.fragment_name.node)
                     }
-                }
+                };
+                shape.root_fields = shape.root_fields.saturating_add(inner.root_fields);
+                shape.counts = shape.counts.saturating_add(inner.counts);
             }
+            shape
         }
-        fields
+
+        fn fragment(&mut self, name: &'a str) -> Shape {
+            match self.measured.get(name) {
+                Some(Some(known)) => return *known,
+                Some(None) => return Shape::default(),
+                None => {}
+            }
+            let Some(fragment) = self.fragments.get(name) else {
+                return Shape::default();
+            };
+            self.measured.insert(name, None);
+            let shape = self.set(&fragment.node.selection_set.node);
+            self.measured.insert(name, Some(shape));
+            shape
+        }
     }
 
     let name = request.operation_name.clone();
@@ -399,17 +409,11 @@ fn shape(request: &mut async_graphql::Request) -> Option<Shape> {
         (DocumentOperations::Multiple(ops), Some(name)) => &ops.get(name.as_str())?.node,
         (DocumentOperations::Multiple(ops), None) => &ops.values().next()?.node,
     };
-    let mut counts = 0;
-    let root_fields = walk(
-        &operation.selection_set.node,
-        &document.fragments,
-        0,
-        &mut counts,
-    );
-    Some(Shape {
-        root_fields,
-        counts,
-    })
+    let mut walk = Walk {
+        fragments: &document.fragments,
+        measured: HashMap::new(),
+    };
+    Some(walk.set(&operation.selection_set.node))
 }
 
 /// Gives every error a stable `extensions.code`. Errors raised by our resolvers carry one
