@@ -364,7 +364,7 @@ async fn dispatch(
     // Tenants with waiting requests and no batch in flight, in the order they became ready.
     let mut ready: VecDeque<Uuid> = VecDeque::new();
     let mut writing: HashSet<Uuid> = HashSet::new();
-    let mut tasks: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
+    let mut tasks: tokio::task::JoinSet<Option<Vec<Pending>>> = tokio::task::JoinSet::new();
     let mut task_tenant: HashMap<tokio::task::Id, Uuid> = HashMap::new();
     let mut open = true;
     loop {
@@ -396,12 +396,19 @@ async fn dispatch(
                 None => open = false,
             },
             Some(finished) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                let id = match &finished {
-                    Ok((id, ())) => *id,
-                    Err(err) => err.id(),
+                let (id, unwritten) = match finished {
+                    Ok((id, unwritten)) => (id, unwritten),
+                    Err(err) => (err.id(), None),
                 };
                 if let Some(tenant) = task_tenant.remove(&id) {
                     writing.remove(&tenant);
+                    if let Some(mut batch) = unwritten {
+                        // Its chain lock was busy: the batch goes first again, after the
+                        // other tenants ready now.
+                        let newer = waiting.remove(&tenant).unwrap_or_default();
+                        batch.extend(newer);
+                        waiting.insert(tenant, batch);
+                    }
                     if waiting.contains_key(&tenant) {
                         ready.push_back(tenant);
                     }
@@ -413,12 +420,19 @@ async fn dispatch(
 }
 
 /// Commits one tenant's batch and answers each request; when the batch fails, each request
-/// is retried alone, so that only the one whose events cannot be written fails.
-async fn commit_batch(db: sea_orm::DatabaseConnection, tenant: Uuid, batch: Vec<Pending>) {
+/// is retried alone, so that only the one whose events cannot be written fails. Returns the
+/// batch untouched when the tenant's chain lock is held (by one of its own writers), so that
+/// the slot goes to another tenant meanwhile instead of waiting on this one.
+async fn commit_batch(
+    db: sea_orm::DatabaseConnection,
+    tenant: Uuid,
+    batch: Vec<Pending>,
+) -> Option<Vec<Pending>> {
     let together = write_tenant(
         &db,
         tenant,
         batch.iter().map(|p| (&p.actor, p.events.clone())).collect(),
+        Lock::IfFree,
     )
     .await;
     let failed = |err: anyhow::Error, requests: usize| {
@@ -426,7 +440,12 @@ async fn commit_batch(db: sea_orm::DatabaseConnection, tenant: Uuid, batch: Vec<
         "audit group commit failed".to_owned()
     };
     match together {
-        Ok(()) => {
+        Ok(Written::Busy) => {
+            // Tried again shortly, after the other tenants waiting.
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            return Some(batch);
+        }
+        Ok(Written::Done) => {
             for pending in batch {
                 // A request that went away no longer waits; its events are written anyway.
                 let _ = pending.done.send(Ok(()));
@@ -441,28 +460,65 @@ async fn commit_batch(db: sea_orm::DatabaseConnection, tenant: Uuid, batch: Vec<
         Err(err) => {
             failed(err, batch.len());
             for pending in batch {
-                let alone =
-                    write_tenant(&db, tenant, vec![(&pending.actor, pending.events.clone())])
-                        .await
-                        .map_err(|err| failed(err, 1));
+                let alone = write_tenant(
+                    &db,
+                    tenant,
+                    vec![(&pending.actor, pending.events.clone())],
+                    Lock::Wait,
+                )
+                .await
+                .map(|_| ())
+                .map_err(|err| failed(err, 1));
                 let _ = pending.done.send(alone);
             }
         }
     }
+    None
+}
+
+/// Whether a batch waits for its tenant's chain lock.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    IfFree,
+    Wait,
+}
+
+enum Written {
+    Done,
+    /// The tenant's chain lock was held: nothing written.
+    Busy,
 }
 
 async fn write_tenant(
     db: &sea_orm::DatabaseConnection,
     tenant: Uuid,
     batches: Vec<(&Actor, Vec<NewEvent>)>,
-) -> anyhow::Result<()> {
+    lock: Lock,
+) -> anyhow::Result<Written> {
     let txn = sea_orm::TransactionTrait::begin(db).await?;
     let scope = crate::tenancy::within(&txn, tenant).await?;
+    if lock == Lock::IfFree && scope.backend() == DbBackend::Postgres {
+        // The same key `audit_chain_head` locks; once held here, its own lock is immediate.
+        let free = txn
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_try_advisory_xact_lock(hashtextextended($1::text, 7))",
+                [tenant.to_string().into()],
+            ))
+            .await?
+            .map(|row| row.try_get_by_index::<bool>(0))
+            .transpose()?
+            .unwrap_or(false);
+        if !free {
+            txn.rollback().await?;
+            return Ok(Written::Busy);
+        }
+    }
     append_for(&scope, batches)
         .await
         .map_err(|err| anyhow::anyhow!("{err:?}"))?;
     txn.commit().await?;
-    Ok(())
+    Ok(Written::Done)
 }
 
 fn active(model: audit_event::Model) -> audit_event::ActiveModel {

@@ -2022,3 +2022,67 @@ async fn pruning_younger_than_the_shortest_retention_breaks_the_chain(backend: B
 }
 
 on_both_backends!(pruning_younger_than_the_shortest_retention_breaks_the_chain);
+
+/// Group commit (PostgreSQL) gives no tenant's held chain lock a slot to sit on: with the
+/// chain locks of more tenants held than the appender writes at once, another tenant's audited
+/// reads still complete, and the held ones finish once their locks go.
+async fn held_chain_locks_of_many_tenants_delay_none_other(backend: Backend) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = spawn_app(backend).await;
+    let mut held = vec![app.a.id];
+    for name in ["Gamma", "Delta", "Epsilon", "Zeta"] {
+        let tenant = api::tenancy::create_tenant(
+            &app.owner,
+            name,
+            &format!("{name}-{}", uuid::Uuid::now_v7().simple()),
+            "EUR",
+        )
+        .await
+        .expect("tenant");
+        held.push(tenant.id);
+    }
+    let mut people = Vec::new();
+    for tenant in held.iter().copied().chain([app.b.id]) {
+        let token = app.token(tenant, "agent");
+        let customer = app.customer(&token, "Acme").await;
+        people.push((
+            token.clone(),
+            app.contact(&token, customer, "Ann", "ann@acme.example")
+                .await,
+        ));
+    }
+    let lock = app.admin.begin().await.expect("admin transaction");
+    for tenant in &held {
+        lock.execute_unprepared(&format!(
+            "SELECT pg_advisory_xact_lock(hashtextextended('{tenant}'::text, 7))"
+        ))
+        .await
+        .expect("a chain lock");
+    }
+    let (free_token, free_person) = people.pop().expect("tenant B");
+    let blocked = futures_util::future::join_all(
+        people
+            .iter()
+            .map(|(token, person)| app.gql(token, READ_EMAIL, json!({"id": person}))),
+    );
+    tokio::pin!(blocked);
+    let free = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            app.gql(&free_token, READ_EMAIL, json!({"id": free_person})),
+        )
+        .await
+    };
+    let answer = tokio::select! {
+        _ = &mut blocked => panic!("reads completed while their chain locks were held"),
+        answer = free => answer.expect("tenant B's read waited for other tenants' locks"),
+    };
+    assert!(answer.errors().is_empty(), "{}", answer.body);
+    lock.rollback().await.expect("release the locks");
+    for answer in blocked.await {
+        assert!(answer.errors().is_empty(), "{}", answer.body);
+    }
+}
+
+on_postgres!(held_chain_locks_of_many_tenants_delay_none_other);
