@@ -482,3 +482,36 @@ pub async fn create_tenant(
     scope.commit().await?;
     Ok(tenant)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant() -> entity::tenant::Model {
+        entity::tenant::Model {
+            id: Uuid::now_v7(),
+            name: "Acme".into(),
+            slug: "acme".into(),
+            retention_months: None,
+            default_currency: "EUR".into(),
+            created_at: chrono::Utc::now(),
+            audit_retention_months: None,
+            require_purpose: false,
+        }
+    }
+
+    #[test]
+    fn a_row_read_before_a_change_committed_is_not_cached_after_it() {
+        let cache = TenantCache::default();
+        let old = tenant();
+        // A request reads the tenant row; meanwhile another commits a change and forgets it.
+        let generation = cache.generation();
+        cache.forget(old.id);
+        cache.put(&old, generation);
+        assert!(cache.get(old.id).is_none(), "the old settings came back");
+        // A row read after the change is kept.
+        let generation = cache.generation();
+        cache.put(&old, generation);
+        assert_eq!(cache.get(old.id).map(|t| t.id), Some(old.id));
+    }
+}
