@@ -224,6 +224,7 @@ pub fn config(database_url: &str) -> Config {
         // Never read while `jwt_secret` is set.
         jwt_secret_file: std::env::temp_dir().join("dossier-tests-unused-jwt-secret"),
         owner_database_url: None,
+        cors_origins: String::new(),
         audit_key: Some(AUDIT_KEY.into()),
         // Never read while `audit_key` is set.
         audit_key_file: std::env::temp_dir().join("dossier-tests-unused-audit-key"),

@@ -26,6 +26,11 @@ pub struct Config {
     #[arg(long, env = "DOSSIER_OWNER_DATABASE_URL", hide_env_values = true)]
     pub owner_database_url: Option<String>,
 
+    /// Origins (e.g. `https://crm.example.com`), comma-separated, whose front-end apps may call
+    /// the API from a browser (CORS). Empty: no cross-origin access.
+    #[arg(long, env = "DOSSIER_CORS_ORIGINS", default_value = "")]
+    pub cors_origins: String,
+
     /// Address the HTTP server listens on.
     #[arg(long, env = "DOSSIER_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -159,6 +164,15 @@ impl Config {
 
     pub fn statement_timeout(&self) -> Duration {
         Duration::from_millis(self.statement_timeout_ms)
+    }
+
+    /// The CORS allow-list.
+    pub fn cors_origins(&self) -> Vec<String> {
+        self.cors_origins
+            .split(',')
+            .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+            .filter(|origin| !origin.is_empty())
+            .collect()
     }
 
     /// The per-tenant budgets.

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
@@ -19,6 +19,8 @@ use crate::graphql::{self, DossierSchema, Refused, RequestIds};
 use crate::metrics::Metrics;
 
 pub struct AppState {
+    /// Origins whose front-end apps may call the API from a browser (`DOSSIER_CORS_ORIGINS`).
+    pub cors_origins: Vec<String>,
     pub schema: DossierSchema,
     pub services: graphql::Services,
     pub verifier: Verifier,
@@ -31,6 +33,8 @@ pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
         cfg.app_data(web::Data::from(state))
             .route("/graphql", web::post().to(graphql_post))
             .route("/graphql", web::get().to(graphiql))
+            .route("/graphql", web::method(Method::OPTIONS).to(graphql_options))
+            .route("/graphql", web::route().to(graphql_not_allowed))
             .route("/console", web::get().to(console_page))
             .route("/console/console.js", web::get().to(console_script))
             .route("/console/console.css", web::get().to(console_style))
@@ -66,7 +70,22 @@ pub async fn observe(
     let method = req.method().clone();
     let path = req.path().to_owned();
     let state = req.app_data::<web::Data<AppState>>().cloned();
+    let cors = state
+        .as_ref()
+        .and_then(|state| allowed_origin(state, req.request()));
     let mut response = next.call(req).await?;
+    if let Some(origin) = cors {
+        // Bearer tokens, no cookies: no credentials mode needed.
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("x-request-id, retry-after, www-authenticate"),
+        );
+    }
+    response
+        .headers_mut()
+        .append(header::VARY, HeaderValue::from_static("origin"));
     let status = response.status();
     let micros = started.elapsed().as_micros() as u64;
     if let Some(state) = state {
@@ -89,16 +108,82 @@ pub async fn observe(
     Ok(response)
 }
 
-fn json_response(status: StatusCode, response: &async_graphql::Response) -> HttpResponse {
-    let body = serde_json::to_vec(response).unwrap_or_else(|_| b"{}".to_vec());
-    HttpResponse::build(status)
-        .content_type("application/json")
-        .body(body)
+/// The media type of GraphQL over HTTP; `application/json` stays for clients that ask for it
+/// (or for nothing in particular).
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// Whether the client's `Accept` names `application/graphql-response+json`.
+fn wants_graphql_response(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|accept| accept.split(','))
+        .filter_map(|part| part.split(';').next())
+        .any(|media| media.trim().eq_ignore_ascii_case(GRAPHQL_RESPONSE))
 }
 
-fn refuse(state: &AppState, status: StatusCode, code: Code, message: &str) -> HttpResponse {
+/// A response to a GraphQL request. When execution never started (a request error: the body
+/// is not a GraphQL request, the document does not parse or validate, the token is refused…)
+/// the body has no `data` key, and under `application/graphql-response+json` such an error is
+/// a 4xx, as the GraphQL-over-HTTP spec says; `application/json` keeps 200 for documents that
+/// do not parse or validate.
+fn graphql_response(
+    req: &HttpRequest,
+    status: StatusCode,
+    response: &async_graphql::Response,
+    executed: bool,
+) -> HttpResponse {
+    let mut body = serde_json::to_value(response).unwrap_or_default();
+    if !executed && let Some(fields) = body.as_object_mut() {
+        fields.remove("data");
+    }
+    let modern = wants_graphql_response(req);
+    let status = if modern && !executed && status == StatusCode::OK {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
+    HttpResponse::build(status)
+        .content_type(if modern {
+            GRAPHQL_RESPONSE
+        } else {
+            "application/json"
+        })
+        .body(serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec()))
+}
+
+/// Whether a response's errors all came before execution: no data, no error at a path, no
+/// failure of the server's own.
+fn never_executed(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| {
+            e.path.is_empty()
+                && e.extensions
+                    .as_ref()
+                    .and_then(|ext| ext.get("code"))
+                    .is_none_or(|code| *code != async_graphql::Value::from(Code::Internal.as_str()))
+        })
+}
+
+fn refuse(
+    state: &AppState,
+    req: &HttpRequest,
+    status: StatusCode,
+    code: Code,
+    message: &str,
+) -> HttpResponse {
+    refuse_with(state, req, status, graphql::error_response(code, message))
+}
+
+fn refuse_with(
+    state: &AppState,
+    req: &HttpRequest,
+    status: StatusCode,
+    response: async_graphql::Response,
+) -> HttpResponse {
     state.metrics.graphql_errors(1);
-    let mut response = json_response(status, &graphql::error_response(code, message));
+    let mut response = graphql_response(req, status, &response, false);
     if status == StatusCode::UNAUTHORIZED {
         state.metrics.unauthenticated();
         response
@@ -193,11 +278,28 @@ async fn graphql_post(
             caller: None,
         });
 
+    let json_body = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+    if !json_body {
+        return refuse(
+            &state,
+            &req,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Code::BadUserInput,
+            "Content-Type: send the request as application/json",
+        );
+    }
+
     let principal = match authenticate(&state, &req).await {
         Ok(principal) => principal,
         Err(None) => {
             return refuse(
                 &state,
+                &req,
                 StatusCode::SERVICE_UNAVAILABLE,
                 Code::Internal,
                 "the database is unavailable",
@@ -207,6 +309,7 @@ async fn graphql_post(
             tracing::info!(request_id = %ids.server, reason = %err, "unauthenticated");
             return refuse(
                 &state,
+                &req,
                 StatusCode::UNAUTHORIZED,
                 Code::Unauthenticated,
                 &err.to_string(),
@@ -226,6 +329,7 @@ async fn graphql_post(
             Some(_) => {
                 return refuse(
                     &state,
+                    &req,
                     StatusCode::BAD_REQUEST,
                     Code::BadUserInput,
                     "X-Purpose: differs from the token's `purpose` claim, which is what the audit log records",
@@ -233,13 +337,20 @@ async fn graphql_post(
             }
         },
         Err(reason) => {
-            return refuse(&state, StatusCode::BAD_REQUEST, Code::BadUserInput, reason);
+            return refuse(
+                &state,
+                &req,
+                StatusCode::BAD_REQUEST,
+                Code::BadUserInput,
+                reason,
+            );
         }
     }
 
     let too_large = || {
         refuse(
             &state,
+            &req,
             StatusCode::PAYLOAD_TOO_LARGE,
             Code::PayloadTooLarge,
             &format!("request body larger than {} bytes", state.max_body_bytes),
@@ -259,6 +370,7 @@ async fn graphql_post(
         Err(_) => {
             return refuse(
                 &state,
+                &req,
                 StatusCode::BAD_REQUEST,
                 Code::BadUserInput,
                 "unreadable request body",
@@ -271,6 +383,7 @@ async fn graphql_post(
         Err(_) => {
             return refuse(
                 &state,
+                &req,
                 StatusCode::BAD_REQUEST,
                 Code::GraphqlParseFailed,
                 "the body is not JSON",
@@ -280,6 +393,7 @@ async fn graphql_post(
     if value.is_array() {
         return refuse(
             &state,
+            &req,
             StatusCode::BAD_REQUEST,
             Code::BadUserInput,
             "batched requests are not accepted: send one operation per request",
@@ -290,6 +404,7 @@ async fn graphql_post(
         Err(_) => {
             return refuse(
                 &state,
+                &req,
                 StatusCode::BAD_REQUEST,
                 Code::GraphqlParseFailed,
                 "the body is not a GraphQL request (`query`, `variables`, `operationName`)",
@@ -297,27 +412,37 @@ async fn graphql_post(
         }
     };
     if let Err(err) = state.services.queries.parse(&mut request) {
-        return refuse(
+        // One line, and where: the parser's own message runs over several.
+        let first_line = err
+            .message
+            .lines()
+            .next()
+            .unwrap_or("the query does not parse");
+        let mut error = async_graphql::ServerError::new(first_line, err.locations.first().copied());
+        graphql::set_code(&mut error, Code::GraphqlParseFailed);
+        return refuse_with(
             &state,
+            &req,
             StatusCode::OK,
-            Code::GraphqlParseFailed,
-            &err.message,
+            async_graphql::Response::from_errors(vec![error]),
         );
     }
 
     match graphql::execute(&state.schema, &state.services, principal, ids, request).await {
         Ok(response) => {
             state.metrics.graphql_errors(response.errors.len());
-            json_response(StatusCode::OK, &response)
+            graphql_response(&req, StatusCode::OK, &response, !never_executed(&response))
         }
         Err(Refused::Unauthenticated(err)) => refuse(
             &state,
+            &req,
             StatusCode::UNAUTHORIZED,
             Code::Unauthenticated,
             &err.to_string(),
         ),
         Err(Refused::Unavailable) => refuse(
             &state,
+            &req,
             StatusCode::SERVICE_UNAVAILABLE,
             Code::Internal,
             "the database is unavailable",
@@ -325,6 +450,7 @@ async fn graphql_post(
         Err(Refused::RateLimited(retry_after)) => {
             let mut response = refuse(
                 &state,
+                &req,
                 StatusCode::TOO_MANY_REQUESTS,
                 Code::RateLimited,
                 "this tenant's request budget is spent for now: retry after the `Retry-After` seconds",
@@ -338,6 +464,7 @@ async fn graphql_post(
             let limits = state.services.limits;
             refuse(
                 &state,
+                &req,
                 StatusCode::OK,
                 Code::QueryTooComplex,
                 &format!(
@@ -347,6 +474,48 @@ async fn graphql_post(
             )
         }
     }
+}
+
+/// The methods `/graphql` answers.
+const GRAPHQL_METHODS: &str = "GET, POST, OPTIONS";
+
+/// Any other method on `/graphql`: 405 with the methods it answers.
+async fn graphql_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, GRAPHQL_METHODS))
+        .finish()
+}
+
+/// `OPTIONS /graphql`: the methods it answers, and a CORS preflight for an allowed origin (the
+/// headers themselves are added by [`observe`], as for every response to that origin).
+async fn graphql_options(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let mut response = HttpResponse::NoContent();
+    response.insert_header((header::ALLOW, GRAPHQL_METHODS));
+    if allowed_origin(&state, &req).is_some()
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        response
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"))
+            .insert_header((
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "authorization, content-type, accept, x-purpose, x-request-id",
+            ))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"));
+    }
+    response.finish()
+}
+
+/// The request's `Origin`, when it is one of `DOSSIER_CORS_ORIGINS`.
+fn allowed_origin(state: &AppState, req: &HttpRequest) -> Option<HeaderValue> {
+    let origin = req.headers().get(header::ORIGIN)?;
+    let text = origin.to_str().ok()?;
+    state
+        .cors_origins
+        .iter()
+        .any(|allowed| allowed.eq_ignore_ascii_case(text))
+        .then(|| origin.clone())
 }
 
 async fn graphiql() -> HttpResponse {

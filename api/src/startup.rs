@@ -35,6 +35,7 @@ impl Application {
             counts: config.max_counts,
         };
         let state = Arc::new(AppState {
+            cors_origins: config.cors_origins(),
             schema: graphql::build_schema(limits),
             services: graphql::Services {
                 db: db.clone(),

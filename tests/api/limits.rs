@@ -19,6 +19,7 @@ async fn oversized_bodies_are_refused_with_413(backend: Backend) {
         .client
         .post(format!("{}/graphql", app.url))
         .bearer_auth(app.agent_a())
+        .header("content-type", "application/json")
         .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
             chunks,
         )))

@@ -9,6 +9,7 @@ mod limits;
 mod mutations;
 mod ops;
 mod personal_data;
+mod protocol;
 mod queries;
 mod schema;
 mod tenancy;

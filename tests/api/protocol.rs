@@ -1,0 +1,263 @@
+//! GraphQL over HTTP as clients written elsewhere expect it: media types, request errors
+//! without `data`, status codes, 405 and 415, and CORS for front-end apps on another origin.
+
+use serde_json::{Value, json};
+use tests::*;
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+struct Reply {
+    status: u16,
+    content_type: String,
+    body: Value,
+}
+
+async fn post(app: &TestApp, token: Option<&str>, accept: Option<&str>, body: Vec<u8>) -> Reply {
+    let mut request = app
+        .client
+        .post(format!("{}/graphql", app.url))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    let response = request.send().await.expect("sent");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Reply {
+        status,
+        content_type,
+        body,
+    }
+}
+
+fn query(text: &str) -> Vec<u8> {
+    json!({ "query": text }).to_string().into_bytes()
+}
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<none>")
+}
+
+/// Both media types: `application/graphql-response+json` when asked for (request errors then
+/// 4xx), `application/json` otherwise (parse and validation errors 200); when execution never
+/// started — a parse or validation error, a refused token — there is no `data` key at all.
+async fn both_media_types_and_no_data_before_execution(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.agent_a();
+    for accept in [None, Some("application/json"), Some(GRAPHQL_RESPONSE)] {
+        let modern = accept == Some(GRAPHQL_RESPONSE);
+        let expected_type = if modern {
+            GRAPHQL_RESPONSE
+        } else {
+            "application/json"
+        };
+        let ok = post(&app, Some(&token), accept, query("{ me { role } }")).await;
+        assert_eq!(ok.status, 200, "{accept:?}");
+        assert!(
+            ok.content_type.starts_with(expected_type),
+            "{}",
+            ok.content_type
+        );
+        assert_eq!(ok.body["data"]["me"]["role"], json!("AGENT"));
+
+        let unparsable = post(&app, Some(&token), accept, query("{ me {")).await;
+        assert_eq!(
+            unparsable.status,
+            if modern { 400 } else { 200 },
+            "{accept:?}"
+        );
+        assert!(unparsable.content_type.starts_with(expected_type));
+        assert_eq!(code(&unparsable.body), "GRAPHQL_PARSE_FAILED");
+        assert!(unparsable.body.get("data").is_none(), "{}", unparsable.body);
+        let message = unparsable.body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(!message.contains('\n'), "one line: {message:?}");
+        assert!(
+            unparsable.body["errors"][0]["locations"][0]["line"].is_number(),
+            "{}",
+            unparsable.body
+        );
+
+        let invalid = post(&app, Some(&token), accept, query("{ nothingHere }")).await;
+        assert_eq!(invalid.status, if modern { 400 } else { 200 }, "{accept:?}");
+        assert_eq!(code(&invalid.body), "GRAPHQL_VALIDATION_FAILED");
+        assert!(invalid.body.get("data").is_none(), "{}", invalid.body);
+
+        let refused = post(&app, Some("not-a-token"), accept, query("{ me { role } }")).await;
+        assert_eq!(refused.status, 401);
+        assert!(refused.content_type.starts_with(expected_type));
+        assert_eq!(code(&refused.body), "UNAUTHENTICATED");
+        assert!(refused.body.get("data").is_none(), "{}", refused.body);
+
+        // An error while executing keeps `data` (null where it failed) and 200.
+        let forbidden = post(
+            &app,
+            Some(&app.token_with(app.a.id, "partner", "customers:read")),
+            accept,
+            query("{ contacts { totalCount } }"),
+        )
+        .await;
+        assert_eq!(forbidden.status, 200);
+        assert_eq!(code(&forbidden.body), "FORBIDDEN");
+        assert!(forbidden.body.get("data").is_some(), "{}", forbidden.body);
+    }
+}
+
+on_both_backends!(both_media_types_and_no_data_before_execution);
+
+/// Methods other than GET, POST and OPTIONS get 405 with `Allow`; a body that is not JSON by
+/// its Content-Type gets 415 — before anything else is looked at.
+async fn other_methods_and_media_types_are_refused_plainly(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for method in [
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+        reqwest::Method::PATCH,
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), format!("{}/graphql", app.url))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status().as_u16(), 405, "{method}");
+        assert_eq!(
+            response.headers()["allow"],
+            "GET, POST, OPTIONS",
+            "{method}"
+        );
+    }
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let mut request = app
+            .client
+            .post(format!("{}/graphql", app.url))
+            .bearer_auth(app.agent_a())
+            .body(json!({"query": "{ me { role } }"}).to_string());
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.expect("sent");
+        assert_eq!(response.status().as_u16(), 415, "{content_type:?}");
+        let body: Value = response.json().await.expect("json");
+        assert!(body.get("data").is_none(), "{body}");
+    }
+    let with_charset = app
+        .client
+        .post(format!("{}/graphql", app.url))
+        .bearer_auth(app.agent_a())
+        .header("content-type", "application/json; charset=utf-8")
+        .body(json!({"query": "{ me { role } }"}).to_string())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(with_charset.status().as_u16(), 200);
+}
+
+on_both_backends!(other_methods_and_media_types_are_refused_plainly);
+
+/// CORS: an origin on `DOSSIER_CORS_ORIGINS` gets its preflight answered (Authorization
+/// allowed, no credentials needed) and may read responses; any other origin gets no CORS
+/// header, so a browser keeps its page from reading anything.
+async fn front_end_origins_on_the_allow_list_and_no_others(backend: Backend) {
+    let allowed = "https://crm.example.com";
+    let app = spawn_app_with(backend, |config| {
+        config.cors_origins = format!("{allowed}, https://support.example.com");
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.url))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let yes = preflight(allowed).await.expect("sent");
+    assert_eq!(yes.status().as_u16(), 204);
+    assert_eq!(yes.headers()["access-control-allow-origin"], allowed);
+    let headers = yes.headers()["access-control-allow-headers"]
+        .to_str()
+        .expect("ascii");
+    assert!(
+        headers.contains("authorization") && headers.contains("content-type"),
+        "{headers}"
+    );
+    assert!(
+        yes.headers()["access-control-allow-methods"]
+            .to_str()
+            .expect("ascii")
+            .contains("POST")
+    );
+    assert!(
+        yes.headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    let no = preflight("https://evil.example").await.expect("sent");
+    assert!(no.headers().get("access-control-allow-origin").is_none());
+    assert!(no.headers().get("access-control-allow-headers").is_none());
+
+    let call = |origin: &'static str| {
+        app.client
+            .post(format!("{}/graphql", app.url))
+            .header("origin", origin)
+            .header("content-type", "application/json")
+            .bearer_auth(app.agent_a())
+            .body(json!({"query": "{ me { role } }"}).to_string())
+            .send()
+    };
+    let read = call(allowed).await.expect("sent");
+    assert_eq!(read.headers()["access-control-allow-origin"], allowed);
+    assert!(
+        read.headers()["access-control-expose-headers"]
+            .to_str()
+            .expect("ascii")
+            .contains("x-request-id")
+    );
+    let blocked = call("https://evil.example").await.expect("sent");
+    assert!(
+        blocked
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    // With no allow-list (the default), no origin is allowed.
+    let closed = spawn_app(backend).await;
+    let response = closed
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/graphql", closed.url))
+        .header("origin", allowed)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("sent");
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+on_both_backends!(front_end_origins_on_the_allow_list_and_no_others);
