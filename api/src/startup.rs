@@ -50,6 +50,7 @@ impl Application {
                 queries: Default::default(),
                 budgets: crate::budget::Budgets::new(config.budgets()),
                 limits,
+                introspection: graphql::build_introspection(limits),
             },
             verifier: config.verifier()?,
             metrics: Default::default(),

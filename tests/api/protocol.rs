@@ -261,3 +261,36 @@ async fn front_end_origins_on_the_allow_list_and_no_others(backend: Backend) {
 }
 
 on_both_backends!(front_end_origins_on_the_allow_list_and_no_others);
+
+/// The standard introspection query of graphql-js (`getIntrospectionQuery()`, what GraphiQL,
+/// codegen and IDE plugins send), in each variant, passes with the default limits, and the
+/// client schema built from it is `schema.graphql` (`tests/console/introspect.mjs`, in Node).
+/// Data queries keep their own depth limit: an introspection beside data does not lift it.
+async fn the_standard_introspection_query_builds_the_committed_schema(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = tokio::process::Command::new("node")
+        .arg(dir.join("console/introspect.mjs"))
+        .env("DOSSIER_URL", &app.url)
+        .env("TOKEN", app.token(app.a.id, "analyst"))
+        .env("SCHEMA_PATH", dir.join("../schema.graphql"))
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+        .await
+        .expect("the introspection run finishes")
+        .expect("node runs (scripts/test.sh installs the Node test tooling)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout.matches("ok - ").count(), 5, "{stdout}");
+
+    let deep = "{ __typename customers { edges { node { contacts { edges { node { customer { contacts { edges { node { customer { contacts { edges { node { id } } } } } } } } } } } } } } }";
+    let answer = app.gql(&app.agent_a(), deep, json!({})).await;
+    assert_eq!(answer.codes(), vec!["QUERY_TOO_COMPLEX"], "{}", answer.body);
+}
+
+on_both_backends!(the_standard_introspection_query_builds_the_committed_schema);

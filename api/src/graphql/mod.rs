@@ -99,6 +99,19 @@ pub fn build_schema(limits: Limits) -> DossierSchema {
         .finish()
 }
 
+/// How deep an introspection-only operation may nest: graphql-js's standard introspection
+/// query reaches 13 with its nine levels of `ofType`.
+pub const INTROSPECTION_DEPTH: usize = 20;
+
+/// The same schema, for operations that only introspect it (see `execute`): deeper, and
+/// the other limits unchanged.
+pub fn build_introspection(limits: Limits) -> DossierSchema {
+    build_schema(Limits {
+        depth: INTROSPECTION_DEPTH.max(limits.depth),
+        ..limits
+    })
+}
+
 /// The SDL as committed in `schema.graphql`.
 pub fn sdl(schema: &DossierSchema) -> String {
     schema.sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
@@ -211,6 +224,8 @@ pub struct Services {
     pub budgets: crate::budget::Budgets,
     /// What one operation may ask for.
     pub limits: Limits,
+    /// The schema under the limits of introspection-only operations ([`build_introspection`]).
+    pub introspection: DossierSchema,
 }
 
 /// The ids of one request: the server's own, and the `X-Request-Id` the caller sent (kept
@@ -247,12 +262,21 @@ pub async fn execute(
     request: async_graphql::Request,
 ) -> Result<async_graphql::Response, Refused> {
     let mut request = request;
-    if let Some(shape) = shape(&mut request)
+    let shape = shape(&mut request);
+    if let Some(shape) = shape
         && (shape.root_fields > services.limits.root_fields
             || shape.counts > services.limits.counts)
     {
         return Err(Refused::TooBig(shape));
     }
+    // The standard introspection query (graphql-js `getIntrospectionQuery()`, what GraphiQL,
+    // codegen and IDEs send) nests deeper than data queries may; it reads no data, so it runs
+    // under limits of its own instead of the data limits being raised for everyone.
+    let schema = if shape.is_some_and(|s| s.introspection_only()) {
+        &services.introspection
+    } else {
+        schema
+    };
     // Admitted before the transaction opens: a request waiting for its tenant's turn holds no
     // database connection.
     let _admitted = services
@@ -340,6 +364,15 @@ pub async fn execute(
 pub struct Shape {
     pub root_fields: usize,
     pub counts: usize,
+    /// Root fields that read data (all but `__schema`, `__type`, `__typename`).
+    pub data_roots: usize,
+}
+
+impl Shape {
+    /// An operation that only introspects the schema: it reads no data.
+    pub fn introspection_only(&self) -> bool {
+        self.root_fields > 0 && self.data_roots == 0
+    }
 }
 
 /// The [`Shape`] of the operation a request runs (`None` if it does not parse, which the
@@ -373,6 +406,7 @@ fn shape(request: &mut async_graphql::Request) -> Option<Shape> {
                             root_fields: 1,
                             counts: below.counts
                                 + usize::from(field.node.name.node == "totalCount"),
+                            data_roots: usize::from(!field.node.name.node.starts_with("__")),
                         }
                     }
                     Selection::InlineFragment(inline) => self.set(&inline.node.selection_set.node),
@@ -382,6 +416,7 @@ fn shape(request: &mut async_graphql::Request) -> Option<Shape> {
                 };
                 shape.root_fields = shape.root_fields.saturating_add(inner.root_fields);
                 shape.counts = shape.counts.saturating_add(inner.counts);
+                shape.data_roots = shape.data_roots.saturating_add(inner.data_roots);
             }
             shape
         }
