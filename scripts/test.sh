@@ -25,8 +25,9 @@ if ! command -v chromium >/dev/null 2>&1; then
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
 fi
-if [ ! -d "tests/console/node_modules/playwright-core" ] || [ ! -d "tests/console/node_modules/graphql" ]; then
-  echo "test.sh: installing the Node test tooling: playwright-core, graphql (npm ci in tests/console)" >&2
+if [ ! -d "tests/console/node_modules/playwright-core" ] || [ ! -d "tests/console/node_modules/graphql" ] \
+  || [ ! -d "tests/console/node_modules/graphql-http" ]; then
+  echo "test.sh: installing the Node test tooling: playwright-core, graphql, graphql-http (npm ci in tests/console)" >&2
   npm ci --prefix "tests/console" --no-audit --no-fund --silent
 fi
 

@@ -390,6 +390,15 @@ async fn graphql_post(
             );
         }
     };
+    if !value.get("query").is_some_and(serde_json::Value::is_string) && !value.is_array() {
+        return refuse(
+            &state,
+            &req,
+            StatusCode::BAD_REQUEST,
+            Code::GraphqlParseFailed,
+            "the body has no `query` string",
+        );
+    }
     if value.is_array() {
         return refuse(
             &state,
