@@ -25,9 +25,12 @@ if ! command -v chromium >/dev/null 2>&1; then
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
 fi
-if [ ! -d "tests/console/node_modules/playwright-core" ] || [ ! -d "tests/console/node_modules/graphql" ] \
-  || [ ! -d "tests/console/node_modules/graphql-http" ]; then
-  echo "test.sh: installing the Node test tooling: playwright-core, graphql, graphql-http (npm ci in tests/console)" >&2
+missing=""
+for dep in $(node -e 'console.log(Object.keys(require("./tests/console/package.json").dependencies).join(" "))'); do
+  [ -d "tests/console/node_modules/$dep" ] || missing="$missing $dep"
+done
+if [ -n "$missing" ]; then
+  echo "test.sh: installing the Node test tooling (npm ci in tests/console):$missing" >&2
   npm ci --prefix "tests/console" --no-audit --no-fund --silent
 fi
 

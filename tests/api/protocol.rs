@@ -331,3 +331,34 @@ async fn the_graphql_over_http_audit_passes_every_must_and_should(backend: Backe
 }
 
 on_both_backends!(the_graphql_over_http_audit_passes_every_must_and_should);
+
+/// Errors a client can act on: Apollo Client (pinned) reads `extensions.code` off Dossier's
+/// refusals — a refused token, an invalid document, a missing scope — under both media types
+/// (`tests/console/client-errors.mjs`).
+async fn a_third_party_client_reads_every_error_code(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = tokio::process::Command::new("node")
+        .arg(dir.join("console/client-errors.mjs"))
+        .env("DOSSIER_URL", &app.url)
+        .env("TOKEN", app.agent_a())
+        .env(
+            "PARTNER_TOKEN",
+            app.token_with(app.a.id, "partner", "customers:read"),
+        )
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+        .await
+        .expect("the client run finishes")
+        .expect("node runs (scripts/test.sh installs the Node test tooling)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout.matches("ok - ").count(), 8, "{stdout}");
+}
+
+on_both_backends!(a_third_party_client_reads_every_error_code);
