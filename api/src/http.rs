@@ -35,6 +35,7 @@ pub fn configure(state: Arc<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
             .route("/graphql", web::get().to(graphiql))
             .route("/graphql", web::method(Method::OPTIONS).to(graphql_options))
             .route("/graphql", web::route().to(graphql_not_allowed))
+            .route("/graphiql/{file}", web::get().to(graphiql_file))
             .route("/console", web::get().to(console_page))
             .route("/console/console.js", web::get().to(console_script))
             .route("/console/console.css", web::get().to(console_style))
@@ -527,15 +528,60 @@ fn allowed_origin(state: &AppState, req: &HttpRequest) -> Option<HeaderValue> {
         .then(|| origin.clone())
 }
 
-async fn graphiql() -> HttpResponse {
+/// GraphiQL, served from the binary: pinned production builds of its npm packages
+/// (`scripts/vendor-graphiql.sh`, licences beside them in `api/graphiql/`), so that it works
+/// offline, in air-gapped deployments and behind strict proxies, under a strict CSP (GraphiQL
+/// sets styles from script, hence `'unsafe-inline'` for styles only).
+fn graphiql_asset(content_type: &'static str, body: &'static [u8]) -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(
-            async_graphql::http::GraphiQLSource::build()
-                .endpoint("/graphql")
-                .title("Dossier")
-                .finish(),
-        )
+        .content_type(content_type)
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+             connect-src 'self'; img-src 'self' data:; font-src 'self' data:; \
+             form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .body(body)
+}
+
+async fn graphiql() -> HttpResponse {
+    graphiql_asset(
+        "text/html; charset=utf-8",
+        include_bytes!("../graphiql/index.html"),
+    )
+}
+
+async fn graphiql_file(path: web::Path<String>) -> HttpResponse {
+    let (content_type, body): (&'static str, &'static [u8]) = match path.as_str() {
+        "graphiql.min.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../graphiql/graphiql.min.js"),
+        ),
+        "graphiql.min.css" => (
+            "text/css; charset=utf-8",
+            include_bytes!("../graphiql/graphiql.min.css"),
+        ),
+        "react.production.min.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../graphiql/react.production.min.js"),
+        ),
+        "react-dom.production.min.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../graphiql/react-dom.production.min.js"),
+        ),
+        "init.js" => (
+            "text/javascript; charset=utf-8",
+            include_bytes!("../graphiql/init.js"),
+        ),
+        "page.css" => (
+            "text/css; charset=utf-8",
+            include_bytes!("../graphiql/page.css"),
+        ),
+        _ => return HttpResponse::NotFound().finish(),
+    };
+    graphiql_asset(content_type, body)
 }
 
 /// The compliance console's static assets, compiled into the binary: no CDN, no build step.
