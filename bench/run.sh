@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Dossier vs PostGraphile vs the SQL floor, interleaved, on the peer harness (../shared/bench).
+# Dossier vs PostGraphile vs the SQL floor, interleaved, on the peer harness (bench/peers).
 #
 # Usage (as root, from anywhere):   bench/run.sh
 # Env (all optional):
@@ -7,7 +7,7 @@
 #   CONCURRENCY="8 32"   wrk connections (= in-flight requests) / pgbench clients
 #   DURATION=15          measured seconds per run (<= 600; each run also has a 3 s discarded warm-up)
 #   REPS=2               repetitions of the whole interleaved sequence per scale
-#   PEERS_SRC=<repo>/../shared/bench   the harness (read-only; never copied into the repository)
+#   PEERS_SRC=<repo>/bench/peers       the harness (copied to PEERS before it runs)
 #   PEERS=/tmp/peerbench                where the harness copy runs (pgdata/, run/, logs/, results/)
 #   DOSSIER_BIN=<repo>/target/release/dossier   (the default is rebuilt with `cargo build --release -p api` first)
 #   DOSSIER_PORT=8080    Dossier listens on 127.0.0.1:$DOSSIER_PORT
@@ -28,7 +28,7 @@ SCALES=${SCALES:-"1 10"}
 CONCURRENCY=${CONCURRENCY:-"8 32"}
 DURATION=${DURATION:-15}
 REPS=${REPS:-2}
-PEERS_SRC=${PEERS_SRC:-$(cd "$REPO/.." && pwd)/shared/bench}
+PEERS_SRC=${PEERS_SRC:-$BENCH/peers}
 PEERS=${PEERS:-/tmp/peerbench}
 DOSSIER_BIN_GIVEN=${DOSSIER_BIN:-}
 DOSSIER_BIN=${DOSSIER_BIN:-$REPO/target/release/dossier}
