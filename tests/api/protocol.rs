@@ -44,6 +44,30 @@ fn query(text: &str) -> Vec<u8> {
     json!({ "query": text }).to_string().into_bytes()
 }
 
+/// Runs one of the Node scripts in `tests/console` against `app` with `env`, within two
+/// minutes; panics with its output unless it succeeds; returns what it printed.
+async fn node(script: &str, env: &[(&str, String)]) -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(dir.join("console").join(script))
+        .kill_on_drop(true);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = tokio::time::timeout(std::time::Duration::from_secs(120), command.output())
+        .await
+        .unwrap_or_else(|_| panic!("{script} finishes within two minutes"))
+        .expect("node runs (scripts/test.sh installs the Node test tooling)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{script}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 fn code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]
         .as_str()
@@ -269,23 +293,18 @@ on_both_backends!(front_end_origins_on_the_allow_list_and_no_others);
 async fn the_standard_introspection_query_builds_the_committed_schema(backend: Backend) {
     let app = spawn_app(backend).await;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let run = tokio::process::Command::new("node")
-        .arg(dir.join("console/introspect.mjs"))
-        .env("DOSSIER_URL", &app.url)
-        .env("TOKEN", app.token(app.a.id, "analyst"))
-        .env("SCHEMA_PATH", dir.join("../schema.graphql"))
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(std::time::Duration::from_secs(120), run)
-        .await
-        .expect("the introspection run finishes")
-        .expect("node runs (scripts/test.sh installs the Node test tooling)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = node(
+        "introspect.mjs",
+        &[
+            ("DOSSIER_URL", app.url.clone()),
+            ("TOKEN", app.token(app.a.id, "analyst")),
+            (
+                "SCHEMA_PATH",
+                dir.join("../schema.graphql").display().to_string(),
+            ),
+        ],
+    )
+    .await;
     assert_eq!(stdout.matches("ok - ").count(), 5, "{stdout}");
 
     let deep = "{ __typename customers { edges { node { contacts { edges { node { customer { contacts { edges { node { customer { contacts { edges { node { id } } } } } } } } } } } } } } }";
@@ -299,23 +318,11 @@ on_both_backends!(the_standard_introspection_query_builds_the_committed_schema);
 /// server with a token: every MUST and SHOULD passes (`tests/console/http-audit.mjs`).
 async fn the_graphql_over_http_audit_passes_every_must_and_should(backend: Backend) {
     let app = spawn_app(backend).await;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let run = tokio::process::Command::new("node")
-        .arg(dir.join("console/http-audit.mjs"))
-        .env("DOSSIER_URL", &app.url)
-        .env("TOKEN", app.agent_a())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(std::time::Duration::from_secs(120), run)
-        .await
-        .expect("the audit finishes")
-        .expect("node runs (scripts/test.sh installs the Node test tooling)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = node(
+        "http-audit.mjs",
+        &[("DOSSIER_URL", app.url.clone()), ("TOKEN", app.agent_a())],
+    )
+    .await;
     assert!(
         stdout.contains("ok - every MUST and SHOULD passes"),
         "{stdout}"
@@ -337,27 +344,18 @@ on_both_backends!(the_graphql_over_http_audit_passes_every_must_and_should);
 /// (`tests/console/client-errors.mjs`).
 async fn a_third_party_client_reads_every_error_code(backend: Backend) {
     let app = spawn_app(backend).await;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let run = tokio::process::Command::new("node")
-        .arg(dir.join("console/client-errors.mjs"))
-        .env("DOSSIER_URL", &app.url)
-        .env("TOKEN", app.agent_a())
-        .env(
-            "PARTNER_TOKEN",
-            app.token_with(app.a.id, "partner", "customers:read"),
-        )
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(std::time::Duration::from_secs(120), run)
-        .await
-        .expect("the client run finishes")
-        .expect("node runs (scripts/test.sh installs the Node test tooling)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = node(
+        "client-errors.mjs",
+        &[
+            ("DOSSIER_URL", app.url.clone()),
+            ("TOKEN", app.agent_a()),
+            (
+                "PARTNER_TOKEN",
+                app.token_with(app.a.id, "partner", "customers:read"),
+            ),
+        ],
+    )
+    .await;
     assert_eq!(stdout.matches("ok - ").count(), 8, "{stdout}");
 }
 

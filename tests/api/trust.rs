@@ -728,6 +728,34 @@ on_both_backends!(cursors_carry_no_personal_values);
 
 const READ_EMAIL: &str = "query($id: UUID!) { contact(id: $id) { email } }";
 
+/// Holds the audit chain locks of `tenants` (the advisory lock every append of a tenant takes
+/// on PostgreSQL) until the returned transaction ends: their audit writes wait meanwhile.
+async fn hold_chain_locks(app: &TestApp, tenants: &[uuid::Uuid]) -> sea_orm::DatabaseTransaction {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let lock = app.admin.begin().await.expect("admin transaction");
+    for tenant in tenants {
+        lock.execute_unprepared(&format!(
+            "SELECT pg_advisory_xact_lock(hashtextextended('{tenant}'::text, 7))"
+        ))
+        .await
+        .expect("a chain lock");
+    }
+    lock
+}
+
+/// Who prunes the audit log: the retention run, as the library's callers name it.
+fn retention_actor() -> api::audit::Actor {
+    api::audit::Actor {
+        actor: "retention-policy".into(),
+        role: api::auth::Role::Compliance,
+        client_id: None,
+        request_id: uuid::Uuid::now_v7().to_string(),
+        caller_request_id: None,
+        purpose: None,
+        key: audit_key(),
+    }
+}
+
 /// Group commit (PostgreSQL) isolates failures: an event that cannot be written fails its own
 /// request only, never the other requests — of any tenant — that shared its batch. The bad
 /// event is made real by a constraint the administrator adds.
@@ -784,7 +812,6 @@ async fn one_bad_audit_event_fails_only_its_own_request(backend: Backend) {
 /// Group commit (PostgreSQL) never makes one tenant wait for another: while tenant A's
 /// chain lock is held, tenant B's audited reads still complete.
 async fn a_held_chain_lock_delays_only_its_own_tenant(backend: Backend) {
-    use sea_orm::{ConnectionTrait, TransactionTrait};
     let app = spawn_app(backend).await;
     let (agent_a, agent_b) = (app.agent_a(), app.agent_b());
     let ann = app
@@ -803,13 +830,7 @@ async fn a_held_chain_lock_delays_only_its_own_tenant(backend: Backend) {
             "bob@beta.example",
         )
         .await;
-    let lock = app.admin.begin().await.expect("admin transaction");
-    lock.execute_unprepared(&format!(
-        "SELECT pg_advisory_xact_lock(hashtextextended('{}'::text, 7))",
-        app.a.id
-    ))
-    .await
-    .expect("tenant A's chain lock");
+    let lock = hold_chain_locks(&app, &[app.a.id]).await;
     let a_read = app.gql(&agent_a, READ_EMAIL, json!({"id": ann}));
     tokio::pin!(a_read);
     let b_read = async {
@@ -1773,7 +1794,6 @@ on_both_backends!(several_keys_of_one_algorithm_are_chosen_by_kid);
 /// flight still finishes — with its audit event committed. The request is held in flight by
 /// its tenant's chain lock, which the test holds until the stop has begun.
 async fn a_graceful_stop_finishes_the_requests_in_flight(backend: Backend) {
-    use sea_orm::{ConnectionTrait, TransactionTrait};
     let app = spawn_app(backend).await;
     let agent = app.agent_a();
     let ann = app
@@ -1784,13 +1804,7 @@ async fn a_graceful_stop_finishes_the_requests_in_flight(backend: Backend) {
             "ann@acme.example",
         )
         .await;
-    let lock = app.admin.begin().await.expect("admin transaction");
-    lock.execute_unprepared(&format!(
-        "SELECT pg_advisory_xact_lock(hashtextextended('{}'::text, 7))",
-        app.a.id
-    ))
-    .await
-    .expect("tenant A's chain lock");
+    let lock = hold_chain_locks(&app, &[app.a.id]).await;
     let in_flight = app.gql(&agent, READ_EMAIL, json!({"id": ann}));
     tokio::pin!(in_flight);
     let stopped = async {
@@ -1852,15 +1866,7 @@ async fn a_moved_anchor_breaks_its_seal(backend: Backend) {
     let scope = api::tenancy::for_tenant(&app.owner, app.a.id)
         .await
         .expect("scope");
-    let actor = api::audit::Actor {
-        actor: "retention-policy".into(),
-        role: api::auth::Role::Compliance,
-        client_id: None,
-        request_id: uuid::Uuid::now_v7().to_string(),
-        caller_request_id: None,
-        purpose: None,
-        key: audit_key(),
-    };
+    let actor = retention_actor();
     let refused = api::audit::prune(&scope, &actor, 11, chrono::Utc::now(), false).await;
     assert!(
         refused.is_err(),
@@ -1995,15 +2001,7 @@ async fn pruning_younger_than_the_shortest_retention_breaks_the_chain(backend: B
     let scope = api::tenancy::for_tenant(&app.owner, app.a.id)
         .await
         .expect("scope");
-    let actor = api::audit::Actor {
-        actor: "retention-policy".into(),
-        role: api::auth::Role::Compliance,
-        client_id: None,
-        request_id: uuid::Uuid::now_v7().to_string(),
-        caller_request_id: None,
-        purpose: None,
-        key: audit_key(),
-    };
+    let actor = retention_actor();
     // A clock two years ahead makes every event look old enough.
     let ahead = chrono::Utc::now() + chrono::Duration::days(730);
     api::audit::prune(&scope, &actor, 12, ahead, false)
@@ -2027,7 +2025,6 @@ on_both_backends!(pruning_younger_than_the_shortest_retention_breaks_the_chain);
 /// chain locks of more tenants held than the appender writes at once, another tenant's audited
 /// reads still complete, and the held ones finish once their locks go.
 async fn held_chain_locks_of_many_tenants_delay_none_other(backend: Backend) {
-    use sea_orm::{ConnectionTrait, TransactionTrait};
     let app = spawn_app(backend).await;
     let mut held = vec![app.a.id];
     for name in ["Gamma", "Delta", "Epsilon", "Zeta"] {
@@ -2051,14 +2048,7 @@ async fn held_chain_locks_of_many_tenants_delay_none_other(backend: Backend) {
                 .await,
         ));
     }
-    let lock = app.admin.begin().await.expect("admin transaction");
-    for tenant in &held {
-        lock.execute_unprepared(&format!(
-            "SELECT pg_advisory_xact_lock(hashtextextended('{tenant}'::text, 7))"
-        ))
-        .await
-        .expect("a chain lock");
-    }
+    let lock = hold_chain_locks(&app, &held).await;
     let (free_token, free_person) = people.pop().expect("tenant B");
     let blocked = futures_util::future::join_all(
         people
