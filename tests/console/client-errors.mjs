@@ -3,18 +3,11 @@
 // request error (4xx: in `networkError.result`) or from execution (in `graphQLErrors`), under
 // either media type the client asks for.
 import { createRequire } from "node:module";
+import { checker, env } from "./harness.mjs";
 
 const { ApolloClient, HttpLink, InMemoryCache, gql } = createRequire(import.meta.url)("@apollo/client/core");
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
-const check = (condition, what) => {
-  if (!condition) throw new Error(`client check failed: ${what}`);
-  console.log(`ok - ${what}`);
-};
+const check = checker("client");
 
 for (const accept of ["application/graphql-response+json", "application/json"]) {
   const client = (token) => new ApolloClient({

@@ -4,28 +4,13 @@
 // `Query.customers`, and a query typed in the editor returns data.
 //
 // Environment: DOSSIER_URL, TOKEN, CHROMIUM.
-import { chromium } from "playwright-core";
+import { checker, env, launchChromium, watchdog } from "./harness.mjs";
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
 const url = env("DOSSIER_URL");
-function check(condition, what) {
-  if (!condition) throw new Error(`graphiql check failed: ${what}`);
-  console.log(`ok - ${what}`);
-}
-const watchdog = setTimeout(() => {
-  console.log("not ok - the GraphiQL run took over 120 s");
-  process.exit(2);
-}, 120_000);
+const check = checker("graphiql");
+const timer = watchdog("GraphiQL");
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 try {
   const context = await browser.newContext();
   // Offline but for this server: any other host is refused, as in an air-gapped network.
@@ -78,6 +63,6 @@ try {
   check(foreign.length === 0, `nothing was fetched from another host (${foreign.join(", ")})`);
   check(failures.length === 0, `no script error or CSP violation (${failures.join(" | ")})`);
 } finally {
-  clearTimeout(watchdog);
+  clearTimeout(timer);
   await browser.close();
 }

@@ -2,12 +2,8 @@
 // against the real server with a token: every MUST and SHOULD passes; the MAY results are
 // printed, and those that fail are documented choices (README, "GraphQL over HTTP").
 import { serverAudits } from "graphql-http";
+import { env } from "./harness.mjs";
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
 const token = env("TOKEN");
 const url = `${env("DOSSIER_URL")}/graphql`;
 const withToken = (input, init = {}) => {

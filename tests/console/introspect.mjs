@@ -10,12 +10,8 @@ import {
   lexicographicSortSchema,
   printSchema,
 } from "graphql";
+import { env } from "./harness.mjs";
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
 const printed = (schema) => printSchema(lexicographicSortSchema(schema));
 
 const variants = [

@@ -4,34 +4,19 @@
 // (tests/api/console.rs) checks the database afterwards. Exits non-zero on the first failure.
 //
 // Environment: DOSSIER_URL, OFFICER_TOKEN, AGENT_TOKEN, SUBJECT_ID, SUBJECT_EMAIL, CHROMIUM.
-import { chromium } from "playwright-core";
+import { checker, env, launchChromium, watchdog } from "./harness.mjs";
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
 const url = env("DOSSIER_URL");
 const subject = env("SUBJECT_ID");
 const email = env("SUBJECT_EMAIL");
 
-function check(condition, what) {
-  if (!condition) throw new Error(`console check failed: ${what}`);
-  console.log(`ok - ${what}`);
-}
+const check = checker("console");
 
 // Fail rather than hang: every wait gives up after 20 s, and the whole run after 120 s (the
 // Rust test kills this process group after 180 s in case even this does not fire).
-const watchdog = setTimeout(() => {
-  console.log("not ok - the console run took over 120 s");
-  process.exit(2);
-}, 120_000);
+const timer = watchdog("console");
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage({ acceptDownloads: true });
   page.setDefaultTimeout(20_000);
@@ -142,5 +127,5 @@ try {
   check(failures.length === 0, `no script errors on the page (${failures.join("; ")})`);
 } finally {
   await browser.close();
-  clearTimeout(watchdog);
+  clearTimeout(timer);
 }
