@@ -322,7 +322,7 @@ pub async fn subject_export<C: Borrow<DatabaseTransaction>>(
             "reference": s.reference,
             "sku": s.sku,
             "quantity": s.quantity,
-            "amount": crate::graphql::sale::amount_in(s.amount_scaled, &s.currency).to_string(),
+            "amount": crate::money::amount_in(s.amount_scaled, &s.currency).to_string(),
             "currency": s.currency,
             "soldAt": timestamp(s.sold_at),
         })).collect::<Vec<_>>(),

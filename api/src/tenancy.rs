@@ -32,9 +32,9 @@ pub struct Scoped<C> {
 }
 
 /// The request-wide handle, cheap to clone into DataLoaders.
-pub type Scope = Scoped<Arc<DatabaseTransaction>>;
+pub type TenantHandle = Scoped<Arc<DatabaseTransaction>>;
 
-impl Clone for Scope {
+impl Clone for TenantHandle {
     fn clone(&self) -> Self {
         Scoped {
             tenant_id: self.tenant_id,
@@ -99,7 +99,7 @@ pub async fn open(
     db: &DatabaseConnection,
     tenants: &TenantCache,
     principal: &Principal,
-) -> Result<(Scope, entity::tenant::Model), OpenError> {
+) -> Result<(TenantHandle, entity::tenant::Model), OpenError> {
     let txn = db.begin().await.map_err(OpenError::Db)?;
     set_tenant(&txn, principal.tenant_id)
         .await
@@ -142,8 +142,8 @@ pub enum OpenError {
     Db(#[source] DbErr),
 }
 
-impl Scope {
-    /// Whether the request has written (through [`Scope::write`]).
+impl TenantHandle {
+    /// Whether the request has written (through [`TenantHandle::write`]).
     pub fn wrote(&self) -> bool {
         self.wrote.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -433,7 +433,7 @@ pub async fn within(
 }
 
 /// A handle for system work on one tenant outside any request (the CLI, the demo seed).
-pub async fn for_tenant(db: &DatabaseConnection, tenant_id: Uuid) -> Result<Scope, DbErr> {
+pub async fn for_tenant(db: &DatabaseConnection, tenant_id: Uuid) -> Result<TenantHandle, DbErr> {
     let txn = db.begin().await?;
     set_tenant(&txn, tenant_id).await?;
     Ok(Scoped {

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::audit::{self, Action, AuditChainReport, Outcome};
 use crate::auth::Scope as AuthScope;
-use crate::context::RequestContext;
 use crate::error::{ApiError, ApiResult, GqlResult};
+use crate::graphql::context::RequestContext;
 use crate::graphql::filter::{DateTimeFilter, StringFilter};
 use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
 

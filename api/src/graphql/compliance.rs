@@ -12,10 +12,10 @@ use uuid::Uuid;
 
 use crate::audit::{Action, NewEvent, Outcome};
 use crate::auth::Scope as AuthScope;
-use crate::context::RequestContext;
 use crate::error::{ApiError, ApiResult, GqlResult};
 use crate::gdpr::{self, Via};
 use crate::graphql::audit_log::note_oversight;
+use crate::graphql::context::RequestContext;
 use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
 use crate::graphql::{owned, record};
 use crate::validate;

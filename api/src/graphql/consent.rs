@@ -17,10 +17,10 @@ use uuid::Uuid;
 
 use crate::audit::{Action, NewEvent};
 use crate::auth::Scope as AuthScope;
-use crate::context::RequestContext;
 use crate::error::{ApiError, ApiResult, GqlResult};
+use crate::graphql::context::RequestContext;
 use crate::graphql::{loader_err, owned, personal_data, personal_field, record};
-use crate::tenancy::Scope;
+use crate::tenancy::TenantHandle;
 use crate::validate;
 
 /// The lawful bases of GDPR Art. 6(1).
@@ -121,11 +121,11 @@ pub const CONSENT_ROWS_MAX: u64 = 500;
 /// The consent rows of a batch of contacts (the newest [`CONSENT_ROWS_MAX`] of each), oldest
 /// first.
 pub struct ConsentsOf {
-    scope: Scope,
+    scope: TenantHandle,
 }
 
 impl ConsentsOf {
-    pub fn new(scope: Scope) -> Self {
+    pub fn new(scope: TenantHandle) -> Self {
         ConsentsOf { scope }
     }
 }

@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use crate::audit::{Action, NewEvent, Outcome};
 use crate::auth::Scope as AuthScope;
-use crate::context::RequestContext;
 use crate::error::{ApiError, ApiResult, GqlResult};
 use crate::graphql::consent::{Consent, ConsentFilter, consents_of, purpose_name};
+use crate::graphql::context::RequestContext;
 use crate::graphql::customer::Customer;
 use crate::graphql::filter::{
     DateFilter, DateTimeFilter, StringFilter, UuidFilter, combine, depth_guard,

@@ -15,14 +15,15 @@ use uuid::Uuid;
 
 use crate::audit::{Action, NewEvent};
 use crate::auth::Scope as AuthScope;
-use crate::context::RequestContext;
 use crate::error::{ApiError, ApiResult, GqlResult};
 use crate::graphql::contact::{ContactConnection, ContactFilter, ContactOrder};
+use crate::graphql::context::RequestContext;
 use crate::graphql::filter::{DateTimeFilter, StringFilter, combine, depth_guard};
 use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
-use crate::graphql::sale::{Money, SaleConnection, SaleFilter, SaleOrder};
+use crate::graphql::sale::{SaleConnection, SaleFilter, SaleOrder};
 use crate::graphql::{OrderDirection, given, loader_err, owned, record, some_change, writer};
-use crate::tenancy::Scope;
+use crate::money::Money;
+use crate::tenancy::TenantHandle;
 use crate::validate;
 
 /// How a customer came to the company.
@@ -206,11 +207,11 @@ pub struct CustomerStats {
 
 /// Loads the stats of a batch of customers in two statements.
 pub struct StatsLoader {
-    scope: Scope,
+    scope: TenantHandle,
 }
 
 impl StatsLoader {
-    pub fn new(scope: Scope) -> Self {
+    pub fn new(scope: TenantHandle) -> Self {
         StatsLoader { scope }
     }
 }

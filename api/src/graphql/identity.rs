@@ -9,10 +9,10 @@ use entity::identity_provider;
 use uuid::Uuid;
 
 use crate::auth::{ProviderKeys, Role};
-use crate::context::RequestContext;
 use crate::error::{ApiError, ApiResult, GqlResult};
+use crate::graphql::context::RequestContext;
 use crate::providers::{self, Registration};
-use crate::tenancy::Scope;
+use crate::tenancy::TenantHandle;
 
 /// An identity provider the tenant trusts: tokens its keys sign are accepted for this tenant
 /// only, with these roles and at most these scopes.
@@ -74,7 +74,7 @@ pub struct RegisterIdentityProviderInput {
 
 /// The handle for managing identity providers: a tenant administrator signed in with the
 /// operator's own key.
-fn administrator<'a>(ctx: &Context<'a>) -> ApiResult<&'a Scope> {
+fn administrator<'a>(ctx: &Context<'a>) -> ApiResult<&'a TenantHandle> {
     let rc = RequestContext::of(ctx);
     // A token narrowed to some scopes is meant for less than this.
     if rc.principal.role != Role::Admin

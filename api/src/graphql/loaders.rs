@@ -19,7 +19,7 @@ use crate::graphql::page::{
     CursorKey, CursorSigner, Lookup, Ordering, PERSONAL_COUNT_MAX, Page, SortValue,
     personal_count_too_large,
 };
-use crate::tenancy::Scope;
+use crate::tenancy::TenantHandle;
 
 type LoadError = async_graphql::Error;
 
@@ -29,7 +29,7 @@ fn gql(err: ApiError) -> LoadError {
 
 /// Rows by id.
 pub struct ById<E> {
-    scope: Scope,
+    scope: TenantHandle,
     entity: PhantomData<fn() -> E>,
 }
 
@@ -105,7 +105,7 @@ impl<S: Children> Hash for ChildArgs<S> {
 
 /// Pages of children (a customer's contacts or sales) for a batch of parents.
 pub struct ChildPages<S> {
-    scope: Scope,
+    scope: TenantHandle,
     cursors: CursorKey,
     kind: PhantomData<fn() -> S>,
 }
@@ -257,7 +257,7 @@ pub async fn children<S: Children>(
 where
     Model<S>: Clone + Send + Sync + 'static,
 {
-    let rc = crate::context::RequestContext::of(ctx);
+    let rc = crate::graphql::context::RequestContext::of(ctx);
     let after = after
         .map(|c| {
             let signature = S::ordering(&order_by).signature(S::NAME);
@@ -297,14 +297,14 @@ pub struct Loaders {
 }
 
 impl Loaders {
-    pub fn new(scope: &Scope, cursors: &CursorKey) -> Loaders {
-        fn by_id<E>(scope: &Scope) -> ById<E> {
+    pub fn new(scope: &TenantHandle, cursors: &CursorKey) -> Loaders {
+        fn by_id<E>(scope: &TenantHandle) -> ById<E> {
             ById {
                 scope: scope.clone(),
                 entity: PhantomData,
             }
         }
-        fn pages<Q>(scope: &Scope, cursors: &CursorKey) -> ChildPages<Q> {
+        fn pages<Q>(scope: &TenantHandle, cursors: &CursorKey) -> ChildPages<Q> {
             ChildPages {
                 scope: scope.clone(),
                 cursors: cursors.clone(),

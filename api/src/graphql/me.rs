@@ -4,7 +4,7 @@ use async_graphql::{Context, Object, SimpleObject};
 use uuid::Uuid;
 
 use crate::auth::Role;
-use crate::context::RequestContext;
+use crate::graphql::context::RequestContext;
 
 #[derive(SimpleObject)]
 pub struct Principal {

@@ -5,6 +5,7 @@ pub mod audit_log;
 pub mod compliance;
 pub mod consent;
 pub mod contact;
+pub mod context;
 pub mod customer;
 pub mod filter;
 pub mod identity;
@@ -24,8 +25,8 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 use crate::audit::{self, NewEvent};
 use crate::auth::{Principal, Scope as AuthScope};
-use crate::context::RequestContext;
 use crate::error::{ApiError, ApiResult, Code};
+use crate::graphql::context::RequestContext;
 use crate::tenancy::{self, OpenError, Scoped};
 
 /// Marks a field whose value is personal data (GDPR Art. 4(1)): reading it needs
@@ -125,7 +126,7 @@ pub(crate) fn writer<'a>(
     ctx: &async_graphql::Context<'a>,
     write: AuthScope,
     read: AuthScope,
-) -> ApiResult<&'a tenancy::Scope> {
+) -> ApiResult<&'a tenancy::TenantHandle> {
     let rc = RequestContext::of(ctx);
     let scope = rc.scope_for(write)?;
     if !rc.principal.has(read)

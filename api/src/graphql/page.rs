@@ -23,7 +23,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
-use crate::tenancy::Scope;
+use crate::tenancy::TenantHandle;
 
 pub const DEFAULT_PAGE_SIZE: i32 = 50;
 pub const MAX_PAGE_SIZE: i32 = 500;
@@ -352,7 +352,7 @@ impl<M> Page<M> {
 /// asks for `totalCount` come from the request.
 pub async fn fetch_field<E: TenantOwned>(
     ctx: &async_graphql::Context<'_>,
-    scope: &Scope,
+    scope: &TenantHandle,
     select: Select<E>,
     ordering: &Ordering<E::Model>,
     first: Option<i32>,
@@ -364,7 +364,7 @@ where
 {
     fetch(
         scope,
-        &crate::context::RequestContext::of(ctx).cursors,
+        &crate::graphql::context::RequestContext::of(ctx).cursors,
         select,
         ordering,
         page_size(first)?,
@@ -377,7 +377,7 @@ where
 
 #[allow(clippy::too_many_arguments)]
 pub async fn fetch<E: TenantOwned>(
-    scope: &Scope,
+    scope: &TenantHandle,
     key: &CursorKey,
     select: Select<E>,
     ordering: &Ordering<E::Model>,

@@ -15,10 +15,10 @@ use uuid::Uuid;
 
 use crate::audit::{Action, NewEvent};
 use crate::auth::{Role, Scope as AuthScope};
-use crate::context::RequestContext;
 use crate::error::{ApiError, GqlResult};
 use crate::graphql::audit_log::note_oversight;
 use crate::graphql::consent::{LegalBasis, purpose_name};
+use crate::graphql::context::RequestContext;
 use crate::graphql::{owned, record};
 use crate::validate;
 

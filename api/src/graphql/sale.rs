@@ -1,6 +1,6 @@
 //! Sales (orders, invoices): the GraphQL type, money, filter, ordering, queries and mutations.
 
-use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::sale::{self, Column};
 use entity::{contact, customer};
@@ -12,9 +12,9 @@ use uuid::Uuid;
 
 use crate::audit::{Action, NewEvent};
 use crate::auth::Scope as AuthScope;
-use crate::context::RequestContext;
 use crate::error::{ApiError, ApiResult, GqlResult};
 use crate::graphql::contact::Contact;
+use crate::graphql::context::RequestContext;
 use crate::graphql::customer::Customer;
 use crate::graphql::filter::{
     DateTimeFilter, DecimalFilter, StringFilter, UuidFilter, combine, depth_guard,
@@ -23,45 +23,8 @@ use crate::graphql::loaders::{Children, children};
 use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
 use crate::graphql::{OrderDirection, given, loader_err, owned};
 use crate::graphql::{record, some_change, writer};
+use crate::money::{amount_in, scaled};
 use crate::validate;
-
-/// An exact amount of money in one currency.
-#[derive(SimpleObject, Clone, Debug, PartialEq, Eq)]
-pub struct Money {
-    pub amount: Decimal,
-    /// ISO 4217.
-    pub currency: String,
-}
-
-impl Money {
-    pub fn new(scaled: i64, currency: &str) -> Money {
-        Money {
-            amount: amount_in(scaled, currency),
-            currency: currency.to_owned(),
-        }
-    }
-
-    /// A sum of stored amounts; `None` only beyond 96 bits, which no sum of up to 2^32
-    /// stored amounts reaches.
-    pub fn sum(scaled: i128, currency: &str) -> Option<Money> {
-        Some(Money {
-            amount: with_exponent(validate::amount_from_scaled_sum(scaled)?, currency),
-            currency: currency.to_owned(),
-        })
-    }
-}
-
-/// A stored amount with as many decimal places as its currency has (`19.90` EUR, `1990` JPY).
-pub fn amount_in(scaled: i64, currency: &str) -> Decimal {
-    with_exponent(validate::amount_from_scaled(scaled), currency)
-}
-
-fn with_exponent(mut amount: Decimal, currency: &str) -> Decimal {
-    if let Ok(exponent) = validate::currency("currency", currency) {
-        amount.rescale(exponent.max(amount.scale()));
-    }
-    amount
-}
 
 pub struct Sale(pub sale::Model);
 
@@ -140,18 +103,6 @@ impl Sale {
 }
 
 connection!(SaleConnection, SaleEdge, Sale);
-
-/// An amount bound in the stored fixed-scale units.
-fn scaled(value: &Decimal) -> ApiResult<sea_orm::Value> {
-    let units = value
-        .checked_mul(Decimal::from(10_000))
-        .filter(|v| v.fract().is_zero())
-        .and_then(|v| i64::try_from(v).ok())
-        .ok_or_else(|| {
-            ApiError::BadUserInput("amount: at most 4 decimal places and 922337203685477".into())
-        })?;
-    Ok(units.into())
-}
 
 /// Filter on sales.
 #[derive(InputObject, Clone, Debug, Default, PartialEq, Eq, Hash)]

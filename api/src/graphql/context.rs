@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::gdpr::SubjectKeys;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::page::CursorKey;
-use crate::tenancy::Scope;
+use crate::tenancy::TenantHandle;
 
 pub struct RequestContext {
     pub principal: Principal,
@@ -21,7 +21,7 @@ pub struct RequestContext {
     pub audit_key: crate::audit::AuditKey,
     /// The operator's checkpoint file (`DOSSIER_AUDIT_CHECKPOINTS`), if any.
     pub audit_checkpoints: Option<std::sync::Arc<std::path::Path>>,
-    pub scope: Scope,
+    pub scope: TenantHandle,
     pub reads: ReadAudit,
     pub loaders: Loaders,
     pub cursors: CursorKey,
@@ -40,7 +40,7 @@ impl RequestContext {
     }
 
     /// The scoped data handle, once the caller holds `scope`.
-    pub fn scope_for(&self, scope: AuthScope) -> ApiResult<&Scope> {
+    pub fn scope_for(&self, scope: AuthScope) -> ApiResult<&TenantHandle> {
         self.principal.require(scope)?;
         Ok(&self.scope)
     }
