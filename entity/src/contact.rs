@@ -27,7 +27,29 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// The company this person works for (same tenant: the key includes `tenant_id`).
+    #[sea_orm(
+        belongs_to = "super::customer::Entity",
+        from = "(Column::TenantId, Column::CustomerId)",
+        to = "(super::customer::Column::TenantId, super::customer::Column::Id)"
+    )]
+    Customer,
+    #[sea_orm(has_many = "super::sale::Entity")]
+    Sales,
+}
+
+impl Related<super::customer::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Customer.def()
+    }
+}
+
+impl Related<super::sale::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Sales.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}
 

@@ -27,7 +27,31 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(has_many = "super::contact::Entity")]
+    Contacts,
+    #[sea_orm(has_many = "super::sale::Entity")]
+    Sales,
+}
+
+impl Related<super::contact::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Contacts.def()
+    }
+}
+
+impl Related<super::sale::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Sales.def()
+    }
+}
+
+impl crate::PersonalData for Entity {
+    const GRAPHQL_TYPE: &'static str = "Customer";
+    fn personal_columns() -> &'static [Column] {
+        &[]
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}
 

@@ -27,7 +27,40 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::customer::Entity",
+        from = "(Column::TenantId, Column::CustomerId)",
+        to = "(super::customer::Column::TenantId, super::customer::Column::Id)"
+    )]
+    Customer,
+    /// The person who bought, when known.
+    #[sea_orm(
+        belongs_to = "super::contact::Entity",
+        from = "(Column::TenantId, Column::ContactId)",
+        to = "(super::contact::Column::TenantId, super::contact::Column::Id)"
+    )]
+    Contact,
+}
+
+impl Related<super::customer::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Customer.def()
+    }
+}
+
+impl Related<super::contact::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Contact.def()
+    }
+}
+
+impl crate::PersonalData for Entity {
+    const GRAPHQL_TYPE: &'static str = "Sale";
+    fn personal_columns() -> &'static [Column] {
+        &[]
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}
 

@@ -244,9 +244,9 @@ impl AuditQuery {
                 name: "seq",
                 expr: Expr::col(Column::Seq),
                 order: Order::Desc,
-                value: |m: &audit_event::Model| SortValue::I(m.seq),
+                value: Box::new(|m: &audit_event::Model| SortValue::I(m.seq)),
             }],
-            |m| SortValue::U(m.id),
+            Box::new(|m| SortValue::U(m.id)),
         );
         let page = page::fetch_field(
             ctx,

@@ -211,9 +211,9 @@ impl ComplianceQuery {
                 name: "erasedAt",
                 expr: Expr::col(erasure::Column::ErasedAt),
                 order: Order::Desc,
-                value: |m: &erasure::Model| SortValue::T(m.erased_at),
+                value: Box::new(|m: &erasure::Model| SortValue::T(m.erased_at)),
             }],
-            |m| SortValue::U(m.id),
+            Box::new(|m| SortValue::U(m.id)),
         );
         let page = page::fetch_field(
             ctx,

@@ -1,27 +1,29 @@
-//! Customers (companies): the GraphQL type, its filter and ordering, its stats, queries and
-//! mutations.
+//! Customers (companies): the declaration the engine serves, the acquisition channel and the
+//! billing address, the purchase stats and the rule that a customer with sales is kept.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use async_graphql::dataloader::Loader;
-use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Months, SubsecRound, Utc};
-use entity::customer::{self, Column};
-use entity::sale;
-use sea_orm::ActiveValue::{NotSet, Set};
+use entity::customer::{self, Column, Model};
+use entity::{contact, sale};
+use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use crate::audit::{Action, NewEvent};
-use crate::auth::Scope as AuthScope;
+use crate::audit::{Action, NewEvent, Outcome};
+use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult, GqlResult};
-use crate::graphql::contact::{ContactConnection, ContactFilter, ContactOrder};
 use crate::graphql::context::RequestContext;
-use crate::graphql::filter::{DateTimeFilter, StringFilter, combine, depth_guard};
-use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
-use crate::graphql::sale::{SaleConnection, SaleFilter, SaleOrder};
-use crate::graphql::{OrderDirection, given, loader_err, owned, record, some_change, writer};
+use crate::graphql::engine::filter::StoredAs;
+use crate::graphql::engine::{
+    Decl, Declared, FilterKind, Hooks, Many, Member, NoFilterExtras, SortKind, WriteTx, field,
+    id_field, time_field,
+};
+use crate::graphql::{loader_err, record};
 use crate::money::Money;
 use crate::tenancy::TenantHandle;
 use crate::validate;
@@ -89,33 +91,200 @@ pub struct AddressInput {
     pub country: Option<String>,
 }
 
-/// A company the tenant sells to.
-pub struct Customer(pub customer::Model);
-
-impl From<customer::Model> for Customer {
-    fn from(model: customer::Model) -> Self {
-        Customer(model)
+impl StoredAs for AcquisitionChannel {
+    fn stored(self) -> &'static str {
+        self.as_str()
     }
 }
 
+impl Declared for customer::Entity {
+    type Extras<'a> = CustomerMore<'a>;
+    type FilterExtras = NoFilterExtras;
+
+    fn decl() -> &'static Decl<Self> {
+        static DECL: LazyLock<Decl<customer::Entity>> = LazyLock::new(declare);
+        &DECL
+    }
+
+    fn extras(row: &Model) -> CustomerMore<'_> {
+        CustomerMore(row)
+    }
+}
+
+fn declare() -> Decl<customer::Entity> {
+    let text = FilterKind::text;
+    Decl {
+        name: "Customer",
+        doc: "A company the tenant sells to.",
+        one: "customer",
+        many: "customers",
+        many_doc: None,
+        read: Scope::CustomersRead,
+        write: Scope::CustomersWrite,
+        members: vec![
+            id_field(Column::Id, |m| m.id).into(),
+            field("name", Column::Name)
+                    .show(|m: &Model| m.name.clone())
+                    .filter(text())
+                    .sort(SortKind::Plain)
+                    .required::<String>(|m, v, _| {
+                        validate::required_text("name", &v, 200)?;
+                        m.name = Set(v);
+                        Ok(())
+                    })
+.into(),
+            field("registrationNumber", Column::RegistrationNumber)
+                    .doc("SIREN/SIRET for French companies, otherwise a VAT or national registration number.")
+                    .show(|m: &Model| m.registration_number.clone())
+                    .filter(text())
+                    // Checked against the country by `check`.
+                    .optional::<String>(|m, v, _| {
+                        m.registration_number = Set(v);
+                        Ok(())
+                    })
+.into(),
+            field("country", Column::Country)
+                    .doc("ISO 3166-1 alpha-2.")
+                    .show(|m: &Model| m.country.clone())
+                    .filter(text())
+                    .sort(SortKind::Plain)
+                    .required::<String>(|m, v, _| {
+                        validate::country("country", &v)?;
+                        m.country = Set(v);
+                        Ok(())
+                    })
+.into(),
+            field("billingAddress", Column::BillingLine1)
+                    .also([
+                        Column::BillingLine2,
+                        Column::BillingPostalCode,
+                        Column::BillingCity,
+                        Column::BillingCountry,
+                    ])
+                    .extra()
+                    .optional::<AddressInput>(|m, v, _| {
+                        set_address(m, address(v)?);
+                        Ok(())
+                    })
+.into(),
+            field("acquisitionChannel", Column::AcquisitionChannel)
+                    .show(|m: &Model| {
+                        m.acquisition_channel
+                            .as_deref()
+                            .and_then(AcquisitionChannel::parse)
+                    })
+                    .filter(FilterKind::enumeration::<AcquisitionChannel>())
+                    .optional::<AcquisitionChannel>(|m, v, _| {
+                        m.acquisition_channel = Set(v.map(|c| c.as_str().to_owned()));
+                        Ok(())
+                    })
+.into(),
+            field("externalRef", Column::ExternalRef)
+                    .doc("The id of this customer in the caller's own systems.")
+                    .show(|m: &Model| m.external_ref.clone())
+                    .filter(text())
+                    .optional::<String>(|m, v, _| {
+                        m.external_ref = Set(optional_text("externalRef", v, 100)?);
+                        Ok(())
+                    })
+.into(),
+            time_field("createdAt", Column::CreatedAt, |m| m.created_at).into(),
+            time_field("updatedAt", Column::UpdatedAt, |m| m.updated_at).into(),
+            Member::ToMany(crate::graphql::engine::relation::ToMany {
+                name: "contacts",
+                doc: Some("The people who work for this customer."),
+                target: Many::<contact::Entity>::target(contact::Column::CustomerId),
+            }),
+            Member::ToMany(crate::graphql::engine::relation::ToMany {
+                name: "sales",
+                doc: Some(
+                    "Orders and invoices of this customer; newest first unless `orderBy` says otherwise.",
+                ),
+                target: Many::<sale::Entity>::target(sale::Column::CustomerId),
+            }),
+        ],
+        default_order: Vec::new(),
+        created_at: Some(Column::CreatedAt),
+        updated_at: Some(Column::UpdatedAt),
+        concurrent: true,
+        delete_doc: Some(
+            "Deletes a customer and its contacts. A customer with sales cannot be deleted\n(`CONFLICT`): invoices must be kept.",
+        ),
+        hooks: Hooks {
+            check: check_registration,
+            before_delete: |w, id| Box::pin(keep_customers_with_sales(w, id)),
+            ..Default::default()
+        },
+    }
+}
+
+/// A registration number is checked (and normalised) against the customer's country, the
+/// given one or the stored one; changing the country re-checks the stored number.
+fn check_registration(
+    model: &mut customer::ActiveModel,
+    _: Option<&Model>,
+    _: &RequestContext,
+) -> ApiResult<()> {
+    let country = match &model.country {
+        Set(c) | Unchanged(c) => c.clone(),
+        NotSet => return Ok(()),
+    };
+    if !(model.country.is_set() || model.registration_number.is_set()) {
+        return Ok(());
+    }
+    let given = model.registration_number.is_set();
+    if let Set(Some(number)) | Unchanged(Some(number)) = &model.registration_number {
+        let normalised = validate::registration_number("registrationNumber", &country, number)?;
+        if given {
+            model.registration_number = Set(Some(normalised));
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the customer's contacts with it; refuses (`CONFLICT`) while it has sales, which are
+/// kept for accounting.
+async fn keep_customers_with_sales(w: &WriteTx<'_>, id: Uuid) -> ApiResult<()> {
+    let (tx, rc) = (w.tx, w.rc);
+    let sales = tx
+        .count(sale::Entity::find().filter(sale::Column::CustomerId.eq(id)))
+        .await?;
+    if sales > 0 {
+        return Err(ApiError::Conflict(format!(
+            "this customer has {sales} sales; sales are kept for accounting, so the customer cannot be deleted"
+        )));
+    }
+    let contacts = tx
+        .all(contact::Entity::find().filter(contact::Column::CustomerId.eq(id)))
+        .await?;
+    if !contacts.is_empty() {
+        rc.principal.require(Scope::ContactsWrite)?;
+        for contact in &contacts {
+            tx.delete::<contact::Entity>(contact.id).await?;
+        }
+        record(
+            tx,
+            rc,
+            NewEvent {
+                action: Action::Delete,
+                entity: "Contact",
+                entity_ids: contacts.iter().map(|c| c.id).collect(),
+                fields: Vec::new(),
+                outcome: Outcome::Allowed,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The fields of a customer that are not plain columns.
+pub struct CustomerMore<'a>(&'a Model);
+
 #[Object]
-impl Customer {
-    async fn id(&self) -> Uuid {
-        self.0.id
-    }
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-    /// SIREN/SIRET for French companies, otherwise a VAT or national registration number.
-    async fn registration_number(&self) -> Option<&str> {
-        self.0.registration_number.as_deref()
-    }
-    /// ISO 3166-1 alpha-2.
-    async fn country(&self) -> &str {
-        &self.0.country
-    }
+impl CustomerMore<'_> {
     async fn billing_address(&self) -> Option<Address> {
-        let m = &self.0;
+        let m = self.0;
         let any = [
             &m.billing_line1,
             &m.billing_line2,
@@ -133,56 +302,11 @@ impl Customer {
             country: m.billing_country.clone(),
         })
     }
-    async fn acquisition_channel(&self) -> Option<AcquisitionChannel> {
-        self.0
-            .acquisition_channel
-            .as_deref()
-            .and_then(AcquisitionChannel::parse)
-    }
-    /// The id of this customer in the caller's own systems.
-    async fn external_ref(&self) -> Option<&str> {
-        self.0.external_ref.as_deref()
-    }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
-    }
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
-    }
-
-    /// The people who work for this customer.
-    #[graphql(complexity = "list_complexity(first, child_complexity)")]
-    async fn contacts(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-        filter: Option<ContactFilter>,
-        order_by: Option<Vec<ContactOrder>>,
-    ) -> GqlResult<ContactConnection> {
-        Ok(
-            crate::graphql::contact::contacts_of(ctx, self.0.id, first, after, filter, order_by)
-                .await?,
-        )
-    }
-
-    /// Orders and invoices of this customer; newest first unless `orderBy` says otherwise.
-    #[graphql(complexity = "list_complexity(first, child_complexity)")]
-    async fn sales(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-        filter: Option<SaleFilter>,
-        order_by: Option<Vec<SaleOrder>>,
-    ) -> GqlResult<SaleConnection> {
-        Ok(crate::graphql::sale::sales_of(ctx, self.0.id, first, after, filter, order_by).await?)
-    }
 
     /// What this customer bought, in aggregate.
     async fn stats(&self, ctx: &Context<'_>) -> GqlResult<CustomerStats> {
         let rc = RequestContext::of(ctx);
-        rc.principal.require(AuthScope::SalesRead)?;
+        rc.principal.require(Scope::SalesRead)?;
         Ok(rc
             .loaders
             .stats
@@ -303,203 +427,6 @@ impl StatsLoader {
     }
 }
 
-/// Filter on customers.
-#[derive(InputObject, Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct CustomerFilter {
-    pub id: Option<crate::graphql::filter::UuidFilter>,
-    pub name: Option<StringFilter>,
-    pub registration_number: Option<StringFilter>,
-    pub country: Option<StringFilter>,
-    pub acquisition_channel: Option<AcquisitionChannelFilter>,
-    pub external_ref: Option<StringFilter>,
-    pub created_at: Option<DateTimeFilter>,
-    pub updated_at: Option<DateTimeFilter>,
-    pub and: Option<Vec<CustomerFilter>>,
-    pub or: Option<Vec<CustomerFilter>>,
-}
-
-#[derive(InputObject, Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct AcquisitionChannelFilter {
-    pub eq: Option<AcquisitionChannel>,
-    pub ne: Option<AcquisitionChannel>,
-    #[graphql(name = "in")]
-    pub in_: Option<Vec<AcquisitionChannel>>,
-    pub is_null: Option<bool>,
-}
-
-impl CustomerFilter {
-    pub fn condition(&self) -> ApiResult<Condition> {
-        self.condition_at(0)
-    }
-
-    fn condition_at(&self, depth: usize) -> ApiResult<Condition> {
-        depth_guard(depth)?;
-        let mut cond = Condition::all();
-        let col = |c: Column| Expr::col(c);
-        if let Some(f) = &self.id {
-            cond = cond.add(f.condition(col(Column::Id))?);
-        }
-        if let Some(f) = &self.name {
-            cond = cond.add(f.condition(col(Column::Name))?);
-        }
-        if let Some(f) = &self.registration_number {
-            cond = cond.add(f.condition(col(Column::RegistrationNumber))?);
-        }
-        if let Some(f) = &self.country {
-            cond = cond.add(f.condition(col(Column::Country))?);
-        }
-        if let Some(f) = &self.acquisition_channel {
-            let to_str = |v: &Option<AcquisitionChannel>| v.map(|c| c.as_str().to_owned());
-            cond = cond.add(
-                StringFilter {
-                    eq: to_str(&f.eq),
-                    ne: to_str(&f.ne),
-                    in_: f
-                        .in_
-                        .as_ref()
-                        .map(|v| v.iter().map(|c| c.as_str().to_owned()).collect()),
-                    contains: None,
-                    is_null: f.is_null,
-                }
-                .condition(col(Column::AcquisitionChannel))?,
-            );
-        }
-        if let Some(f) = &self.external_ref {
-            cond = cond.add(f.condition(col(Column::ExternalRef))?);
-        }
-        if let Some(f) = &self.created_at {
-            cond = cond.add(f.condition(col(Column::CreatedAt))?);
-        }
-        if let Some(f) = &self.updated_at {
-            cond = cond.add(f.condition(col(Column::UpdatedAt))?);
-        }
-        combine(cond, &self.and, &self.or, |f| f.condition_at(depth + 1))
-    }
-}
-
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum CustomerOrderField {
-    Name,
-    Country,
-    CreatedAt,
-    UpdatedAt,
-}
-
-#[derive(InputObject, Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct CustomerOrder {
-    pub field: CustomerOrderField,
-    #[graphql(default)]
-    pub direction: OrderDirection,
-}
-
-fn customer_ordering(order_by: &[CustomerOrder]) -> Ordering<customer::Model> {
-    let keys = order_by
-        .iter()
-        .map(|o| {
-            let order = o.direction.order();
-            match o.field {
-                CustomerOrderField::Name => SortKey {
-                    name: "name",
-                    expr: Expr::col(Column::Name),
-                    order,
-                    value: |m: &customer::Model| SortValue::S(m.name.clone()),
-                },
-                CustomerOrderField::Country => SortKey {
-                    name: "country",
-                    expr: Expr::col(Column::Country),
-                    order,
-                    value: |m: &customer::Model| SortValue::S(m.country.clone()),
-                },
-                CustomerOrderField::CreatedAt => SortKey {
-                    name: "createdAt",
-                    expr: Expr::col(Column::CreatedAt),
-                    order,
-                    value: |m: &customer::Model| SortValue::T(m.created_at),
-                },
-                CustomerOrderField::UpdatedAt => SortKey {
-                    name: "updatedAt",
-                    expr: Expr::col(Column::UpdatedAt),
-                    order,
-                    value: |m: &customer::Model| SortValue::T(m.updated_at),
-                },
-            }
-        })
-        .collect();
-    Ordering::new::<customer::Entity>(keys, |m| SortValue::U(m.id))
-}
-
-connection!(CustomerConnection, CustomerEdge, Customer);
-
-#[derive(Default)]
-pub struct CustomerQuery;
-
-#[Object]
-impl CustomerQuery {
-    /// A customer by id; `null` when the caller's tenant has none with this id.
-    async fn customer(&self, ctx: &Context<'_>, id: Uuid) -> GqlResult<Option<Customer>> {
-        let rc = RequestContext::of(ctx);
-        rc.principal.require(AuthScope::CustomersRead)?;
-        Ok(rc
-            .loaders
-            .customers
-            .load_one(id)
-            .await
-            .map_err(loader_err)?
-            .map(Customer))
-    }
-
-    #[graphql(complexity = "list_complexity(first, child_complexity)")]
-    async fn customers(
-        &self,
-        ctx: &Context<'_>,
-        filter: Option<CustomerFilter>,
-        order_by: Option<Vec<CustomerOrder>>,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> GqlResult<CustomerConnection> {
-        let rc = RequestContext::of(ctx);
-        let scope = rc.scope_for(AuthScope::CustomersRead)?;
-        let mut select = customer::Entity::find();
-        if let Some(filter) = &filter {
-            select = select.filter(filter.condition()?);
-        }
-        let ordering = customer_ordering(order_by.as_deref().unwrap_or_default());
-        let page = page::fetch_field(
-            ctx,
-            scope,
-            select,
-            &ordering,
-            first,
-            after.as_deref(),
-            page::Lookup::Plain,
-        )
-        .await?;
-        Ok(page.into())
-    }
-}
-
-#[derive(InputObject, Clone, Debug)]
-pub struct CreateCustomerInput {
-    pub name: String,
-    pub registration_number: Option<String>,
-    /// ISO 3166-1 alpha-2.
-    pub country: String,
-    pub billing_address: Option<AddressInput>,
-    pub acquisition_channel: Option<AcquisitionChannel>,
-    pub external_ref: Option<String>,
-}
-
-/// Only the fields given change; `null` clears an optional field.
-#[derive(InputObject, Clone, Debug, Default)]
-pub struct UpdateCustomerInput {
-    pub name: MaybeUndefined<String>,
-    pub registration_number: MaybeUndefined<String>,
-    pub country: MaybeUndefined<String>,
-    pub billing_address: MaybeUndefined<AddressInput>,
-    pub acquisition_channel: MaybeUndefined<AcquisitionChannel>,
-    pub external_ref: MaybeUndefined<String>,
-}
-
 fn optional_text(
     field: &'static str,
     value: Option<String>,
@@ -536,177 +463,4 @@ fn set_address(model: &mut customer::ActiveModel, address: ValidAddress) {
     model.billing_postal_code = Set(postal);
     model.billing_city = Set(city);
     model.billing_country = Set(country);
-}
-
-fn registration(country: &str, value: Option<String>) -> ApiResult<Option<String>> {
-    value
-        .map(|v| validate::registration_number("registrationNumber", country, &v))
-        .transpose()
-        .map_err(Into::into)
-}
-
-#[derive(Default)]
-pub struct CustomerMutation;
-
-#[Object]
-impl CustomerMutation {
-    async fn create_customer(
-        &self,
-        ctx: &Context<'_>,
-        input: CreateCustomerInput,
-    ) -> GqlResult<Customer> {
-        let rc = RequestContext::of(ctx);
-        let scope = writer(ctx, AuthScope::CustomersWrite, AuthScope::CustomersRead)?;
-        validate::required_text("name", &input.name, 200)?;
-        validate::country("country", &input.country)?;
-        let registration_number = registration(&input.country, input.registration_number)?;
-        let external_ref = optional_text("externalRef", input.external_ref, 100)?;
-        let now = Utc::now().trunc_subsecs(6);
-        let mut model = customer::ActiveModel {
-            tenant_id: NotSet,
-            id: Set(Uuid::now_v7()),
-            name: Set(input.name),
-            registration_number: Set(registration_number),
-            country: Set(input.country),
-            acquisition_channel: Set(input.acquisition_channel.map(|c| c.as_str().to_owned())),
-            external_ref: Set(external_ref),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        };
-        set_address(&mut model, address(input.billing_address)?);
-        let fields = vec![
-            "acquisitionChannel",
-            "billingAddress",
-            "country",
-            "externalRef",
-            "name",
-            "registrationNumber",
-        ];
-        let created = scope
-            .write(async |tx| {
-                let created = tx.insert(model).await?;
-                record(
-                    tx,
-                    rc,
-                    NewEvent::write(Action::Create, "Customer", created.id, owned(&fields)),
-                )
-                .await?;
-                Ok(created)
-            })
-            .await?;
-        Ok(Customer(created))
-    }
-
-    async fn update_customer(
-        &self,
-        ctx: &Context<'_>,
-        id: Uuid,
-        input: UpdateCustomerInput,
-    ) -> GqlResult<Customer> {
-        let rc = RequestContext::of(ctx);
-        let scope = writer(ctx, AuthScope::CustomersWrite, AuthScope::CustomersRead)?;
-        let updated = scope
-            .write(async |tx| {
-                let before = tx.get::<customer::Entity>(id).await?;
-                let mut model: customer::ActiveModel = before.clone().into();
-                let mut changed = Vec::new();
-                let country = match input.country {
-                    MaybeUndefined::Value(c) => {
-                        validate::country("country", &c)?;
-                        changed.push("country");
-                        model.country = Set(c.clone());
-                        c
-                    }
-                    MaybeUndefined::Null => {
-                        return Err(ApiError::BadUserInput("country: cannot be null".into()));
-                    }
-                    MaybeUndefined::Undefined => before.country.clone(),
-                };
-                match input.name {
-                    MaybeUndefined::Value(name) => {
-                        validate::required_text("name", &name, 200)?;
-                        changed.push("name");
-                        model.name = Set(name);
-                    }
-                    MaybeUndefined::Null => {
-                        return Err(ApiError::BadUserInput("name: cannot be null".into()));
-                    }
-                    MaybeUndefined::Undefined => {}
-                }
-                if let Some(value) = given(input.registration_number) {
-                    changed.push("registrationNumber");
-                    model.registration_number = Set(registration(&country, value)?);
-                }
-                if let Some(value) = given(input.billing_address) {
-                    changed.push("billingAddress");
-                    set_address(&mut model, address(value)?);
-                }
-                if let Some(value) = given(input.acquisition_channel) {
-                    changed.push("acquisitionChannel");
-                    model.acquisition_channel = Set(value.map(|c| c.as_str().to_owned()));
-                }
-                if let Some(value) = given(input.external_ref) {
-                    changed.push("externalRef");
-                    model.external_ref = Set(optional_text("externalRef", value, 100)?);
-                }
-                some_change(&changed)?;
-                model.updated_at = Set(Utc::now().trunc_subsecs(6));
-                let after = tx.update(model).await?;
-                changed.sort_unstable();
-                record(
-                    tx,
-                    rc,
-                    NewEvent::write(Action::Update, "Customer", id, owned(&changed)),
-                )
-                .await?;
-                Ok(after)
-            })
-            .await?;
-        Ok(Customer(updated))
-    }
-
-    /// Deletes a customer and its contacts. A customer with sales cannot be deleted
-    /// (`CONFLICT`): invoices must be kept.
-    async fn delete_customer(&self, ctx: &Context<'_>, id: Uuid) -> GqlResult<Uuid> {
-        let rc = RequestContext::of(ctx);
-        let scope = rc.scope_for(AuthScope::CustomersWrite)?;
-        Ok(scope
-            .write(async |tx| {
-                tx.get::<customer::Entity>(id).await?;
-                let sales = tx
-                    .count(sale::Entity::find().filter(sale::Column::CustomerId.eq(id)))
-                    .await?;
-                if sales > 0 {
-                    return Err(ApiError::Conflict(format!(
-                        "this customer has {sales} sales; sales are kept for accounting, so the customer cannot be deleted"
-                    )));
-                }
-                let contacts = tx
-                    .all(entity::contact::Entity::find().filter(entity::contact::Column::CustomerId.eq(id)))
-                    .await?;
-                if !contacts.is_empty() {
-                    rc.principal.require(AuthScope::ContactsWrite)?;
-                    for contact in &contacts {
-                        tx.delete::<entity::contact::Entity>(contact.id).await?;
-                    }
-                    record(
-                        tx,
-                        rc,
-                        NewEvent {
-                            action: Action::Delete,
-                            entity: "Contact",
-                            entity_ids: contacts.iter().map(|c| c.id).collect(),
-                            fields: Vec::new(),
-                            outcome: crate::audit::Outcome::Allowed,
-                        },
-                    )
-                    .await?;
-                }
-                tx.delete::<customer::Entity>(id).await?;
-                record(tx, rc, NewEvent::write(Action::Delete, "Customer", id, Vec::new())).await?;
-                Ok(id)
-            })
-            .await?)
-    }
 }

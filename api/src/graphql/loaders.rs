@@ -3,6 +3,7 @@
 //! They are built for each request around its tenant-scoped handle, so a batch can never mix
 //! tenants, and they live and die with the request.
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::marker::PhantomData;
@@ -11,10 +12,13 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::TenantOwned;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, IdenStatic, ModelTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::graphql::engine::Declared;
+use crate::graphql::engine::filter::Filter;
+use crate::graphql::engine::order::Order;
 use crate::graphql::page::{
     CursorKey, CursorSigner, Lookup, Ordering, PERSONAL_COUNT_MAX, Page, SortValue,
     personal_count_too_large,
@@ -54,24 +58,12 @@ where
     }
 }
 
-/// A kind of nested list: which rows are children of which parent, and how they filter and
-/// order. Implemented once per nested connection (`Customer.contacts`, `Customer.sales`).
-pub trait Children: Send + Sync + 'static {
-    type Entity: TenantOwned + Send + Sync + 'static;
-    type Filter: Hash + Eq + Send + Sync + 'static;
-    type Order: Hash + Eq + Send + Sync + 'static;
-    /// Names the ordering a cursor is bound to.
-    const NAME: &'static str;
-    fn parent_column() -> <Self::Entity as EntityTrait>::Column;
-    fn parent_of(row: &<Self::Entity as EntityTrait>::Model) -> Uuid;
-    fn condition(filter: &Self::Filter) -> Result<Condition, ApiError>;
-    fn ordering(order_by: &[Self::Order]) -> Ordering<<Self::Entity as EntityTrait>::Model>;
-}
-
 /// The arguments of one nested list field: the key of its batch, shared by all its parents.
-pub struct ChildArgs<S: Children> {
-    filter: Option<S::Filter>,
-    order_by: Vec<S::Order>,
+pub struct ChildArgs<C: Declared> {
+    /// The column of the child rows that names their parent.
+    parent: C::Column,
+    filter: Option<Filter<C>>,
+    order_by: Vec<Order<C>>,
     first: u64,
     /// The decoded position of `after`.
     after: Option<Vec<SortValue>>,
@@ -79,9 +71,10 @@ pub struct ChildArgs<S: Children> {
     lookup: Lookup,
 }
 
-impl<S: Children> PartialEq for ChildArgs<S> {
+impl<C: Declared> PartialEq for ChildArgs<C> {
     fn eq(&self, other: &Self) -> bool {
-        self.filter == other.filter
+        self.parent.as_str() == other.parent.as_str()
+            && self.filter == other.filter
             && self.order_by == other.order_by
             && self.first == other.first
             && self.after == other.after
@@ -90,10 +83,11 @@ impl<S: Children> PartialEq for ChildArgs<S> {
     }
 }
 
-impl<S: Children> Eq for ChildArgs<S> {}
+impl<C: Declared> Eq for ChildArgs<C> {}
 
-impl<S: Children> Hash for ChildArgs<S> {
+impl<C: Declared> Hash for ChildArgs<C> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parent.as_str().hash(state);
         self.filter.hash(state);
         self.order_by.hash(state);
         self.first.hash(state);
@@ -104,28 +98,24 @@ impl<S: Children> Hash for ChildArgs<S> {
 }
 
 /// Pages of children (a customer's contacts or sales) for a batch of parents.
-pub struct ChildPages<S> {
+pub struct ChildPages<C> {
     scope: TenantHandle,
     cursors: CursorKey,
-    kind: PhantomData<fn() -> S>,
+    kind: PhantomData<fn() -> C>,
 }
 
-pub type ChildKey<S> = (Uuid, Arc<ChildArgs<S>>);
-type Model<S> = <<S as Children>::Entity as EntityTrait>::Model;
+pub type ChildKey<C> = (Uuid, Arc<ChildArgs<C>>);
 
-impl<S: Children> Loader<ChildKey<S>> for ChildPages<S>
-where
-    Model<S>: Clone + Send + Sync + 'static,
-{
-    type Value = Arc<Page<Model<S>>>;
+impl<C: Declared> Loader<ChildKey<C>> for ChildPages<C> {
+    type Value = Arc<Page<C::Model>>;
     type Error = LoadError;
 
     async fn load(
         &self,
-        keys: &[ChildKey<S>],
-    ) -> Result<HashMap<ChildKey<S>, Self::Value>, LoadError> {
+        keys: &[ChildKey<C>],
+    ) -> Result<HashMap<ChildKey<C>, Self::Value>, LoadError> {
         // Keys of one list field share their arguments; different arguments are different batches.
-        let mut groups: HashMap<Arc<ChildArgs<S>>, Vec<Uuid>> = HashMap::new();
+        let mut groups: HashMap<Arc<ChildArgs<C>>, Vec<Uuid>> = HashMap::new();
         for (parent, args) in keys {
             groups.entry(args.clone()).or_default().push(*parent);
         }
@@ -140,19 +130,28 @@ where
     }
 }
 
-impl<S: Children> ChildPages<S>
-where
-    Model<S>: Send + Sync,
-{
+/// The cursor signature of a nested list: its table and ordering.
+fn signature<C: Declared>(ordering: &Ordering<C::Model>) -> String {
+    ordering.signature(C::default().table_name())
+}
+
+fn parent_of<C: Declared>(row: &C::Model, parent: C::Column) -> Uuid {
+    match row.get(parent) {
+        sea_orm::Value::Uuid(Some(id)) => id,
+        _ => Uuid::nil(),
+    }
+}
+
+impl<C: Declared> ChildPages<C> {
     async fn load_group(
         &self,
-        args: &ChildArgs<S>,
+        args: &ChildArgs<C>,
         parents: &[Uuid],
-    ) -> Result<Vec<(Uuid, Page<Model<S>>)>, ApiError> {
-        let ordering = S::ordering(&args.order_by);
-        let mut base = S::Entity::find().filter(S::parent_column().is_in(parents.iter().copied()));
+    ) -> Result<Vec<(Uuid, Page<C::Model>)>, ApiError> {
+        let ordering = Order::ordering(&args.order_by);
+        let mut base = C::find().filter(args.parent.is_in(parents.iter().copied()));
         if let Some(filter) = &args.filter {
-            base = base.filter(S::condition(filter)?);
+            base = base.filter(filter.condition()?);
         }
         let mut select = base.clone();
         if let Some(after) = &args.after {
@@ -160,23 +159,18 @@ where
         }
         let rows = self
             .scope
-            .all_ranked(
-                select,
-                S::parent_column(),
-                &ordering.order_exprs(),
-                args.first + 1,
-            )
+            .all_ranked(select, args.parent, &ordering.order_exprs(), args.first + 1)
             .await?;
         let mut by_parent: HashMap<Uuid, Vec<_>> = HashMap::new();
         let mut matched: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         for row in rows {
-            let parent = S::parent_of(&row);
+            let parent = parent_of::<C>(&row, args.parent);
             if args.lookup == Lookup::Personal {
                 // The rows returned, and the one past each page that `hasNextPage` reveals.
                 matched
                     .entry(parent)
                     .or_default()
-                    .extend(crate::tenancy::id_of::<S::Entity>(&row));
+                    .extend(crate::tenancy::id_of::<C>(&row));
             }
             by_parent.entry(parent).or_default().push(row);
         }
@@ -184,14 +178,14 @@ where
             (false, _) => HashMap::new(),
             (true, Lookup::Plain) => self
                 .scope
-                .tuples::<S::Entity, (Uuid, i64)>(
+                .tuples::<C, (Uuid, i64)>(
                     base.select_only()
-                        .column(S::parent_column())
+                        .column(args.parent)
                         .expr(Func::cast_as(
-                            Expr::col(S::Entity::id_column()).count(),
+                            Expr::col(C::id_column()).count(),
                             sea_orm::sea_query::Alias::new("BIGINT"),
                         ))
-                        .group_by(S::parent_column()),
+                        .group_by(args.parent),
                 )
                 .await?
                 .into_iter()
@@ -200,10 +194,10 @@ where
             (true, Lookup::Personal) => {
                 let counted = self
                     .scope
-                    .tuples::<S::Entity, (Uuid, Uuid)>(
+                    .tuples::<C, (Uuid, Uuid)>(
                         base.select_only()
-                            .column(S::parent_column())
-                            .column(S::Entity::id_column())
+                            .column(args.parent)
+                            .column(C::id_column())
                             .limit(PERSONAL_COUNT_MAX + 1),
                     )
                     .await?;
@@ -221,7 +215,7 @@ where
         let signer = Arc::new(CursorSigner {
             key: self.cursors.clone(),
             tenant: self.scope.tenant_id(),
-            ordering: ordering.signature(S::NAME),
+            ordering: signature::<C>(&ordering),
         });
         Ok(parents
             .iter()
@@ -244,27 +238,25 @@ where
 /// One parent's page of a nested list, through the request's batch loader. The caller has
 /// already checked scopes and validated `filter`.
 #[allow(clippy::too_many_arguments)]
-pub async fn children<S: Children>(
+pub async fn children<C: Declared>(
     ctx: &async_graphql::Context<'_>,
-    loader: &DataLoader<ChildPages<S>>,
+    parent_column: C::Column,
     parent: Uuid,
     first: Option<i32>,
     after: Option<String>,
-    filter: Option<S::Filter>,
-    order_by: Vec<S::Order>,
+    filter: Option<Filter<C>>,
+    order_by: Vec<Order<C>>,
     lookup: Lookup,
-) -> Result<Page<Model<S>>, ApiError>
-where
-    Model<S>: Clone + Send + Sync + 'static,
-{
+) -> Result<Page<C::Model>, ApiError> {
     let rc = crate::graphql::context::RequestContext::of(ctx);
     let after = after
         .map(|c| {
-            let signature = S::ordering(&order_by).signature(S::NAME);
+            let signature = signature::<C>(&Order::ordering(&order_by));
             rc.cursors.decode(rc.scope.tenant_id(), &signature, &c)
         })
         .transpose()?;
-    let args = Arc::new(ChildArgs::<S> {
+    let args = Arc::new(ChildArgs::<C> {
+        parent: parent_column,
         filter,
         order_by,
         first: crate::graphql::page::page_size(first)?,
@@ -272,11 +264,13 @@ where
         with_total: crate::graphql::page::wants_total(ctx),
         lookup,
     });
-    let page = loader
+    let page = rc
+        .loaders
+        .pages::<C>()
         .load_one((parent, args))
         .await
         .map_err(crate::graphql::loader_err)?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("{} page missing", S::NAME)))?;
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("{} page missing", C::decl().many)))?;
     Ok(Page {
         rows: page.rows.clone(),
         has_next: page.has_next,
@@ -286,36 +280,22 @@ where
     })
 }
 
-/// The loaders of one request.
+/// The loaders of one request: by id and by parent for every declared entity (made on first
+/// use), and the typed ones of hand-written fields.
 pub struct Loaders {
-    pub customers: DataLoader<ById<entity::customer::Entity>>,
-    pub contacts: DataLoader<ById<entity::contact::Entity>>,
-    pub contact_pages: DataLoader<ChildPages<crate::graphql::contact::ContactsOf>>,
-    pub sale_pages: DataLoader<ChildPages<crate::graphql::sale::SalesOf>>,
+    scope: TenantHandle,
+    cursors: CursorKey,
+    made: std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     pub stats: DataLoader<crate::graphql::customer::StatsLoader>,
     pub consents: DataLoader<crate::graphql::consent::ConsentsOf>,
 }
 
 impl Loaders {
     pub fn new(scope: &TenantHandle, cursors: &CursorKey) -> Loaders {
-        fn by_id<E>(scope: &TenantHandle) -> ById<E> {
-            ById {
-                scope: scope.clone(),
-                entity: PhantomData,
-            }
-        }
-        fn pages<Q>(scope: &TenantHandle, cursors: &CursorKey) -> ChildPages<Q> {
-            ChildPages {
-                scope: scope.clone(),
-                cursors: cursors.clone(),
-                kind: PhantomData,
-            }
-        }
         Loaders {
-            customers: DataLoader::new(by_id(scope), tokio::spawn),
-            contacts: DataLoader::new(by_id(scope), tokio::spawn),
-            contact_pages: DataLoader::new(pages(scope, cursors), tokio::spawn),
-            sale_pages: DataLoader::new(pages(scope, cursors), tokio::spawn),
+            scope: scope.clone(),
+            cursors: cursors.clone(),
+            made: Default::default(),
             stats: DataLoader::new(
                 crate::graphql::customer::StatsLoader::new(scope.clone()),
                 tokio::spawn,
@@ -325,5 +305,42 @@ impl Loaders {
                 tokio::spawn,
             ),
         }
+    }
+
+    fn made<L: Send + Sync + 'static>(&self, make: impl FnOnce() -> L) -> Arc<L> {
+        let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
+        let any = made
+            .entry(TypeId::of::<L>())
+            .or_insert_with(|| Arc::new(make()))
+            .clone();
+        // The entry of `TypeId::of::<L>()` holds an `L`.
+        any.downcast::<L>().unwrap_or_else(|_| unreachable!())
+    }
+
+    /// Rows of `E` by id.
+    pub fn by_id<E: Declared>(&self) -> Arc<DataLoader<ById<E>>> {
+        self.made(|| {
+            DataLoader::new(
+                ById {
+                    scope: self.scope.clone(),
+                    entity: PhantomData,
+                },
+                tokio::spawn,
+            )
+        })
+    }
+
+    /// Pages of `C` by parent.
+    pub fn pages<C: Declared>(&self) -> Arc<DataLoader<ChildPages<C>>> {
+        self.made(|| {
+            DataLoader::new(
+                ChildPages {
+                    scope: self.scope.clone(),
+                    cursors: self.cursors.clone(),
+                    kind: PhantomData,
+                },
+                tokio::spawn,
+            )
+        })
     }
 }

@@ -7,6 +7,7 @@ pub mod consent;
 pub mod contact;
 pub mod context;
 pub mod customer;
+pub mod engine;
 pub mod filter;
 pub mod identity;
 pub mod loaders;
@@ -37,9 +38,7 @@ pub fn personal_data() {}
 #[derive(MergedObject, Default)]
 pub struct Query(
     me::MeQuery,
-    customer::CustomerQuery,
-    contact::ContactQuery,
-    sale::SaleQuery,
+    engine::root::EngineQuery,
     audit_log::AuditQuery,
     compliance::ComplianceQuery,
     register::RegisterQuery,
@@ -48,9 +47,7 @@ pub struct Query(
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
-    customer::CustomerMutation,
-    contact::ContactMutation,
-    sale::SaleMutation,
+    engine::root::EngineMutation,
     consent::ConsentMutation,
     compliance::ComplianceMutation,
     register::RegisterMutation,
@@ -58,6 +55,19 @@ pub struct Mutation(
 );
 
 pub type DossierSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The entities the engine serves, in the order the schema shows their root fields.
+pub fn entities() -> &'static engine::Entities {
+    static ENTITIES: std::sync::LazyLock<engine::Entities> = std::sync::LazyLock::new(|| {
+        use engine::root::Root;
+        vec![
+            Root::<entity::customer::Entity>::entity(),
+            Root::<entity::contact::Entity>::entity(),
+            Root::<entity::sale::Entity>::entity(),
+        ]
+    });
+    &ENTITIES
+}
 
 /// What a field that reads a tenant's whole audit log costs in query complexity (chain
 /// verification, audit export): a handful per operation at most.
@@ -487,13 +497,7 @@ pub fn normalize_errors(errors: &mut [ServerError]) {
 /// object, not the field; in these inputs each such scalar belongs to one field, so a
 /// refusal can start with the field's name like every other refusal (`birthday: …`).
 fn scalar_field(message: &str) -> Option<&'static str> {
-    const FIELDS: [(&str, &str, &str); 5] = [
-        ("Date", "CreateContactInput", "birthday"),
-        ("Date", "UpdateContactInput", "birthday"),
-        ("DateTime", "CreateSaleInput", "soldAt"),
-        ("DateTime", "UpdateSaleInput", "soldAt"),
-        ("DateTime", "RecordConsentInput", "at"),
-    ];
+    const FIELDS: [(&str, &str, &str); 1] = [("DateTime", "RecordConsentInput", "at")];
     FIELDS.iter().find_map(|(scalar, input, field)| {
         (message.starts_with(&format!("Failed to parse \"{scalar}\""))
             && message.contains(&format!("while parsing \"{input}\"")))

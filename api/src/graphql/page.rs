@@ -156,7 +156,7 @@ pub struct SortKey<M> {
     pub name: &'static str,
     pub expr: Expr,
     pub order: Order,
-    pub value: fn(&M) -> SortValue,
+    pub value: Box<dyn Fn(&M) -> SortValue + Send + Sync>,
 }
 
 /// An ordering: the requested keys, then the id ascending as the last tie-breaker so that
@@ -166,7 +166,10 @@ pub struct Ordering<M> {
 }
 
 impl<M> Ordering<M> {
-    pub fn new<E: TenantOwned>(mut keys: Vec<SortKey<M>>, id: fn(&M) -> SortValue) -> Self
+    pub fn new<E: TenantOwned>(
+        mut keys: Vec<SortKey<M>>,
+        id: Box<dyn Fn(&M) -> SortValue + Send + Sync>,
+    ) -> Self
     where
         E::Column: sea_orm::sea_query::IntoColumnRef,
     {

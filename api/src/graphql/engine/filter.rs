@@ -1,0 +1,391 @@
+//! The filter input of an entity (`CustomerFilter`), generated from its declaration: one
+//! operator object per filterable field, typed by the column (`StringFilter`, `UuidFilter`,
+//! …), the hand-written extra fields, and `and`/`or` lists bounded in width, depth and size.
+//! The personal fields a filter reads come from the entity's marking: such a filter is a
+//! lookup, gated and audited by the list that runs it.
+
+use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
+
+use async_graphql::indexmap::IndexMap;
+use async_graphql::registry::{MetaInputValue, MetaTypeId, Registry};
+use async_graphql::{InputType, InputValueError, InputValueResult, Name, Value};
+use sea_orm::Condition;
+use sea_orm::sea_query::Expr;
+
+use super::{Declared, meta};
+use crate::error::ApiResult;
+use crate::graphql::filter::{
+    DateFilter, DateTimeFilter, DecimalFilter, IntFilter, StringFilter, UuidFilter, combine,
+    depth_guard,
+};
+
+/// The operators given for one field, parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Ops {
+    Text(StringFilter),
+    Id(UuidFilter),
+    Time(DateTimeFilter),
+    Date(DateFilter),
+    Int(IntFilter),
+    /// An amount, compared in the stored fixed-scale units.
+    Money(DecimalFilter),
+}
+
+impl Ops {
+    pub fn condition(&self, expr: Expr) -> ApiResult<Condition> {
+        match self {
+            Ops::Text(f) => f.condition(expr),
+            Ops::Id(f) => f.condition(expr),
+            Ops::Time(f) => f.condition(expr),
+            Ops::Date(f) => f.condition(expr),
+            Ops::Int(f) => f.condition(expr),
+            Ops::Money(f) => f.condition_mapped(expr, crate::money::scaled),
+        }
+    }
+}
+
+/// How a field filters: its operator input type, and how a value of it is read.
+#[derive(Clone, Copy)]
+pub struct FilterKind {
+    type_info: fn(&mut Registry) -> String,
+    parse: fn(Value) -> Result<Ops, String>,
+}
+
+/// An operator input that the engine knows how to apply.
+pub trait Operators: InputType {
+    fn into_ops(self) -> Ops;
+}
+
+impl Operators for StringFilter {
+    fn into_ops(self) -> Ops {
+        Ops::Text(self)
+    }
+}
+impl Operators for UuidFilter {
+    fn into_ops(self) -> Ops {
+        Ops::Id(self)
+    }
+}
+impl Operators for DateTimeFilter {
+    fn into_ops(self) -> Ops {
+        Ops::Time(self)
+    }
+}
+impl Operators for DateFilter {
+    fn into_ops(self) -> Ops {
+        Ops::Date(self)
+    }
+}
+impl Operators for IntFilter {
+    fn into_ops(self) -> Ops {
+        Ops::Int(self)
+    }
+}
+
+impl FilterKind {
+    pub fn of<F: Operators>() -> FilterKind {
+        FilterKind {
+            type_info: <Option<F> as InputType>::create_type_info,
+            parse: |value| {
+                F::parse(Some(value))
+                    .map(F::into_ops)
+                    .map_err(|e| e.into_server_error(Default::default()).message)
+            },
+        }
+    }
+    pub fn text() -> FilterKind {
+        FilterKind::of::<StringFilter>()
+    }
+    pub fn id() -> FilterKind {
+        FilterKind::of::<UuidFilter>()
+    }
+    pub fn time() -> FilterKind {
+        FilterKind::of::<DateTimeFilter>()
+    }
+    pub fn date() -> FilterKind {
+        FilterKind::of::<DateFilter>()
+    }
+    pub fn int() -> FilterKind {
+        FilterKind::of::<IntFilter>()
+    }
+
+    pub fn money() -> FilterKind {
+        FilterKind {
+            type_info: <Option<DecimalFilter> as InputType>::create_type_info,
+            parse: |value| {
+                DecimalFilter::parse(Some(value))
+                    .map(Ops::Money)
+                    .map_err(|e| e.into_server_error(Default::default()).message)
+            },
+        }
+    }
+
+    /// An enum column stored as text: `eq`, `ne`, `in`, `isNull` on the enum's values.
+    pub fn enumeration<T>() -> FilterKind
+    where
+        T: async_graphql::EnumType + InputType + Copy + Send + Sync + StoredAs + 'static,
+        EnumFilter<T>: InputType,
+    {
+        FilterKind {
+            type_info: <Option<EnumFilter<T>> as InputType>::create_type_info,
+            parse: |value| {
+                let f = EnumFilter::<T>::parse(Some(value))
+                    .map_err(|e| e.into_server_error(Default::default()).message)?;
+                let text = |v: &Option<T>| v.map(|c| c.stored().to_owned());
+                Ok(Ops::Text(StringFilter {
+                    eq: text(&f.eq),
+                    ne: text(&f.ne),
+                    in_: f
+                        .in_
+                        .as_ref()
+                        .map(|v| v.iter().map(|c| c.stored().to_owned()).collect()),
+                    contains: None,
+                    is_null: f.is_null,
+                }))
+            },
+        }
+    }
+}
+
+/// An enum whose values are stored as text.
+pub trait StoredAs {
+    fn stored(self) -> &'static str;
+}
+
+/// Operators on an enum field.
+#[derive(async_graphql::InputObject, Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[graphql(concrete(
+    name = "AcquisitionChannelFilter",
+    params(crate::graphql::customer::AcquisitionChannel)
+))]
+pub struct EnumFilter<T: async_graphql::EnumType + InputType + Copy + Send + Sync> {
+    pub eq: Option<T>,
+    pub ne: Option<T>,
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<T>>,
+    pub is_null: Option<bool>,
+}
+
+/// Filter fields written by hand for one entity (a contact's consent, a customer's stats),
+/// merged into its generated filter input.
+pub trait FilterPart: Clone + PartialEq + Eq + Hash + Default + Send + Sync + 'static {
+    fn fields(registry: &mut Registry) -> IndexMap<String, MetaInputValue>;
+    fn names() -> &'static [&'static str];
+    fn parse(fields: IndexMap<Name, Value>) -> Result<Self, String>;
+    fn to_fields(&self) -> IndexMap<Name, Value>;
+    fn condition(&self) -> ApiResult<Condition>;
+    /// The personal-data fields this part reads (a lookup when not empty).
+    fn personal_fields(&self, out: &mut Vec<&'static str>);
+}
+
+/// An entity without hand-written filter fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NoFilterExtras;
+
+impl FilterPart for NoFilterExtras {
+    fn fields(_: &mut Registry) -> IndexMap<String, MetaInputValue> {
+        IndexMap::new()
+    }
+    fn names() -> &'static [&'static str] {
+        &[]
+    }
+    fn parse(_: IndexMap<Name, Value>) -> Result<Self, String> {
+        Ok(NoFilterExtras)
+    }
+    fn to_fields(&self) -> IndexMap<Name, Value> {
+        IndexMap::new()
+    }
+    fn condition(&self) -> ApiResult<Condition> {
+        Ok(Condition::all())
+    }
+    fn personal_fields(&self, _: &mut Vec<&'static str>) {}
+}
+
+/// A filter on an entity's rows, as the caller gave it.
+pub struct Filter<E: Declared> {
+    ops: Vec<(&'static str, Ops)>,
+    extras: E::FilterExtras,
+    and: Option<Vec<Filter<E>>>,
+    or: Option<Vec<Filter<E>>>,
+    entity: PhantomData<fn() -> E>,
+}
+
+impl<E: Declared> Clone for Filter<E> {
+    fn clone(&self) -> Self {
+        Filter {
+            ops: self.ops.clone(),
+            extras: self.extras.clone(),
+            and: self.and.clone(),
+            or: self.or.clone(),
+            entity: PhantomData,
+        }
+    }
+}
+
+impl<E: Declared> PartialEq for Filter<E> {
+    fn eq(&self, other: &Self) -> bool {
+        self.ops == other.ops
+            && self.extras == other.extras
+            && self.and == other.and
+            && self.or == other.or
+    }
+}
+
+impl<E: Declared> Eq for Filter<E> {}
+
+impl<E: Declared> Hash for Filter<E> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.ops.hash(state);
+        self.extras.hash(state);
+        self.and.hash(state);
+        self.or.hash(state);
+    }
+}
+
+impl<E: Declared> Filter<E> {
+    /// The SQL condition, within the bounds on nesting and size.
+    pub fn condition(&self) -> ApiResult<Condition> {
+        self.condition_at(0)
+    }
+
+    fn condition_at(&self, depth: usize) -> ApiResult<Condition> {
+        depth_guard(depth)?;
+        let decl = E::decl();
+        let mut cond = Condition::all();
+        for (name, ops) in &self.ops {
+            if let Some(field) = decl.field(name) {
+                cond = cond.add(ops.condition(Expr::col(field.column()))?);
+            }
+        }
+        cond = cond.add(self.extras.condition()?);
+        combine(cond, &self.and, &self.or, |f| f.condition_at(depth + 1))
+    }
+
+    /// The personal-data fields the filter reads, nested ones included.
+    pub fn personal_fields(&self, out: &mut Vec<&'static str>) {
+        let decl = E::decl();
+        for (name, _) in &self.ops {
+            if decl.field(name).is_some_and(super::Decl::<E>::is_personal) {
+                out.push(name);
+            }
+        }
+        self.extras.personal_fields(out);
+        for nested in [&self.and, &self.or].into_iter().flatten().flatten() {
+            nested.personal_fields(out);
+        }
+    }
+
+    fn parse_list(value: Value) -> Result<Vec<Filter<E>>, InputValueError<Self>> {
+        match value {
+            Value::List(items) => items.into_iter().map(|v| Self::parse(Some(v))).collect(),
+            // Input coercion: a single object where a list is expected is a list of one.
+            other => Ok(vec![Self::parse(Some(other))?]),
+        }
+    }
+}
+
+impl<E: Declared> InputType for Filter<E> {
+    type RawValueType = Self;
+
+    fn type_name() -> Cow<'static, str> {
+        super::named(E::decl().name, "Filter")
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        registry.create_input_type::<Self, _>(MetaTypeId::InputObject, |registry| {
+            let decl = E::decl();
+            let mut fields = Vec::new();
+            for field in decl.fields() {
+                if let Some(kind) = &field.filter {
+                    fields.push(meta::input(field.name, (kind.type_info)(registry), None));
+                }
+            }
+            fields.extend(E::FilterExtras::fields(registry).into_values());
+            let list = format!("[{}!]", Self::type_name());
+            fields.push(meta::input("and", list.clone(), None));
+            fields.push(meta::input("or", list, None));
+            let personal = decl.fields().any(super::Decl::<E>::is_personal);
+            let doc = if personal {
+                format!(
+                    "Filter on {}. Filtering on a personal field needs `pii:read`.",
+                    decl.many
+                )
+            } else {
+                format!("Filter on {}.", decl.many)
+            };
+            meta::input_object(
+                &Self::type_name(),
+                std::any::type_name::<Self>(),
+                Some(&doc),
+                fields,
+            )
+        })
+    }
+
+    fn parse(value: Option<Value>) -> InputValueResult<Self> {
+        let Some(Value::Object(map)) = value else {
+            return Err(InputValueError::expected_type(value.unwrap_or_default()));
+        };
+        let decl = E::decl();
+        let mut filter = Filter {
+            ops: Vec::new(),
+            extras: Default::default(),
+            and: None,
+            or: None,
+            entity: PhantomData,
+        };
+        let mut rest = IndexMap::new();
+        for (key, value) in map {
+            if matches!(value, Value::Null) {
+                continue;
+            }
+            match key.as_str() {
+                "and" => filter.and = Some(Self::parse_list(value)?),
+                "or" => filter.or = Some(Self::parse_list(value)?),
+                name => match decl.field(name).and_then(|f| f.filter.map(|k| (f.name, k))) {
+                    Some((name, kind)) => {
+                        let ops = (kind.parse)(value)
+                            .map_err(|e| InputValueError::custom(format!("{name}: {e}")))?;
+                        filter.ops.push((name, ops));
+                    }
+                    None => {
+                        rest.insert(key, value);
+                    }
+                },
+            }
+        }
+        filter.extras = E::FilterExtras::parse(rest).map_err(InputValueError::custom)?;
+        Ok(filter)
+    }
+
+    fn to_value(&self) -> Value {
+        let mut map = IndexMap::new();
+        for (name, ops) in &self.ops {
+            let value = match ops {
+                Ops::Text(f) => f.to_value(),
+                Ops::Id(f) => f.to_value(),
+                Ops::Time(f) => f.to_value(),
+                Ops::Date(f) => f.to_value(),
+                Ops::Int(f) => f.to_value(),
+                Ops::Money(f) => f.to_value(),
+            };
+            map.insert(Name::new(name), value);
+        }
+        map.extend(self.extras.to_fields());
+        for (name, list) in [("and", &self.and), ("or", &self.or)] {
+            if let Some(list) = list {
+                map.insert(
+                    Name::new(name),
+                    Value::List(list.iter().map(InputType::to_value).collect()),
+                );
+            }
+        }
+        Value::Object(map)
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+}

@@ -1,0 +1,209 @@
+//! Nested relations: a row another row names (`Sale.customer`, through the per-request by-id
+//! loader) and the rows that name a row, as a connection (`Customer.contacts`, through the
+//! per-request page loader: one statement per level, whatever the number of parents). Both
+//! check the target's read scope; a nested list is gated and audited as a lookup like a root
+//! list.
+
+use std::marker::PhantomData;
+
+use async_graphql::registry::{MetaField, Registry};
+use async_graphql::{Context, OutputType, ServerError, ServerResult, Value};
+use futures_util::future::BoxFuture;
+use sea_orm::ModelTrait;
+use uuid::Uuid;
+
+use super::filter::Filter;
+use super::node::{Connection, Node, resolve_at};
+use super::order::Order;
+use super::{Declared, meta, root};
+use crate::error::{ApiError, ApiResult};
+use crate::graphql::context::RequestContext;
+use crate::graphql::loader_err;
+use crate::graphql::loaders::children;
+
+/// An error of a generated resolver at the field it resolves.
+pub fn fail(ctx: &Context<'_>, err: ApiError) -> ServerError {
+    let err: async_graphql::Error = err.into();
+    ctx.set_error_path(err.into_server_error(ctx.item.pos))
+}
+
+/// A row this row names by a foreign key.
+pub struct ToOne<E: sea_orm::EntityTrait> {
+    pub name: &'static str,
+    pub doc: Option<&'static str>,
+    /// The foreign key.
+    pub column: E::Column,
+    pub optional: bool,
+    pub target: Box<dyn OneTarget>,
+}
+
+impl<E: sea_orm::EntityTrait> ToOne<E> {
+    pub fn meta(&self, registry: &mut Registry) -> MetaField {
+        meta::field(
+            self.name,
+            self.target.type_info(registry, self.optional),
+            self.doc,
+        )
+    }
+
+    pub async fn resolve(&self, ctx: &Context<'_>, row: &E::Model) -> ServerResult<Option<Value>> {
+        match row.get(self.column) {
+            sea_orm::Value::Uuid(Some(id)) => self.target.resolve(ctx, id, self.optional).await,
+            _ => Ok(Some(Value::Null)),
+        }
+    }
+}
+
+/// The entity a to-one relation reaches, whatever it is.
+pub trait OneTarget: Send + Sync {
+    fn type_info(&self, registry: &mut Registry, optional: bool) -> String;
+    fn resolve<'a>(
+        &'a self,
+        ctx: &'a Context<'_>,
+        id: Uuid,
+        optional: bool,
+    ) -> BoxFuture<'a, ServerResult<Option<Value>>>;
+    /// `NOT_FOUND` unless the caller's tenant has a row with this id: what a write naming it
+    /// must check first (another tenant's row does not exist for the caller).
+    fn exists<'a>(&'a self, tx: &'a super::WriteTx<'a>, id: Uuid) -> BoxFuture<'a, ApiResult<()>>;
+}
+
+/// A to-one relation to `T`.
+pub struct One<T>(PhantomData<fn() -> T>);
+
+impl<T: Declared> One<T> {
+    pub fn target() -> Box<dyn OneTarget> {
+        Box::new(One::<T>(PhantomData))
+    }
+}
+
+impl<T: Declared> OneTarget for One<T> {
+    fn type_info(&self, registry: &mut Registry, optional: bool) -> String {
+        if optional {
+            <Option<Node<T>> as OutputType>::create_type_info(registry)
+        } else {
+            <Node<T> as OutputType>::create_type_info(registry)
+        }
+    }
+
+    fn resolve<'a>(
+        &'a self,
+        ctx: &'a Context<'_>,
+        id: Uuid,
+        optional: bool,
+    ) -> BoxFuture<'a, ServerResult<Option<Value>>> {
+        Box::pin(async move {
+            let rc = RequestContext::of(ctx);
+            rc.principal
+                .require(T::decl().read)
+                .map_err(|e| fail(ctx, e))?;
+            let row = rc
+                .loaders
+                .by_id::<T>()
+                .load_one(id)
+                .await
+                .map_err(|e| fail(ctx, loader_err(e)))?;
+            match row {
+                Some(row) => resolve_at(ctx, &Node::<T>(row)).await,
+                None if optional => Ok(Some(Value::Null)),
+                None => Err(fail(ctx, ApiError::NotFound)),
+            }
+        })
+    }
+
+    fn exists<'a>(&'a self, tx: &'a super::WriteTx<'a>, id: Uuid) -> BoxFuture<'a, ApiResult<()>> {
+        Box::pin(async move { tx.tx.get::<T>(id).await.map(drop) })
+    }
+}
+
+/// The rows that name a row, as a connection field.
+pub struct ToMany {
+    pub name: &'static str,
+    pub doc: Option<&'static str>,
+    pub target: Box<dyn ManyTarget>,
+}
+
+impl ToMany {
+    pub fn meta(&self, registry: &mut Registry) -> MetaField {
+        self.target.meta(self.name, self.doc, registry)
+    }
+}
+
+/// The entity a to-many relation reaches, whatever it is.
+pub trait ManyTarget: Send + Sync {
+    fn meta(&self, name: &str, doc: Option<&str>, registry: &mut Registry) -> MetaField;
+    fn resolve<'a>(
+        &'a self,
+        ctx: &'a Context<'_>,
+        parent: Uuid,
+    ) -> BoxFuture<'a, ServerResult<Option<Value>>>;
+}
+
+/// The rows of `C` whose `parent` column names the row.
+pub struct Many<C: Declared> {
+    parent: C::Column,
+}
+
+impl<C: Declared> Many<C> {
+    pub fn target(parent: C::Column) -> Box<dyn ManyTarget> {
+        Box::new(Many::<C> { parent })
+    }
+}
+
+impl<C: Declared> ManyTarget for Many<C> {
+    fn meta(&self, name: &str, doc: Option<&str>, registry: &mut Registry) -> MetaField {
+        let args = vec![
+            meta::input("first", "Int".into(), None),
+            meta::input("after", "String".into(), None),
+            meta::input(
+                "filter",
+                <Option<Filter<C>> as async_graphql::InputType>::create_type_info(registry),
+                None,
+            ),
+            meta::input(
+                "orderBy",
+                <Option<Vec<Order<C>>> as async_graphql::InputType>::create_type_info(registry),
+                None,
+            ),
+        ];
+        let mut field = meta::with_args(
+            meta::field(
+                name,
+                <Connection<C> as OutputType>::create_type_info(registry),
+                doc,
+            ),
+            args,
+        );
+        field.compute_complexity = Some(meta::list_complexity);
+        field
+    }
+
+    fn resolve<'a>(
+        &'a self,
+        ctx: &'a Context<'_>,
+        parent: Uuid,
+    ) -> BoxFuture<'a, ServerResult<Option<Value>>> {
+        Box::pin(async move {
+            let rc = RequestContext::of(ctx);
+            rc.principal
+                .require(C::decl().read)
+                .map_err(|e| fail(ctx, e))?;
+            let args = root::ListArgs::<C>::of(ctx)?;
+            let (_, lookup) = root::Lookup::<C>::prepare(rc, &args).map_err(|e| fail(ctx, e))?;
+            let page = children::<C>(
+                ctx,
+                self.parent,
+                parent,
+                args.first,
+                args.after,
+                args.filter,
+                args.order_by,
+                lookup.kind(),
+            )
+            .await
+            .map_err(|e| fail(ctx, e))?;
+            lookup.note(rc, &page.matched);
+            resolve_at(ctx, &Connection::<C>::from(page)).await
+        })
+    }
+}
