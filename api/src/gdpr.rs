@@ -10,6 +10,7 @@ use std::borrow::Borrow;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::{PersonalData, consent, contact, customer, erasure, legal_hold, sale};
+use futures_util::future::BoxFuture;
 use hmac::{Hmac, Mac};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
@@ -69,6 +70,31 @@ pub fn personal_fields<E: PersonalData>() -> Vec<String> {
         .iter()
         .map(|c| entity::graphql_field_name(c.as_str()))
         .collect()
+}
+
+/// The rows that depend on a row of another entity (a person's sales and interactions), as
+/// the entity declarations say: what deleting or erasing that row does to them, and what of
+/// them a subject export shows. The engine implements it from the declarations; erasure and
+/// the export here take it as given, so no list of dependent tables is kept in this module.
+pub trait Dependents: Sync {
+    /// Applies what the declarations say to the rows that depend on the row `id` of `parent`
+    /// (a GraphQL type name) as it goes — erased when `erasing`, deleted otherwise — and
+    /// returns the audit events of what changed. `CONFLICT` while one of them must be kept.
+    fn gone<'a>(
+        &'a self,
+        tx: &'a Scoped<&'a DatabaseTransaction>,
+        parent: &'static str,
+        id: Uuid,
+        erasing: bool,
+    ) -> BoxFuture<'a, ApiResult<Vec<NewEvent>>>;
+
+    /// The rows that depend on the row, by relation name (`sales`), as export documents.
+    fn export<'a>(
+        &'a self,
+        tx: &'a Scoped<&'a DatabaseTransaction>,
+        parent: &'static str,
+        id: Uuid,
+    ) -> BoxFuture<'a, ApiResult<Vec<(&'static str, Value)>>>;
 }
 
 /// Through which door an erasure came.
@@ -142,15 +168,17 @@ pub async fn matching_erasure<C: Borrow<DatabaseTransaction>>(
         .map(|e| e.id))
 }
 
-/// Erases one person: their contact row and consents go, their sales stay with the customer
-/// (accounting law) without the link to them, and a tombstone records when, by whom, through
-/// which door and why. Refused with `CONFLICT` while a legal hold covers the contact or its
-/// customer. Audited in the same transaction: `ERASE` of the contact, naming the personal
-/// fields removed, and `UPDATE` of the sales that lost their `contactId`. Audit events never
-/// held values, so the chain still verifies afterwards.
+/// Erases one person: their contact row and consents go, the rows that depend on them go or
+/// lose the link to them as their declarations say (sales stay with the customer, accounting
+/// law), and a tombstone records when, by whom, through which door and why. Refused with
+/// `CONFLICT` while a legal hold covers the contact or its customer. Audited in the same
+/// transaction: `ERASE` of the contact, naming the personal fields removed, and the events of
+/// the dependent rows. Audit events never held values, so the chain still verifies afterwards.
+#[allow(clippy::too_many_arguments)]
 pub async fn erase_contact<C: Borrow<DatabaseTransaction>>(
     tx: &Scoped<C>,
     keys: &SubjectKeys,
+    dependents: &dyn Dependents,
     actor: &Actor,
     contact_id: Uuid,
     reason: &str,
@@ -165,7 +193,9 @@ pub async fn erase_contact<C: Borrow<DatabaseTransaction>>(
             hold.entity.to_lowercase()
         )));
     }
-    let detached = detach_sales(tx, contact_id).await?;
+    let detached = dependents
+        .gone(&tx.view(), contact::Entity::GRAPHQL_TYPE, contact_id, true)
+        .await?;
     let consents = tx
         .delete_where::<consent::Entity>(
             Condition::all().add(consent::Column::ContactId.eq(contact_id)),
@@ -211,59 +241,26 @@ pub async fn erase_contact<C: Borrow<DatabaseTransaction>>(
     Ok(tombstone)
 }
 
-/// Unlinks a person's sales from them; the sales stay with the customer (accounting law).
-/// Returns the `UPDATE` event of the sales that changed, for the caller's transaction.
-pub async fn detach_sales<C: Borrow<DatabaseTransaction>>(
-    tx: &Scoped<C>,
-    contact_id: Uuid,
-) -> ApiResult<Option<NewEvent>> {
-    let sales: Vec<Uuid> = tx
-        .all(sale::Entity::find().filter(sale::Column::ContactId.eq(contact_id)))
-        .await?
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
-    if sales.is_empty() {
-        return Ok(None);
-    }
-    tx.update_where::<sale::Entity>(
-        Condition::all().add(sale::Column::ContactId.eq(contact_id)),
-        sale::Column::ContactId,
-        sea_orm::Value::Uuid(None),
-    )
-    .await?;
-    Ok(Some(NewEvent {
-        action: Action::Update,
-        entity: "Sale",
-        entity_ids: sales,
-        fields: vec!["contactId".into()],
-        outcome: Outcome::Allowed,
-    }))
-}
-
 fn sorted(mut fields: Vec<String>) -> Vec<String> {
     fields.sort_unstable();
     fields
 }
 
 /// Everything Dossier holds about one person, as one machine-readable document (GDPR Art.
-/// 15 and 20): their contact record, the customer they belong to, the sales linked to them,
-/// their consents with history, the legal holds on them, and who accessed their data, when
-/// and why, from the audit log.
+/// 15 and 20): their contact record, the customer they belong to, the rows that depend on
+/// them (sales, interactions: every entity declared with a relation to contacts), their
+/// consents with history, the legal holds on them, and who accessed their data, when and why,
+/// from the audit log.
 pub async fn subject_export<C: Borrow<DatabaseTransaction>>(
     tx: &Scoped<C>,
+    dependents: &dyn Dependents,
     contact_id: Uuid,
     generated_by: &Actor,
 ) -> ApiResult<Value> {
     let person = tx.get::<contact::Entity>(contact_id).await?;
     let company = tx.get::<customer::Entity>(person.customer_id).await?;
-    let sales = tx
-        .all(
-            sale::Entity::find()
-                .filter(sale::Column::ContactId.eq(contact_id))
-                .order_by_asc(sale::Column::SoldAt)
-                .order_by_asc(sale::Column::Id),
-        )
+    let linked = dependents
+        .export(&tx.view(), contact::Entity::GRAPHQL_TYPE, contact_id)
         .await?;
     let consents = tx
         .all(
@@ -287,7 +284,7 @@ pub async fn subject_export<C: Borrow<DatabaseTransaction>>(
                 .order_by_asc(entity::audit_event::Column::Seq),
         )
         .await?;
-    Ok(json!({
+    let mut document = json!({
         "format": "dossier.subject-export/v1",
         "generatedAt": timestamp(Utc::now()),
         "generatedBy": generated_by.actor,
@@ -317,15 +314,6 @@ pub async fn subject_export<C: Borrow<DatabaseTransaction>>(
                 "country": company.billing_country,
             },
         },
-        "sales": sales.iter().map(|s| json!({
-            "id": s.id,
-            "reference": s.reference,
-            "sku": s.sku,
-            "quantity": s.quantity,
-            "amount": crate::money::amount_in(s.amount_scaled, &s.currency).to_string(),
-            "currency": s.currency,
-            "soldAt": timestamp(s.sold_at),
-        })).collect::<Vec<_>>(),
         "consents": consents.iter().map(|c| json!({
             "purpose": c.purpose,
             "granted": c.granted,
@@ -351,7 +339,15 @@ pub async fn subject_export<C: Borrow<DatabaseTransaction>>(
             "purpose": e.purpose,
             "outcome": e.outcome,
         })).collect::<Vec<_>>(),
-    }))
+    });
+    if let Some(document) = document.as_object_mut() {
+        document.extend(
+            linked
+                .into_iter()
+                .map(|(name, rows)| (name.to_owned(), rows)),
+        );
+    }
+    Ok(document)
 }
 
 fn timestamp(at: DateTime<Utc>) -> String {
@@ -455,6 +451,7 @@ pub struct RetentionItem {
 pub async fn run_retention(
     db: &sea_orm::DatabaseConnection,
     keys: &SubjectKeys,
+    dependents: &dyn Dependents,
     audit_key: &audit::AuditKey,
     tenant_id: Uuid,
     dry_run: bool,
@@ -498,7 +495,16 @@ pub async fn run_retention(
         } else {
             let tombstone = scope
                 .write(async |tx| {
-                    erase_contact(tx, keys, &actor, person.id, &reason, Via::Retention).await
+                    erase_contact(
+                        tx,
+                        keys,
+                        dependents,
+                        &actor,
+                        person.id,
+                        &reason,
+                        Via::Retention,
+                    )
+                    .await
                 })
                 .await?;
             Some(tombstone.id)

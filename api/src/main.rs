@@ -372,10 +372,16 @@ async fn main() -> anyhow::Result<()> {
             // As the owner: only the owner may prune the audit log.
             let db = migrate_as_owner(&config).await?;
             let keys = api::gdpr::SubjectKeys::derive(&config.jwt_secret_bytes()?);
-            let report =
-                api::gdpr::run_retention(&db, &keys, &config.audit_key()?, tenant, dry_run)
-                    .await
-                    .map_err(|err| anyhow::anyhow!("retention run failed: {err}"))?;
+            let report = api::gdpr::run_retention(
+                &db,
+                &keys,
+                &api::graphql::engine::dependents::Declarations,
+                &config.audit_key()?,
+                tenant,
+                dry_run,
+            )
+            .await
+            .map_err(|err| anyhow::anyhow!("retention run failed: {err}"))?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Audit {

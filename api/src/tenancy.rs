@@ -209,6 +209,15 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
         self.tenant_id
     }
 
+    /// The same handle, borrowed: what code that serves every kind of handle takes.
+    pub fn view(&self) -> Scoped<&DatabaseTransaction> {
+        Scoped {
+            tenant_id: self.tenant_id,
+            conn: self.conn.borrow(),
+            wrote: self.wrote.clone(),
+        }
+    }
+
     pub(crate) fn conn(&self) -> &DatabaseTransaction {
         self.conn.borrow()
     }

@@ -14,6 +14,7 @@ mod m20261202_000001_legal_hold_wall;
 mod m20261202_000002_audit_seals;
 mod m20261202_000003_identity_providers;
 mod m20261202_000004_runtime_role;
+pub mod walls;
 
 pub struct Migrator;
 

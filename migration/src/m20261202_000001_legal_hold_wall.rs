@@ -14,6 +14,8 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
+use crate::walls;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -37,14 +39,6 @@ const COVERED: [(&str, &str, &str); 4] = [
     ),
 ];
 
-fn active_hold(schema: &str, covered: &str) -> String {
-    format!(
-        "EXISTS (SELECT 1 FROM {schema}legal_holds h WHERE h.tenant_id = OLD.tenant_id \
-         AND h.released_at IS NULL AND h.entity_id IN ({}))",
-        covered.replace("{schema}", schema)
-    )
-}
-
 /// What may change in a hold: `released_at` and `released_by`, from unset to set.
 const RELEASE_ONLY: &str = "OLD.released_at IS NOT NULL OR NEW.released_at IS NULL \
      OR NEW.tenant_id <> OLD.tenant_id OR NEW.id <> OLD.id OR NEW.entity <> OLD.entity \
@@ -59,23 +53,7 @@ impl MigrationTrait for Migration {
         match manager.get_database_backend() {
             DbBackend::Postgres => {
                 for (table, ops, covered) in COVERED {
-                    statements.push(format!(
-                        "CREATE FUNCTION {table}_legal_hold() RETURNS trigger LANGUAGE plpgsql \
-                         SET search_path = pg_catalog, public, pg_temp AS $$ \
-                         BEGIN \
-                           IF {} THEN \
-                             RAISE EXCEPTION 'dossier_legal_hold: % % is under a legal hold', TG_TABLE_NAME, OLD.id \
-                               USING ERRCODE = 'restrict_violation'; \
-                           END IF; \
-                           IF TG_OP = 'DELETE' THEN RETURN OLD; END IF; \
-                           RETURN NEW; \
-                         END $$",
-                        active_hold("public.", covered)
-                    ));
-                    statements.push(format!(
-                        "CREATE TRIGGER {table}_legal_hold BEFORE {ops} ON {table} \
-                         FOR EACH ROW EXECUTE FUNCTION {table}_legal_hold()"
-                    ));
+                    statements.extend(walls::legal_hold(DbBackend::Postgres, table, ops, covered));
                 }
                 statements.push(format!(
                     "CREATE FUNCTION legal_holds_release_only() RETURNS trigger LANGUAGE plpgsql \
@@ -98,15 +76,7 @@ impl MigrationTrait for Migration {
                 // A SQLite trigger resolves table names in its own schema only: no temporary
                 // table can stand in for `legal_holds`.
                 for (table, ops, covered) in COVERED {
-                    for op in ops.split(" OR ") {
-                        statements.push(format!(
-                            "CREATE TRIGGER {table}_legal_hold_{} BEFORE {op} ON {table} \
-                             WHEN {} \
-                             BEGIN SELECT RAISE(ABORT, 'dossier_legal_hold: this row is under a legal hold'); END",
-                            op.to_lowercase(),
-                            active_hold("", covered)
-                        ));
-                    }
+                    statements.extend(walls::legal_hold(DbBackend::Sqlite, table, ops, covered));
                 }
                 statements.push(format!(
                     "CREATE TRIGGER legal_holds_release_only BEFORE UPDATE ON legal_holds \

@@ -3,6 +3,7 @@
 //! (Art. 5(1)(e)), audit search and export — each refused to other roles, scoped to the
 //! caller's tenant, and itself audited.
 
+use api::graphql::engine::dependents::Declarations;
 use serde_json::{Value, json};
 use tests::*;
 use uuid::Uuid;
@@ -1070,9 +1071,16 @@ async fn retention_dry_run_changes_nothing_and_the_run_erases_exactly_what_it_li
 
     let keys = api::gdpr::SubjectKeys::derive(SECRET.as_bytes());
     // Without a policy, nothing is due.
-    let none = api::gdpr::run_retention(&app.owner, &keys, &audit_key(), app.a.id, true)
-        .await
-        .expect("dry run");
+    let none = api::gdpr::run_retention(
+        &app.owner,
+        &keys,
+        &Declarations,
+        &audit_key(),
+        app.a.id,
+        true,
+    )
+    .await
+    .expect("dry run");
     assert!(none.contacts.is_empty());
 
     let settings = app
@@ -1135,9 +1143,16 @@ async fn retention_dry_run_changes_nothing_and_the_run_erases_exactly_what_it_li
 
     let contacts_before = app.admin_count("SELECT COUNT(*) FROM contacts").await;
     let events_before = app.admin_count("SELECT COUNT(*) FROM audit_events").await;
-    let dry = api::gdpr::run_retention(&app.owner, &keys, &audit_key(), app.a.id, true)
-        .await
-        .expect("dry run");
+    let dry = api::gdpr::run_retention(
+        &app.owner,
+        &keys,
+        &Declarations,
+        &audit_key(),
+        app.a.id,
+        true,
+    )
+    .await
+    .expect("dry run");
     let listed: Vec<Uuid> = dry.contacts.iter().map(|c| c.contact_id).collect();
     assert_eq!(
         listed,
@@ -1155,9 +1170,16 @@ async fn retention_dry_run_changes_nothing_and_the_run_erases_exactly_what_it_li
         events_before
     );
 
-    let run = api::gdpr::run_retention(&app.owner, &keys, &audit_key(), app.a.id, false)
-        .await
-        .expect("run");
+    let run = api::gdpr::run_retention(
+        &app.owner,
+        &keys,
+        &Declarations,
+        &audit_key(),
+        app.a.id,
+        false,
+    )
+    .await
+    .expect("run");
     let erased: Vec<Uuid> = run.contacts.iter().map(|c| c.contact_id).collect();
     assert_eq!(
         erased, listed,
@@ -1515,9 +1537,16 @@ async fn audit_retention_prunes_old_events_and_the_chain_still_verifies(backend:
 
     let before = app.admin_count(&a_events).await;
     let b_before = app.admin_count(&b_events).await;
-    let dry = api::gdpr::run_retention(&app.owner, &keys, &audit_key(), app.a.id, true)
-        .await
-        .expect("dry run");
+    let dry = api::gdpr::run_retention(
+        &app.owner,
+        &keys,
+        &Declarations,
+        &audit_key(),
+        app.a.id,
+        true,
+    )
+    .await
+    .expect("dry run");
     let due = dry.audit.expect("an audit retention is set");
     assert_eq!((due.through_seq, due.events), (Some(2), 2));
     assert_eq!(
@@ -1526,9 +1555,16 @@ async fn audit_retention_prunes_old_events_and_the_chain_still_verifies(backend:
         "the dry run deletes nothing"
     );
 
-    let run = api::gdpr::run_retention(&app.owner, &keys, &audit_key(), app.a.id, false)
-        .await
-        .expect("run");
+    let run = api::gdpr::run_retention(
+        &app.owner,
+        &keys,
+        &Declarations,
+        &audit_key(),
+        app.a.id,
+        false,
+    )
+    .await
+    .expect("run");
     let pruned = run.audit.expect("pruned");
     assert_eq!((pruned.through_seq, pruned.events), (Some(2), 2));
     assert_eq!(

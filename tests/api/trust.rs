@@ -496,7 +496,9 @@ async fn people_with_sales_keep_their_customer(backend: Backend) {
         .await
         .ok();
     // A file from before this rule can hold a person whose sales name another customer:
-    // deleting the customer they are filed under must say why it cannot, not "not found".
+    // deleting the customer they are filed under deletes them as `deleteContact` would —
+    // their sales stay with the customer they name, without the person, and say so in the
+    // audit log — never a refusal that blames a missing row.
     app.admin_exec(&format!(
         "UPDATE contacts SET customer_id = {} WHERE id = {}",
         app.uuid_literal(globex),
@@ -505,11 +507,32 @@ async fn people_with_sales_keep_their_customer(backend: Backend) {
     .await
     .expect("an old file's inconsistency");
     let delete = "mutation($id: UUID!) { deleteCustomer(id: $id) }";
-    app.gql(&agent, delete, json!({"id": globex}))
+    app.gql(&agent, delete, json!({"id": globex})).await.ok();
+    assert_eq!(app.admin_count("SELECT COUNT(*) FROM customers").await, 1);
+    assert_eq!(app.admin_count("SELECT COUNT(*) FROM contacts").await, 0);
+    assert_eq!(
+        app.admin_count("SELECT COUNT(*) FROM sales WHERE contact_id IS NULL")
+            .await,
+        1,
+        "the invoice stays with Acme, without the person"
+    );
+    let officer = app.token(app.a.id, "compliance");
+    let log = app
+        .gql(
+            &officer,
+            "{ auditEvents(first: 10) { edges { node { action entity fields } } } }",
+            json!({}),
+        )
         .await
-        .expect_code("CONFLICT");
-    assert_eq!(app.admin_count("SELECT COUNT(*) FROM customers").await, 2);
-    assert_eq!(app.admin_count("SELECT COUNT(*) FROM contacts").await, 2);
+        .ok();
+    let unlinked = log["auditEvents"]["edges"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .any(|e| {
+            e["node"] == json!({"action": "UPDATE", "entity": "Sale", "fields": ["contactId"]})
+        });
+    assert!(unlinked, "the unlinked sale is audited: {log}");
 }
 
 on_both_backends!(people_with_sales_keep_their_customer);

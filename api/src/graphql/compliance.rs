@@ -16,6 +16,7 @@ use crate::error::{ApiError, ApiResult, GqlResult};
 use crate::gdpr::{self, Via};
 use crate::graphql::audit_log::note_oversight;
 use crate::graphql::context::RequestContext;
+use crate::graphql::engine::dependents::Declarations;
 use crate::graphql::page::{self, Ordering, SortKey, SortValue, connection, list_complexity};
 use crate::graphql::{owned, record};
 use crate::validate;
@@ -179,7 +180,7 @@ impl ComplianceQuery {
             );
             return Err(refused.into());
         }
-        let document = gdpr::subject_export(scope, contact_id, &rc.actor()).await?;
+        let document = gdpr::subject_export(scope, &Declarations, contact_id, &rc.actor()).await?;
         let fields: Vec<&'static str> = contact::Entity::personal_columns()
             .iter()
             .map(|c| c.as_str())
@@ -283,8 +284,16 @@ impl ComplianceMutation {
         let actor = rc.actor();
         let tombstone = scope
             .write(async |tx| {
-                gdpr::erase_contact(tx, &rc.subject_keys, &actor, contact_id, &reason, Via::Api)
-                    .await
+                gdpr::erase_contact(
+                    tx,
+                    &rc.subject_keys,
+                    &Declarations,
+                    &actor,
+                    contact_id,
+                    &reason,
+                    Via::Api,
+                )
+                .await
             })
             .await?;
         Ok(tombstone.into())

@@ -20,13 +20,12 @@ use crate::error::{ApiError, ApiResult, GqlResult};
 use crate::graphql::consent::{Consent, ConsentFilter, consents_of, purpose_name};
 use crate::graphql::context::RequestContext;
 use crate::graphql::engine::filter::FilterPart;
-use crate::graphql::engine::relation::ToOne;
+use crate::graphql::engine::relation::{Fate, Reverse, ToOne};
 use crate::graphql::engine::{
     Decl, Declared, FilterKind, Hooks, Member, One, SortKind, WriteTx, field, id_field, meta,
     time_field,
 };
 use crate::graphql::page::list_complexity;
-use crate::graphql::record;
 use crate::graphql::scalars::Date;
 use crate::tenancy::Scoped;
 use crate::validate;
@@ -77,6 +76,12 @@ fn declare() -> Decl<contact::Entity> {
                 column: Column::CustomerId,
                 optional: false,
                 target: One::<customer::Entity>::target(),
+                reverse: Some(Reverse {
+                    name: "contacts",
+                    doc: Some("The people who work for this customer."),
+                    on_delete: Fate::Delete,
+                    on_erase: Fate::Delete,
+                }),
             }),
             text_field("firstName", Column::FirstName, |m| m.first_name.clone())
                 .optional::<String>(|m, v, _| {
@@ -138,14 +143,6 @@ fn declare() -> Decl<contact::Entity> {
         delete_doc: Some("Deletes a contact. Their sales stay, linked to the customer only."),
         hooks: Hooks {
             before_write: |w, model, before| Box::pin(before_write(w, model, before)),
-            before_delete: |w, id| {
-                Box::pin(async move {
-                    if let Some(detached) = crate::gdpr::detach_sales(w.tx, id).await? {
-                        record(w.tx, w.rc, detached).await?;
-                    }
-                    Ok(())
-                })
-            },
             ..Default::default()
         },
     }
@@ -174,6 +171,27 @@ async fn before_write(
     }
     if before.is_none() || model.email.is_set() || model.phone.is_set() {
         model.matches_erasure_id = Set(reimported(w.tx, w.rc, model).await?);
+    }
+    Ok(())
+}
+
+/// A row that names a customer and one of its people (a sale, an interaction) must name a
+/// person who works for that customer.
+pub async fn works_for(
+    w: &WriteTx<'_>,
+    contact: &sea_orm::ActiveValue<Option<Uuid>>,
+    customer: &sea_orm::ActiveValue<Uuid>,
+) -> ApiResult<()> {
+    use sea_orm::ActiveValue::Unchanged;
+    let (Set(Some(contact_id)), Set(customer_id) | Unchanged(customer_id)) = (contact, customer)
+    else {
+        return Ok(());
+    };
+    let contact = w.tx.get::<contact::Entity>(*contact_id).await?;
+    if contact.customer_id != *customer_id {
+        return Err(ApiError::BadUserInput(
+            "contactId: this contact belongs to another customer".into(),
+        ));
     }
     Ok(())
 }

@@ -8,22 +8,20 @@ use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Months, SubsecRound, Utc};
 use entity::customer::{self, Column, Model};
-use entity::{contact, sale};
+use entity::sale;
 use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use crate::audit::{Action, NewEvent, Outcome};
 use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult, GqlResult};
 use crate::graphql::context::RequestContext;
 use crate::graphql::engine::filter::StoredAs;
 use crate::graphql::engine::{
-    Decl, Declared, FilterKind, Hooks, Many, Member, NoFilterExtras, SortKind, WriteTx, field,
-    id_field, time_field,
+    Decl, Declared, FilterKind, Hooks, NoFilterExtras, SortKind, field, id_field, time_field,
 };
-use crate::graphql::{loader_err, record};
+use crate::graphql::loader_err;
 use crate::money::Money;
 use crate::tenancy::TenantHandle;
 use crate::validate;
@@ -190,18 +188,6 @@ fn declare() -> Decl<customer::Entity> {
 .into(),
             time_field("createdAt", Column::CreatedAt, |m| m.created_at).into(),
             time_field("updatedAt", Column::UpdatedAt, |m| m.updated_at).into(),
-            Member::ToMany(crate::graphql::engine::relation::ToMany {
-                name: "contacts",
-                doc: Some("The people who work for this customer."),
-                target: Many::<contact::Entity>::target(contact::Column::CustomerId),
-            }),
-            Member::ToMany(crate::graphql::engine::relation::ToMany {
-                name: "sales",
-                doc: Some(
-                    "Orders and invoices of this customer; newest first unless `orderBy` says otherwise.",
-                ),
-                target: Many::<sale::Entity>::target(sale::Column::CustomerId),
-            }),
         ],
         default_order: Vec::new(),
         created_at: Some(Column::CreatedAt),
@@ -212,7 +198,6 @@ fn declare() -> Decl<customer::Entity> {
         ),
         hooks: Hooks {
             check: check_registration,
-            before_delete: |w, id| Box::pin(keep_customers_with_sales(w, id)),
             ..Default::default()
         },
     }
@@ -238,42 +223,6 @@ fn check_registration(
         if given {
             model.registration_number = Set(Some(normalised));
         }
-    }
-    Ok(())
-}
-
-/// Deletes the customer's contacts with it; refuses (`CONFLICT`) while it has sales, which are
-/// kept for accounting.
-async fn keep_customers_with_sales(w: &WriteTx<'_>, id: Uuid) -> ApiResult<()> {
-    let (tx, rc) = (w.tx, w.rc);
-    let sales = tx
-        .count(sale::Entity::find().filter(sale::Column::CustomerId.eq(id)))
-        .await?;
-    if sales > 0 {
-        return Err(ApiError::Conflict(format!(
-            "this customer has {sales} sales; sales are kept for accounting, so the customer cannot be deleted"
-        )));
-    }
-    let contacts = tx
-        .all(contact::Entity::find().filter(contact::Column::CustomerId.eq(id)))
-        .await?;
-    if !contacts.is_empty() {
-        rc.principal.require(Scope::ContactsWrite)?;
-        for contact in &contacts {
-            tx.delete::<contact::Entity>(contact.id).await?;
-        }
-        record(
-            tx,
-            rc,
-            NewEvent {
-                action: Action::Delete,
-                entity: "Contact",
-                entity_ids: contacts.iter().map(|c| c.id).collect(),
-                fields: Vec::new(),
-                outcome: Outcome::Allowed,
-            },
-        )
-        .await?;
     }
     Ok(())
 }

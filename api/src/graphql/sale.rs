@@ -13,13 +13,14 @@ use sea_orm::ActiveValue::{Set, Unchanged};
 use uuid::Uuid;
 
 use crate::auth::Scope;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::graphql::OrderDirection;
+use crate::graphql::contact::works_for;
 use crate::graphql::context::RequestContext;
-use crate::graphql::engine::relation::ToOne;
+use crate::graphql::engine::relation::{Fate, Reverse, ToOne};
 use crate::graphql::engine::{
     Decl, Declared, FilterKind, Hooks, Member, NoExtras, NoFilterExtras, One, Output, SortKind,
-    WriteTx, field, id_field, time_field,
+    field, id_field, time_field,
 };
 use crate::money::amount_in;
 use crate::validate;
@@ -65,6 +66,14 @@ fn declare() -> Decl<sale::Entity> {
                 column: Column::CustomerId,
                 optional: false,
                 target: One::<customer::Entity>::target(),
+                reverse: Some(Reverse {
+                    name: "sales",
+                    doc: Some(
+                        "Orders and invoices of this customer; newest first unless `orderBy` says otherwise.",
+                    ),
+                    on_delete: Fate::Keep("sales are kept for accounting"),
+                    on_erase: Fate::Keep("sales are kept for accounting"),
+                }),
             }),
             field("contactId", Column::ContactId)
                 .show(|m: &Model| m.contact_id)
@@ -81,6 +90,15 @@ fn declare() -> Decl<sale::Entity> {
                 column: Column::ContactId,
                 optional: true,
                 target: One::<contact::Entity>::target(),
+                // Invoices stay with the customer (accounting law), without the person.
+                reverse: Some(Reverse {
+                    name: "sales",
+                    doc: Some(
+                        "Orders this person placed; newest first unless `orderBy` says otherwise.",
+                    ),
+                    on_delete: Fate::Unlink,
+                    on_erase: Fate::Unlink,
+                }),
             }),
             field("reference", Column::Reference)
                 .doc("Order or invoice number.")
@@ -164,7 +182,9 @@ fn declare() -> Decl<sale::Entity> {
         delete_doc: None,
         hooks: Hooks {
             check: check_money,
-            before_write: |w, model, _| Box::pin(contact_of_the_customer(w, model)),
+            before_write: |w, model, _| {
+                Box::pin(works_for(w, &model.contact_id, &model.customer_id))
+            },
             ..Default::default()
         },
     }
@@ -197,21 +217,5 @@ fn check_money(
     let amount = validate::amount("amount", validate::amount_from_scaled(scaled), exponent)?;
     model.currency = Set(currency);
     model.amount_scaled = Set(amount);
-    Ok(())
-}
-
-/// The contact of a sale must be a contact of the sale's customer.
-async fn contact_of_the_customer(w: &WriteTx<'_>, model: &mut sale::ActiveModel) -> ApiResult<()> {
-    let (Set(Some(contact_id)), Set(customer_id) | Unchanged(customer_id)) =
-        (&model.contact_id, &model.customer_id)
-    else {
-        return Ok(());
-    };
-    let contact = w.tx.get::<contact::Entity>(*contact_id).await?;
-    if contact.customer_id != *customer_id {
-        return Err(ApiError::BadUserInput(
-            "contactId: this contact belongs to another customer".into(),
-        ));
-    }
     Ok(())
 }

@@ -126,7 +126,6 @@ impl FilterKind {
     pub fn enumeration<T>() -> FilterKind
     where
         T: async_graphql::EnumType + InputType + Copy + Send + Sync + StoredAs + 'static,
-        EnumFilter<T>: InputType,
     {
         FilterKind {
             type_info: <Option<EnumFilter<T>> as InputType>::create_type_info,
@@ -154,18 +153,65 @@ pub trait StoredAs {
     fn stored(self) -> &'static str;
 }
 
-/// Operators on an enum field.
-#[derive(async_graphql::InputObject, Clone, Debug, Default, PartialEq, Eq, Hash)]
-#[graphql(concrete(
-    name = "AcquisitionChannelFilter",
-    params(crate::graphql::customer::AcquisitionChannel)
-))]
-pub struct EnumFilter<T: async_graphql::EnumType + InputType + Copy + Send + Sync> {
+/// Operators on an enum field: `{Enum}Filter`, for any enum of the schema.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EnumFilter<T> {
     pub eq: Option<T>,
     pub ne: Option<T>,
-    #[graphql(name = "in")]
     pub in_: Option<Vec<T>>,
     pub is_null: Option<bool>,
+}
+
+impl<T: InputType + Clone> InputType for EnumFilter<T> {
+    type RawValueType = Self;
+
+    fn type_name() -> Cow<'static, str> {
+        Cow::Owned(format!("{}Filter", T::type_name()))
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        registry.create_input_type::<Self, _>(MetaTypeId::InputObject, |registry| {
+            let one = <Option<T> as InputType>::create_type_info(registry);
+            let many = <Option<Vec<T>> as InputType>::create_type_info(registry);
+            meta::input_object(
+                &Self::type_name(),
+                std::any::type_name::<Self>(),
+                Some("Operators on an enum field."),
+                vec![
+                    meta::input("eq", one.clone(), None),
+                    meta::input("ne", one, None),
+                    meta::input("in", many, None),
+                    meta::input("isNull", "Boolean".into(), None),
+                ],
+            )
+        })
+    }
+
+    fn parse(value: Option<Value>) -> InputValueResult<Self> {
+        let Some(Value::Object(map)) = value else {
+            return Err(InputValueError::expected_type(value.unwrap_or_default()));
+        };
+        let field = |name: &str| map.get(name).cloned();
+        Ok(EnumFilter {
+            eq: InputType::parse(field("eq")).map_err(InputValueError::propagate)?,
+            ne: InputType::parse(field("ne")).map_err(InputValueError::propagate)?,
+            in_: InputType::parse(field("in")).map_err(InputValueError::propagate)?,
+            is_null: InputType::parse(field("isNull")).map_err(InputValueError::propagate)?,
+        })
+    }
+
+    fn to_value(&self) -> Value {
+        let mut map = IndexMap::new();
+        map.insert(Name::new("eq"), self.eq.to_value());
+        map.insert(Name::new("ne"), self.ne.to_value());
+        map.insert(Name::new("in"), self.in_.to_value());
+        map.insert(Name::new("isNull"), self.is_null.to_value());
+        Value::Object(map)
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
 }
 
 /// Filter fields written by hand for one entity (a contact's consent, a customer's stats),

@@ -11,6 +11,7 @@
 //! changed fields computed from the change itself, and the write scopes that do not read.
 //! Nothing else builds these types, so an entity cannot be exposed without those rules.
 
+pub mod dependents;
 pub mod filter;
 pub mod meta;
 pub mod node;
@@ -120,10 +121,9 @@ impl<E: sea_orm::EntityTrait> Field<E> {
 /// A member of an entity's type, in the order the type shows them.
 pub enum Member<E: sea_orm::EntityTrait> {
     Field(Field<E>),
-    /// A row this row names (`Sale.customer`).
+    /// A row this row names (`Sale.customer`); its reverse side, if declared, is a
+    /// connection on the other type (`Customer.sales`).
     ToOne(relation::ToOne<E>),
-    /// The rows that name this one, as a connection (`Customer.contacts`).
-    ToMany(relation::ToMany),
 }
 
 /// The domain rules of an entity that are not per field.

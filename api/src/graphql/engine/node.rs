@@ -64,8 +64,10 @@ impl<E: Declared> OutputType for Node<E> {
                         }
                     }
                     Member::ToOne(relation) => fields.push(relation.meta(registry)),
-                    Member::ToMany(relation) => fields.push(relation.meta(registry)),
                 }
+            }
+            for reverse in super::dependents::reverse_fields(decl.name) {
+                fields.push(reverse.target.meta(reverse.name, reverse.doc, registry));
             }
             fields.extend(extras.into_values());
             meta::object(
@@ -119,11 +121,14 @@ impl<E: Declared> ContainerType for Node<E> {
                 Member::ToOne(relation) if relation.name == name => {
                     return relation.resolve(ctx, &self.0).await;
                 }
-                Member::ToMany(relation) if relation.name == name => {
-                    return relation.target.resolve(ctx, self.id()).await;
-                }
                 _ => {}
             }
+        }
+        if let Some(reverse) = super::dependents::reverse_fields(decl.name)
+            .iter()
+            .find(|r| r.name == name)
+        {
+            return reverse.target.resolve(ctx, self.id()).await;
         }
         E::extras(&self.0).resolve_field(ctx).await
     }

@@ -35,6 +35,31 @@ pub struct ToOne<E: sea_orm::EntityTrait> {
     pub column: E::Column,
     pub optional: bool,
     pub target: Box<dyn OneTarget>,
+    /// The rows of this entity as a connection on the row they name, and what becomes of them
+    /// when that row goes.
+    pub reverse: Option<Reverse>,
+}
+
+/// The other side of a to-one relation: `Customer.sales` for `Sale.customer`.
+pub struct Reverse {
+    pub name: &'static str,
+    pub doc: Option<&'static str>,
+    /// When the row they name is deleted.
+    pub on_delete: Fate,
+    /// When the row they name is erased (a person, GDPR Art. 17).
+    pub on_erase: Fate,
+}
+
+/// What becomes of the rows that name a row when it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// They must be kept, so the row cannot go (`CONFLICT`), for this reason.
+    Keep(&'static str),
+    /// They go with it (each with what their own dependents' declarations say), under their
+    /// entity's write scope.
+    Delete,
+    /// They stay, without the link.
+    Unlink,
 }
 
 impl<E: sea_orm::EntityTrait> ToOne<E> {
@@ -56,6 +81,8 @@ impl<E: sea_orm::EntityTrait> ToOne<E> {
 
 /// The entity a to-one relation reaches, whatever it is.
 pub trait OneTarget: Send + Sync {
+    /// The GraphQL type reached.
+    fn type_name(&self) -> &'static str;
     fn type_info(&self, registry: &mut Registry, optional: bool) -> String;
     fn resolve<'a>(
         &'a self,
@@ -78,6 +105,10 @@ impl<T: Declared> One<T> {
 }
 
 impl<T: Declared> OneTarget for One<T> {
+    fn type_name(&self) -> &'static str {
+        T::decl().name
+    }
+
     fn type_info(&self, registry: &mut Registry, optional: bool) -> String {
         if optional {
             <Option<Node<T>> as OutputType>::create_type_info(registry)
@@ -113,19 +144,6 @@ impl<T: Declared> OneTarget for One<T> {
 
     fn exists<'a>(&'a self, tx: &'a super::WriteTx<'a>, id: Uuid) -> BoxFuture<'a, ApiResult<()>> {
         Box::pin(async move { tx.tx.get::<T>(id).await.map(drop) })
-    }
-}
-
-/// The rows that name a row, as a connection field.
-pub struct ToMany {
-    pub name: &'static str,
-    pub doc: Option<&'static str>,
-    pub target: Box<dyn ManyTarget>,
-}
-
-impl ToMany {
-    pub fn meta(&self, registry: &mut Registry) -> MetaField {
-        self.target.meta(self.name, self.doc, registry)
     }
 }
 

@@ -14,7 +14,7 @@ use async_graphql::{
     ServerResult, Value,
 };
 use futures_util::future::BoxFuture;
-use sea_orm::{Condition, QueryFilter};
+use sea_orm::{Condition, DatabaseTransaction, QueryFilter};
 use uuid::Uuid;
 
 use super::filter::Filter;
@@ -23,10 +23,12 @@ use super::order::Order;
 use super::relation::fail;
 use super::write::{CreateInput, UpdateInput};
 use super::{Declared, meta};
-use crate::audit::Outcome;
+use crate::audit::{NewEvent, Outcome};
+use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::context::RequestContext;
 use crate::graphql::page;
+use crate::tenancy::Scoped;
 
 /// The arguments of a list field.
 pub struct ListArgs<C: Declared> {
@@ -118,6 +120,32 @@ impl<C: Declared> Lookup<C> {
 
 /// An entity as the root types see it, whatever it is.
 pub trait RootEntity: Send + Sync {
+    /// The connection fields this entity's relations give other types, by type.
+    fn reverse_fields(&self) -> Vec<(&'static str, super::dependents::ReverseField)>;
+    /// See [`super::dependents::keeps`].
+    fn keeps<'a>(
+        &'a self,
+        tx: &'a Scoped<&'a DatabaseTransaction>,
+        parent: &'static str,
+        id: Uuid,
+        erasing: bool,
+    ) -> BoxFuture<'a, ApiResult<()>>;
+    /// See [`super::dependents::follow`].
+    fn follow<'a>(
+        &'a self,
+        tx: &'a Scoped<&'a DatabaseTransaction>,
+        principal: Option<&'a Principal>,
+        parent: &'static str,
+        id: Uuid,
+        erasing: bool,
+    ) -> BoxFuture<'a, ApiResult<Vec<NewEvent>>>;
+    /// See [`super::dependents::export`].
+    fn export<'a>(
+        &'a self,
+        tx: &'a Scoped<&'a DatabaseTransaction>,
+        parent: &'static str,
+        id: Uuid,
+    ) -> BoxFuture<'a, ApiResult<Vec<(&'static str, serde_json::Value)>>>;
     fn query_fields(&self, registry: &mut Registry) -> Vec<MetaField>;
     fn mutation_fields(&self, registry: &mut Registry) -> Vec<MetaField>;
     fn resolve_query<'a>(
@@ -187,6 +215,42 @@ impl<E: Declared> Root<E> {
 }
 
 impl<E: Declared> RootEntity for Root<E> {
+    fn reverse_fields(&self) -> Vec<(&'static str, super::dependents::ReverseField)> {
+        super::dependents::reverse_fields_of::<E>()
+    }
+
+    fn keeps<'a>(
+        &'a self,
+        tx: &'a Scoped<&'a DatabaseTransaction>,
+        parent: &'static str,
+        id: Uuid,
+        erasing: bool,
+    ) -> BoxFuture<'a, ApiResult<()>> {
+        Box::pin(super::dependents::keeps::<E>(tx, parent, id, erasing))
+    }
+
+    fn follow<'a>(
+        &'a self,
+        tx: &'a Scoped<&'a DatabaseTransaction>,
+        principal: Option<&'a Principal>,
+        parent: &'static str,
+        id: Uuid,
+        erasing: bool,
+    ) -> BoxFuture<'a, ApiResult<Vec<NewEvent>>> {
+        Box::pin(super::dependents::follow::<E>(
+            tx, principal, parent, id, erasing,
+        ))
+    }
+
+    fn export<'a>(
+        &'a self,
+        tx: &'a Scoped<&'a DatabaseTransaction>,
+        parent: &'static str,
+        id: Uuid,
+    ) -> BoxFuture<'a, ApiResult<Vec<(&'static str, serde_json::Value)>>> {
+        Box::pin(super::dependents::export::<E>(tx, parent, id))
+    }
+
     fn query_fields(&self, registry: &mut Registry) -> Vec<MetaField> {
         let decl = E::decl();
         let one_doc = format!(

@@ -401,6 +401,14 @@ pub async fn delete<E: Declared>(ctx: &Context<'_>, id: Uuid) -> ApiResult<Uuid>
         .write(async |tx| {
             tx.get::<E>(id).await?;
             (decl.hooks.before_delete)(&WriteTx { tx, rc }, id).await?;
+            let dependents =
+                super::dependents::gone(&tx.view(), Some(&rc.principal), decl.name, id, false)
+                    .await?;
+            if !dependents.is_empty() {
+                crate::audit::append(tx, &rc.actor(), dependents)
+                    .await
+                    .map_err(crate::audit::unavailable)?;
+            }
             tx.delete::<E>(id).await?;
             record(
                 tx,
