@@ -20,9 +20,8 @@ use crate::error::{ApiError, ApiResult, GqlResult};
 use crate::graphql::consent::{Consent, ConsentFilter, consents_of, purpose_name};
 use crate::graphql::context::RequestContext;
 use crate::graphql::engine::filter::FilterPart;
-use crate::graphql::engine::relation::{Fate, Reverse, ToOne};
 use crate::graphql::engine::{
-    Decl, Declared, FilterKind, Hooks, Member, One, SortKind, WriteTx, field, id_field, meta,
+    Decl, Declared, Fate, FilterKind, Hooks, SortKind, WriteTx, belongs_to, field, id_field, meta,
     time_field,
 };
 use crate::graphql::page::list_complexity;
@@ -65,35 +64,21 @@ fn declare() -> Decl<contact::Entity> {
             field("customerId", Column::CustomerId)
                 .show(|m: &Model| m.customer_id)
                 .filter(FilterKind::id())
-                .required::<Uuid>(|m, v, _| {
-                    m.customer_id = Set(v);
-                    Ok(())
-                })
+                .required_value::<Uuid>()
                 .into(),
-            Member::ToOne(ToOne {
-                name: "customer",
-                doc: None,
-                column: Column::CustomerId,
-                optional: false,
-                target: One::<customer::Entity>::target(),
-                reverse: Some(Reverse {
-                    name: "contacts",
-                    doc: Some("The people who work for this customer."),
-                    on_delete: Fate::Delete,
-                    on_erase: Fate::Delete,
-                }),
-            }),
+            belongs_to::<customer::Entity, _>("customer", Column::CustomerId)
+                .reverse(
+                    "contacts",
+                    "The people who work for this customer.",
+                    Fate::Delete,
+                    Fate::Delete,
+                )
+                .into(),
             text_field("firstName", Column::FirstName, |m| m.first_name.clone())
-                .optional::<String>(|m, v, _| {
-                    m.first_name = Set(name("firstName", v)?);
-                    Ok(())
-                })
+                .optional_text(100)
                 .into(),
             text_field("lastName", Column::LastName, |m| m.last_name.clone())
-                .optional::<String>(|m, v, _| {
-                    m.last_name = Set(name("lastName", v)?);
-                    Ok(())
-                })
+                .optional_text(100)
                 .into(),
             text_field("email", Column::Email, |m| m.email.clone())
                 .optional::<String>(|m, v, _| {
@@ -120,18 +105,12 @@ fn declare() -> Decl<contact::Entity> {
                 })
                 .into(),
             text_field("jobTitle", Column::JobTitle, |m| m.job_title.clone())
-                .optional::<String>(|m, v, _| {
-                    m.job_title = Set(name("jobTitle", v)?);
-                    Ok(())
-                })
+                .optional_text(100)
                 .into(),
             field("externalRef", Column::ExternalRef)
                 .show(|m: &Model| m.external_ref.clone())
                 .filter(text())
-                .optional::<String>(|m, v, _| {
-                    m.external_ref = Set(name("externalRef", v)?);
-                    Ok(())
-                })
+                .optional_text(100)
                 .into(),
             time_field("createdAt", Column::CreatedAt, |m| m.created_at).into(),
             time_field("updatedAt", Column::UpdatedAt, |m| m.updated_at).into(),
@@ -266,13 +245,6 @@ impl ContactMore<'_> {
             .require_any(&[Scope::GdprExport, Scope::GdprErase])?;
         Ok(self.0.matches_erasure_id)
     }
-}
-
-fn name(field: &'static str, value: Option<String>) -> ApiResult<Option<String>> {
-    if let Some(v) = &value {
-        validate::text(field, v, 100)?;
-    }
-    Ok(value)
 }
 
 fn email(value: Option<String>) -> ApiResult<Option<String>> {

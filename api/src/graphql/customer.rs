@@ -125,11 +125,7 @@ fn declare() -> Decl<customer::Entity> {
                     .show(|m: &Model| m.name.clone())
                     .filter(text())
                     .sort(SortKind::Plain)
-                    .required::<String>(|m, v, _| {
-                        validate::required_text("name", &v, 200)?;
-                        m.name = Set(v);
-                        Ok(())
-                    })
+                    .required_text(200)
 .into(),
             field("registrationNumber", Column::RegistrationNumber)
                     .doc("SIREN/SIRET for French companies, otherwise a VAT or national registration number.")
@@ -181,10 +177,7 @@ fn declare() -> Decl<customer::Entity> {
                     .doc("The id of this customer in the caller's own systems.")
                     .show(|m: &Model| m.external_ref.clone())
                     .filter(text())
-                    .optional::<String>(|m, v, _| {
-                        m.external_ref = Set(optional_text("externalRef", v, 100)?);
-                        Ok(())
-                    })
+                    .optional_text(100)
 .into(),
             time_field("createdAt", Column::CreatedAt, |m| m.created_at).into(),
             time_field("updatedAt", Column::UpdatedAt, |m| m.updated_at).into(),

@@ -17,10 +17,9 @@ use crate::error::ApiResult;
 use crate::graphql::OrderDirection;
 use crate::graphql::contact::works_for;
 use crate::graphql::context::RequestContext;
-use crate::graphql::engine::relation::{Fate, Reverse, ToOne};
 use crate::graphql::engine::{
-    Decl, Declared, FilterKind, Hooks, Member, NoExtras, NoFilterExtras, One, Output, SortKind,
-    field, id_field, time_field,
+    Decl, Declared, Fate, FilterKind, Hooks, NoExtras, NoFilterExtras, Output, SortKind,
+    belongs_to, field, id_field, time_field,
 };
 use crate::money::amount_in;
 use crate::validate;
@@ -54,70 +53,45 @@ fn declare() -> Decl<sale::Entity> {
             field("customerId", Column::CustomerId)
                 .show(|m: &Model| m.customer_id)
                 .filter(FilterKind::id())
-                .required::<Uuid>(|m, v, _| {
-                    m.customer_id = Set(v);
-                    Ok(())
-                })
+                .required_value::<Uuid>()
                 .create_only()
                 .into(),
-            Member::ToOne(ToOne {
-                name: "customer",
-                doc: None,
-                column: Column::CustomerId,
-                optional: false,
-                target: One::<customer::Entity>::target(),
-                reverse: Some(Reverse {
-                    name: "sales",
-                    doc: Some(
-                        "Orders and invoices of this customer; newest first unless `orderBy` says otherwise.",
-                    ),
-                    on_delete: Fate::Keep("sales are kept for accounting"),
-                    on_erase: Fate::Keep("sales are kept for accounting"),
-                }),
-            }),
+            belongs_to::<customer::Entity, _>("customer", Column::CustomerId)
+                .reverse(
+                    "sales",
+                    "Orders and invoices of this customer; newest first unless `orderBy` says otherwise.",
+                    Fate::Keep("sales are kept for accounting"),
+                    Fate::Keep("sales are kept for accounting"),
+                )
+                .into(),
             field("contactId", Column::ContactId)
                 .show(|m: &Model| m.contact_id)
                 .filter(FilterKind::id())
-                .optional::<Uuid>(|m, v, _| {
-                    m.contact_id = Set(v);
-                    Ok(())
-                })
+                .optional_value::<Uuid>()
                 .input_doc("A contact of the same customer.")
                 .into(),
-            Member::ToOne(ToOne {
-                name: "contact",
-                doc: Some("The person who placed the order, when known."),
-                column: Column::ContactId,
-                optional: true,
-                target: One::<contact::Entity>::target(),
-                // Invoices stay with the customer (accounting law), without the person.
-                reverse: Some(Reverse {
-                    name: "sales",
-                    doc: Some(
-                        "Orders this person placed; newest first unless `orderBy` says otherwise.",
-                    ),
-                    on_delete: Fate::Unlink,
-                    on_erase: Fate::Unlink,
-                }),
-            }),
+            // Invoices stay with the customer (accounting law), without the person.
+            belongs_to::<contact::Entity, _>("contact", Column::ContactId)
+                .optional()
+                .doc("The person who placed the order, when known.")
+                .reverse(
+                    "sales",
+                    "Orders this person placed; newest first unless `orderBy` says otherwise.",
+                    Fate::Unlink,
+                    Fate::Unlink,
+                )
+                .into(),
             field("reference", Column::Reference)
                 .doc("Order or invoice number.")
                 .show(|m: &Model| m.reference.clone())
                 .filter(text())
-                .optional::<String>(|m, v, _| {
-                    m.reference = Set(text_up_to("reference", v, 64)?);
-                    Ok(())
-                })
+                .optional_text(64)
                 .into(),
             field("sku", Column::Sku)
                 .show(|m: &Model| m.sku.clone())
                 .filter(text())
                 .sort(SortKind::Plain)
-                .required::<String>(|m, v, _| {
-                    validate::required_text("sku", &v, 64)?;
-                    m.sku = Set(v);
-                    Ok(())
-                })
+                .required_text(64)
                 .into(),
             field("quantity", Column::Quantity)
                 .show(|m: &Model| m.quantity)
@@ -168,10 +142,7 @@ fn declare() -> Decl<sale::Entity> {
             field("externalRef", Column::ExternalRef)
                 .show(|m: &Model| m.external_ref.clone())
                 .filter(text())
-                .optional::<String>(|m, v, _| {
-                    m.external_ref = Set(text_up_to("externalRef", v, 100)?);
-                    Ok(())
-                })
+                .optional_text(100)
                 .into(),
             time_field("createdAt", Column::CreatedAt, |m| m.created_at).into(),
         ],
@@ -188,13 +159,6 @@ fn declare() -> Decl<sale::Entity> {
             ..Default::default()
         },
     }
-}
-
-fn text_up_to(field: &'static str, value: Option<String>, max: usize) -> ApiResult<Option<String>> {
-    if let Some(v) = &value {
-        validate::text(field, v, max)?;
-    }
-    Ok(value)
 }
 
 /// An amount has no more decimal places than its currency: checked whenever either changes,

@@ -38,7 +38,7 @@ use crate::tenancy::Scoped;
 
 pub use filter::{FilterKind, FilterPart, NoFilterExtras};
 pub use node::Node;
-pub use relation::{Many, One};
+pub use relation::{Fate, Many, One, belongs_to};
 
 /// An entity the engine serves. Implemented once per entity, next to its declaration.
 pub trait Declared:
@@ -264,7 +264,7 @@ impl<E: sea_orm::EntityTrait> Field<E> {
     /// Written, never `null`: `set` validates the value and sets it on the row.
     pub fn required<T: InputType + 'static>(
         mut self,
-        set: fn(&mut E::ActiveModel, T, &RequestContext) -> ApiResult<()>,
+        set: impl Fn(&mut E::ActiveModel, T, &RequestContext) -> ApiResult<()> + Send + Sync + 'static,
     ) -> Self {
         self.input = Some(write::required(set));
         self
@@ -272,10 +272,55 @@ impl<E: sea_orm::EntityTrait> Field<E> {
     /// Written, may be `null` (or left out on create): `set` receives `None` then.
     pub fn optional<T: InputType + 'static>(
         mut self,
-        set: fn(&mut E::ActiveModel, Option<T>, &RequestContext) -> ApiResult<()>,
+        set: impl Fn(&mut E::ActiveModel, Option<T>, &RequestContext) -> ApiResult<()>
+        + Send
+        + Sync
+        + 'static,
     ) -> Self {
         self.input = Some(write::optional(set));
         self
+    }
+    /// Written as the column's value, `null` clearing it: a reference or a plain value that
+    /// needs no check but its type.
+    pub fn optional_value<T>(self) -> Self
+    where
+        T: InputType + Into<sea_orm::Value> + 'static,
+        Option<T>: Into<sea_orm::Value>,
+    {
+        let column = self.column();
+        self.optional::<T>(move |m, v, _| {
+            m.set(column, v.into());
+            Ok(())
+        })
+    }
+    /// Written, never `null`, as the column's value.
+    pub fn required_value<T: InputType + Into<sea_orm::Value> + 'static>(self) -> Self {
+        let column = self.column();
+        self.required::<T>(move |m, v, _| {
+            m.set(column, v.into());
+            Ok(())
+        })
+    }
+    /// Written as text of at most `max` characters, without control characters; `null`
+    /// clears it.
+    pub fn optional_text(self, max: usize) -> Self {
+        let (name, column) = (self.name, self.column());
+        self.optional::<String>(move |m, v, _| {
+            if let Some(v) = &v {
+                crate::validate::text(name, v, max)?;
+            }
+            m.set(column, v.into());
+            Ok(())
+        })
+    }
+    /// Written as non-empty text of at most `max` characters, never `null`.
+    pub fn required_text(self, max: usize) -> Self {
+        let (name, column) = (self.name, self.column());
+        self.required::<String>(move |m, v, _| {
+            crate::validate::required_text(name, &v, max)?;
+            m.set(column, v.into());
+            Ok(())
+        })
     }
     fn with_input(mut self, change: impl FnOnce(write::Input<E>) -> write::Input<E>) -> Self {
         self.input = self.input.map(change);
@@ -296,6 +341,12 @@ impl<E: sea_orm::EntityTrait> Field<E> {
     /// The description of the field in the inputs, when it differs from the type's.
     pub fn input_doc(self, doc: &'static str) -> Self {
         self.with_input(|i| i.doc(doc))
+    }
+}
+
+impl<E: sea_orm::EntityTrait> From<relation::ToOne<E>> for Member<E> {
+    fn from(relation: relation::ToOne<E>) -> Self {
+        Member::ToOne(relation)
     }
 }
 

@@ -40,6 +40,51 @@ pub struct ToOne<E: sea_orm::EntityTrait> {
     pub reverse: Option<Reverse>,
 }
 
+/// A required relation to `T` through `column`, to be completed with the methods below.
+pub fn belongs_to<T: Declared, C>(name: &'static str, column: C) -> ToOne<C::EntityName>
+where
+    C: sea_orm::ColumnTrait,
+    C::EntityName: sea_orm::EntityTrait<Column = C>,
+{
+    ToOne {
+        name,
+        doc: None,
+        column,
+        optional: false,
+        target: One::<T>::target(),
+        reverse: None,
+    }
+}
+
+impl<E: sea_orm::EntityTrait> ToOne<E> {
+    /// The row may name none (`null`).
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+    pub fn doc(mut self, doc: &'static str) -> Self {
+        self.doc = Some(doc);
+        self
+    }
+    /// The connection `name` on the other type, and what becomes of these rows when the row
+    /// they name is deleted, or erased.
+    pub fn reverse(
+        mut self,
+        name: &'static str,
+        doc: &'static str,
+        on_delete: Fate,
+        on_erase: Fate,
+    ) -> Self {
+        self.reverse = Some(Reverse {
+            name,
+            doc: Some(doc),
+            on_delete,
+            on_erase,
+        });
+        self
+    }
+}
+
 /// The other side of a to-one relation: `Customer.sales` for `Sale.customer`.
 pub struct Reverse {
     pub name: &'static str,

@@ -49,7 +49,9 @@ pub struct Input<E: sea_orm::EntityTrait> {
 }
 
 /// A field that is never null: `set` receives the validated-to-type value.
-pub fn required<E, T>(set: fn(&mut E::ActiveModel, T, &RequestContext) -> ApiResult<()>) -> Input<E>
+pub fn required<E, T>(
+    set: impl Fn(&mut E::ActiveModel, T, &RequestContext) -> ApiResult<()> + Send + Sync + 'static,
+) -> Input<E>
 where
     E: sea_orm::EntityTrait,
     T: InputType + 'static,
@@ -72,7 +74,10 @@ where
 
 /// A field that may be null (or, on create, left out): `set` receives `None` then.
 pub fn optional<E, T>(
-    set: fn(&mut E::ActiveModel, Option<T>, &RequestContext) -> ApiResult<()>,
+    set: impl Fn(&mut E::ActiveModel, Option<T>, &RequestContext) -> ApiResult<()>
+    + Send
+    + Sync
+    + 'static,
 ) -> Input<E>
 where
     E: sea_orm::EntityTrait,
