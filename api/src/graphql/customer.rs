@@ -17,7 +17,6 @@ use uuid::Uuid;
 use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult, GqlResult};
 use crate::graphql::context::RequestContext;
-use crate::graphql::engine::filter::StoredAs;
 use crate::graphql::engine::{
     Decl, Declared, FilterKind, Hooks, NoFilterExtras, SortKind, field, id_field, time_field,
 };
@@ -39,36 +38,6 @@ pub enum AcquisitionChannel {
     Other,
 }
 
-impl AcquisitionChannel {
-    const ALL: [AcquisitionChannel; 8] = [
-        AcquisitionChannel::Web,
-        AcquisitionChannel::Referral,
-        AcquisitionChannel::Partner,
-        AcquisitionChannel::Event,
-        AcquisitionChannel::Outbound,
-        AcquisitionChannel::Advertising,
-        AcquisitionChannel::Social,
-        AcquisitionChannel::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AcquisitionChannel::Web => "web",
-            AcquisitionChannel::Referral => "referral",
-            AcquisitionChannel::Partner => "partner",
-            AcquisitionChannel::Event => "event",
-            AcquisitionChannel::Outbound => "outbound",
-            AcquisitionChannel::Advertising => "advertising",
-            AcquisitionChannel::Social => "social",
-            AcquisitionChannel::Other => "other",
-        }
-    }
-
-    fn parse(value: &str) -> Option<AcquisitionChannel> {
-        Self::ALL.into_iter().find(|c| c.as_str() == value)
-    }
-}
-
 /// A postal address.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct Address {
@@ -87,12 +56,6 @@ pub struct AddressInput {
     pub postal_code: Option<String>,
     pub city: Option<String>,
     pub country: Option<String>,
-}
-
-impl StoredAs for AcquisitionChannel {
-    fn stored(self) -> &'static str {
-        self.as_str()
-    }
 }
 
 impl Declared for customer::Entity {
@@ -162,16 +125,7 @@ fn declare() -> Decl<customer::Entity> {
                     })
 .into(),
             field("acquisitionChannel", Column::AcquisitionChannel)
-                    .show(|m: &Model| {
-                        m.acquisition_channel
-                            .as_deref()
-                            .and_then(AcquisitionChannel::parse)
-                    })
-                    .filter(FilterKind::enumeration::<AcquisitionChannel>())
-                    .optional::<AcquisitionChannel>(|m, v, _| {
-                        m.acquisition_channel = Set(v.map(|c| c.as_str().to_owned()));
-                        Ok(())
-                    })
+                .stored_enum::<AcquisitionChannel>(true)
 .into(),
             field("externalRef", Column::ExternalRef)
                     .doc("The id of this customer in the caller's own systems.")

@@ -125,21 +125,21 @@ impl FilterKind {
     /// An enum column stored as text: `eq`, `ne`, `in`, `isNull` on the enum's values.
     pub fn enumeration<T>() -> FilterKind
     where
-        T: async_graphql::EnumType + InputType + Copy + Send + Sync + StoredAs + 'static,
+        T: async_graphql::EnumType + InputType + Copy + PartialEq + Send + Sync + 'static,
     {
         FilterKind {
             type_info: <Option<EnumFilter<T>> as InputType>::create_type_info,
             parse: |value| {
                 let f = EnumFilter::<T>::parse(Some(value))
                     .map_err(|e| e.into_server_error(Default::default()).message)?;
-                let text = |v: &Option<T>| v.map(|c| c.stored().to_owned());
+                let text = |v: &Option<T>| v.map(stored::<T>);
                 Ok(Ops::Text(StringFilter {
                     eq: text(&f.eq),
                     ne: text(&f.ne),
                     in_: f
                         .in_
                         .as_ref()
-                        .map(|v| v.iter().map(|c| c.stored().to_owned()).collect()),
+                        .map(|v| v.iter().copied().map(stored::<T>).collect()),
                     contains: None,
                     is_null: f.is_null,
                 }))
@@ -148,9 +148,21 @@ impl FilterKind {
     }
 }
 
-/// An enum whose values are stored as text.
-pub trait StoredAs {
-    fn stored(self) -> &'static str;
+/// How an enum value is stored: its GraphQL name in lower case (`WEB_VISIT` is `web_visit`).
+pub fn stored<T: async_graphql::EnumType + PartialEq>(value: T) -> String {
+    T::items()
+        .iter()
+        .find(|item| item.value == value)
+        .map(|item| item.name.to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// The enum value stored as `text`, if any.
+pub fn from_stored<T: async_graphql::EnumType + Copy>(text: &str) -> Option<T> {
+    T::items()
+        .iter()
+        .find(|item| item.name.eq_ignore_ascii_case(text))
+        .map(|item| item.value)
 }
 
 /// Operators on an enum field: `{Enum}Filter`, for any enum of the schema.

@@ -313,6 +313,39 @@ impl<E: sea_orm::EntityTrait> Field<E> {
             Ok(())
         })
     }
+    /// An enum stored as text ([`filter::stored`]): shown, filtered by its values and
+    /// written, `null` only when `nullable`.
+    pub fn stored_enum<T>(mut self, nullable: bool) -> Self
+    where
+        T: async_graphql::EnumType + InputType + OutputType + Copy + PartialEq + 'static,
+    {
+        let column = self.column();
+        let read = move |row: &Model<E>| match sea_orm::ModelTrait::get(row, column) {
+            sea_orm::Value::String(Some(text)) => filter::from_stored::<T>(&text),
+            _ => None,
+        };
+        self.output = Some(Output {
+            type_info: if nullable {
+                <Option<T> as OutputType>::create_type_info
+            } else {
+                <T as OutputType>::create_type_info
+            },
+            value: Box::new(move |row| read(row).to_value()),
+        });
+        self.filter = Some(FilterKind::enumeration::<T>());
+        self.input = Some(if nullable {
+            write::optional::<E, T>(move |m, v, _| {
+                m.set(column, v.map(filter::stored).into());
+                Ok(())
+            })
+        } else {
+            write::required::<E, T>(move |m, v, _| {
+                m.set(column, filter::stored(v).into());
+                Ok(())
+            })
+        });
+        self
+    }
     /// Written as non-empty text of at most `max` characters, never `null`.
     pub fn required_text(self, max: usize) -> Self {
         let (name, column) = (self.name, self.column());
