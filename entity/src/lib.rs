@@ -11,6 +11,7 @@ pub mod contact;
 pub mod customer;
 pub mod erasure;
 pub mod identity_provider;
+pub mod interaction;
 pub mod legal_hold;
 pub mod processing_purpose;
 pub mod sale;
@@ -46,7 +47,11 @@ pub fn personal_data_catalog() -> Vec<(&'static str, Vec<&'static str>)> {
             E::personal_columns().iter().map(|c| c.as_str()).collect(),
         )
     }
-    vec![of::<contact::Entity>(), of::<consent::Entity>()]
+    vec![
+        of::<contact::Entity>(),
+        of::<consent::Entity>(),
+        of::<interaction::Entity>(),
+    ]
 }
 
 /// The GraphQL (camelCase) name of a snake_case column name.

@@ -14,6 +14,7 @@ mod m20261202_000001_legal_hold_wall;
 mod m20261202_000002_audit_seals;
 mod m20261202_000003_identity_providers;
 mod m20261202_000004_runtime_role;
+mod m20261202_000005_interactions;
 pub mod walls;
 
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_audit_seals::Migration),
             Box::new(m20261202_000003_identity_providers::Migration),
             Box::new(m20261202_000004_runtime_role::Migration),
+            Box::new(m20261202_000005_interactions::Migration),
         ]
     }
 }

@@ -1396,7 +1396,8 @@ async fn the_register_of_processing_derives_from_the_markings(backend: Backend) 
             "Contact.phone",
             "Contact.birthday",
             "Consent.granted",
-            "Consent.source"
+            "Consent.source",
+            "Interaction.summary"
         ],
         "every marked field, and nothing else"
     );
@@ -1425,7 +1426,7 @@ async fn the_register_of_processing_derives_from_the_markings(backend: Backend) 
     assert!(markdown.contains("Invoices \\| reminders"), "{markdown}");
     assert!(markdown.contains("| acme-crm | 1 |"), "{markdown}");
     let csv = register["csv"].as_str().expect("csv");
-    assert_eq!(csv.lines().count(), 8, "{csv}");
+    assert_eq!(csv.lines().count(), 9, "{csv}");
     assert!(
         csv.contains("\"Contact\",\"email\",\"invoicing marketing_email\",\"CONTRACT CONSENT\""),
         "{csv}"

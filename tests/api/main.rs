@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod compliance;
 mod console;
+mod interactions;
 mod limits;
 mod mutations;
 mod ops;

@@ -256,7 +256,7 @@ async fn the_database_refuses_cross_tenant_references(backend: Backend) {
 }
 
 /// Tenant A's row in every tenant table: the world's customer, contact and sale, plus a
-/// consent, an erasure, a legal hold, a processing purpose, audit events and an audit anchor.
+/// consent, an interaction, an erasure, a legal hold, a processing purpose, audit events and an audit anchor.
 async fn world_in_every_table(backend: Backend) -> World {
     let w = world(backend).await;
     let app = &w.app;
@@ -282,6 +282,13 @@ async fn world_in_every_table(backend: Backend) -> World {
         &officer,
         "mutation { setProcessingPurpose(input: {name: \"invoicing\", description: \"d\", legalBasis: CONTRACT, fields: [\"Contact.email\"]}) { name } }",
         json!({}),
+    )
+    .await
+    .ok();
+    app.gql(
+        &agent,
+        "mutation($c: UUID!, $p: UUID!) { createInteraction(input: {customerId: $c, contactId: $p, kind: CALL, summary: \"notes\"}) { id } }",
+        json!({"c": w.a_customer, "p": w.a_contact}),
     )
     .await
     .ok();

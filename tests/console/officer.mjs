@@ -74,7 +74,7 @@ try {
   const registerText = (await import("node:fs")).readFileSync(await register.path(), "utf8");
   check(registerText.startsWith("# Register of processing activities") && registerText.includes("| Contact.email |"),
         "the register downloads as Markdown with the marked fields");
-  check(/^Register of .+: 7 categories of personal data, 0 purposes\.$/.test(await text("#register-status")),
+  check(/^Register of .+: 8 categories of personal data, 0 purposes\.$/.test(await text("#register-status")),
         "the register's summary is shown");
 
   // Subject access export.

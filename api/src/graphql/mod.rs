@@ -10,6 +10,7 @@ pub mod customer;
 pub mod engine;
 pub mod filter;
 pub mod identity;
+pub mod interaction;
 pub mod loaders;
 pub mod me;
 pub mod page;
@@ -64,6 +65,7 @@ pub fn entities() -> &'static engine::Entities {
             Root::<entity::customer::Entity>::entity(),
             Root::<entity::contact::Entity>::entity(),
             Root::<entity::sale::Entity>::entity(),
+            Root::<entity::interaction::Entity>::entity(),
         ]
     });
     &ENTITIES
