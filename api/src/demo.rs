@@ -1,8 +1,9 @@
 //! The demo tenant loaded by `dossier serve --demo`: a few French and European companies,
-//! their contacts and sales, so that every query of the README has something to show.
+//! their contacts, sales and interactions, so that every query of the README has something to
+//! show.
 
 use chrono::{Duration, NaiveDate, SubsecRound, Utc};
-use entity::{contact, customer, sale};
+use entity::{contact, customer, interaction, sale};
 use rust_decimal::Decimal;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{DatabaseConnection, EntityTrait};
@@ -93,6 +94,7 @@ pub async fn load(
     let mut customer_ids = Vec::new();
     let mut contact_ids = Vec::new();
     let mut sale_ids = Vec::new();
+    let mut interaction_ids = Vec::new();
     for (i, (name, reg, country, city, channel)) in companies.iter().enumerate() {
         let customer = scope
             .insert(customer::ActiveModel {
@@ -155,6 +157,45 @@ pub async fn load(
                 .await?;
             sale_ids.push(sale.id);
         }
+        let timeline = [
+            ("web_visit", None, "website", "/pricing", None, 2),
+            (
+                "email_opened",
+                Some(contact.id),
+                "newsletter",
+                "Spring offers",
+                None,
+                9,
+            ),
+            (
+                "call",
+                Some(contact.id),
+                "phone",
+                "Renewal",
+                Some("Wants a quote for twenty more units before the end of the quarter."),
+                21,
+            ),
+        ];
+        for (kind, person, channel, subject, summary, days_ago) in timeline {
+            let interaction = scope
+                .insert(interaction::ActiveModel {
+                    tenant_id: NotSet,
+                    id: Set(Uuid::now_v7()),
+                    customer_id: Set(customer.id),
+                    contact_id: Set(person),
+                    kind: Set(kind.into()),
+                    channel: Set(Some(channel.into())),
+                    occurred_at: Set(now - Duration::days(days_ago + i as i64)),
+                    subject: Set(Some(subject.into())),
+                    summary: Set(summary.map(Into::into)),
+                    source: Set(Some("demo".into())),
+                    external_ref: Set(None),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                })
+                .await?;
+            interaction_ids.push(interaction.id);
+        }
     }
     let actor = Actor {
         actor: "system:demo".into(),
@@ -179,6 +220,7 @@ pub async fn load(
             created("Customer", customer_ids),
             created("Contact", contact_ids),
             created("Sale", sale_ids),
+            created("Interaction", interaction_ids),
         ],
     )
     .await?;
