@@ -291,6 +291,16 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
         Ok(E::find().from_raw_sql(statement).all(self.conn()).await?)
     }
 
+    /// The rows of `select` as the database sent them, still scoped to the tenant: for
+    /// selections of computed columns.
+    pub async fn rows<E: TenantOwned>(
+        &self,
+        select: Select<E>,
+    ) -> ApiResult<Vec<sea_orm::QueryResult>> {
+        let statement = self.backend().build(&self.scoped(select).into_query());
+        Ok(self.conn().query_all_raw(statement).await?)
+    }
+
     /// The ids of at most `limit` rows of `select`.
     pub async fn ids<E: TenantOwned>(&self, select: Select<E>, limit: u64) -> ApiResult<Vec<Uuid>>
     where

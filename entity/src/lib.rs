@@ -9,6 +9,8 @@ pub mod audit_event;
 pub mod consent;
 pub mod contact;
 pub mod customer;
+pub mod customer_activity;
+pub mod customer_totals;
 pub mod erasure;
 pub mod identity_provider;
 pub mod interaction;

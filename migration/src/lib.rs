@@ -15,6 +15,7 @@ mod m20261202_000002_audit_seals;
 mod m20261202_000003_identity_providers;
 mod m20261202_000004_runtime_role;
 mod m20261202_000005_interactions;
+mod m20261202_000006_customer_stats;
 pub mod walls;
 
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000003_identity_providers::Migration),
             Box::new(m20261202_000004_runtime_role::Migration),
             Box::new(m20261202_000005_interactions::Migration),
+            Box::new(m20261202_000006_customer_stats::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! Dossier's black-box tests: the real application over HTTP, on SQLite and PostgreSQL.
 //! One test binary (fast to link); each module is one area of behaviour.
 
+mod aggregates;
 mod audit;
 mod auth;
 mod compliance;

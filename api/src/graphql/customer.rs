@@ -1,28 +1,20 @@
 //! Customers (companies): the declaration the engine serves, the acquisition channel and the
 //! billing address, the purchase stats and the rule that a customer with sales is kept.
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
-use chrono::{DateTime, Months, SubsecRound, Utc};
 use entity::customer::{self, Column, Model};
-use entity::sale;
 use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
-use uuid::Uuid;
 
 use crate::auth::Scope;
-use crate::error::{ApiError, ApiResult, GqlResult};
+use crate::error::{ApiResult, GqlResult};
 use crate::graphql::context::RequestContext;
+use crate::graphql::customer_stats::{self, CustomerFilterMore, CustomerStats};
 use crate::graphql::engine::{
-    Decl, Declared, FilterKind, Hooks, NoFilterExtras, SortKind, field, id_field, time_field,
+    Decl, Declared, FilterKind, Hooks, SortKind, field, id_field, time_field,
 };
 use crate::graphql::loader_err;
-use crate::money::Money;
-use crate::tenancy::TenantHandle;
 use crate::validate;
 
 /// How a customer came to the company.
@@ -60,7 +52,7 @@ pub struct AddressInput {
 
 impl Declared for customer::Entity {
     type Extras<'a> = CustomerMore<'a>;
-    type FilterExtras = NoFilterExtras;
+    type FilterExtras = CustomerFilterMore;
 
     fn decl() -> &'static Decl<Self> {
         static DECL: LazyLock<Decl<customer::Entity>> = LazyLock::new(declare);
@@ -143,8 +135,10 @@ fn declare() -> Decl<customer::Entity> {
         delete_doc: Some(
             "Deletes a customer and its contacts. A customer with sales cannot be deleted\n(`CONFLICT`): invoices must be kept.",
         ),
+        computed_sorts: customer_stats::computed_sorts(),
         hooks: Hooks {
             check: check_registration,
+            before_list: |scope| Box::pin(customer_stats::refresh_recent(scope)),
             ..Default::default()
         },
     }
@@ -210,116 +204,6 @@ impl CustomerMore<'_> {
             .await
             .map_err(loader_err)?
             .unwrap_or_default())
-    }
-}
-
-/// Purchase aggregates of one customer. Amounts are per currency: they cannot be summed
-/// across currencies without an exchange rate.
-#[derive(SimpleObject, Clone, Debug, Default)]
-pub struct CustomerStats {
-    pub sales_count: i64,
-    pub total_spent: Vec<Money>,
-    /// Spent since the same day twelve months ago.
-    pub spent_last12_months: Vec<Money>,
-    pub last_purchase_at: Option<DateTime<Utc>>,
-    pub last_purchase_amount: Option<Money>,
-}
-
-/// Loads the stats of a batch of customers in two statements.
-pub struct StatsLoader {
-    scope: TenantHandle,
-}
-
-impl StatsLoader {
-    pub fn new(scope: TenantHandle) -> Self {
-        StatsLoader { scope }
-    }
-}
-
-impl Loader<Uuid> for StatsLoader {
-    type Value = CustomerStats;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, CustomerStats>, Self::Error> {
-        self.load_stats(keys).await
-    }
-}
-
-impl StatsLoader {
-    async fn load_stats(
-        &self,
-        keys: &[Uuid],
-    ) -> async_graphql::Result<HashMap<Uuid, CustomerStats>> {
-        let since = Utc::now()
-            .trunc_subsecs(6)
-            .checked_sub_months(Months::new(12))
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        // Each amount fits an i64, but their sum need not: SQLite's SUM fails on overflow and
-        // PostgreSQL's NUMERIC sum would not cast back. So the amounts are summed in two
-        // halves, split at 2^32, that cannot overflow for up to 2^31 sales per group, and
-        // joined exactly in Rust (`i128`).
-        const HALF: i64 = 1 << 32;
-        let amount = || Expr::col(sale::Column::AmountScaled);
-        let in_last_year = |part: Expr| -> Expr {
-            Expr::case(Expr::col(sale::Column::SoldAt).gte(since), part)
-                .finally(0i64)
-                .into()
-        };
-        let sum = |part| Func::cast_as(Func::sum(part), Alias::new("BIGINT"));
-        let totals: Vec<(Uuid, String, i64, i64, i64, i64, i64)> = self
-            .scope
-            .tuples(
-                sale::Entity::find()
-                    .select_only()
-                    .column(sale::Column::CustomerId)
-                    .column(sale::Column::Currency)
-                    .expr(Func::cast_as(
-                        Expr::col(sale::Column::Id).count(),
-                        Alias::new("BIGINT"),
-                    ))
-                    .expr(sum(amount().div(HALF)))
-                    .expr(sum(amount().modulo(HALF)))
-                    .expr(sum(in_last_year(amount().div(HALF))))
-                    .expr(sum(in_last_year(amount().modulo(HALF))))
-                    .filter(sale::Column::CustomerId.is_in(keys.iter().copied()))
-                    .group_by(sale::Column::CustomerId)
-                    .group_by(sale::Column::Currency),
-            )
-            .await?;
-        let last = self
-            .scope
-            .all_ranked(
-                sale::Entity::find().filter(sale::Column::CustomerId.is_in(keys.iter().copied())),
-                sale::Column::CustomerId,
-                &[
-                    (Expr::col(sale::Column::SoldAt), Order::Desc),
-                    (Expr::col(sale::Column::Id), Order::Desc),
-                ],
-                1,
-            )
-            .await?;
-        let mut out: HashMap<Uuid, CustomerStats> = HashMap::new();
-        let joined = |high: i64, low: i64| i128::from(high) * i128::from(HALF) + i128::from(low);
-        for (customer, currency, count, high, low, recent_high, recent_low) in totals {
-            let stats = out.entry(customer).or_default();
-            let overflow = || ApiError::internal(anyhow::anyhow!("a sum beyond 96 bits"));
-            stats.sales_count += count;
-            stats
-                .total_spent
-                .push(Money::sum(joined(high, low), &currency).ok_or_else(overflow)?);
-            let recent = joined(recent_high, recent_low);
-            if recent > 0 {
-                stats
-                    .spent_last12_months
-                    .push(Money::sum(recent, &currency).ok_or_else(overflow)?);
-            }
-        }
-        for sale in last {
-            let stats = out.entry(sale.customer_id).or_default();
-            stats.last_purchase_at = Some(sale.sold_at);
-            stats.last_purchase_amount = Some(Money::new(sale.amount_scaled, &sale.currency));
-        }
-        Ok(out)
     }
 }
 

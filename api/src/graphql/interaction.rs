@@ -143,6 +143,7 @@ fn declare() -> Decl<interaction::Entity> {
         updated_at: Some(Column::UpdatedAt),
         concurrent: false,
         delete_doc: None,
+        computed_sorts: Vec::new(),
         hooks: Hooks {
             before_write: |w, model, _| {
                 Box::pin(works_for(w, &model.contact_id, &model.customer_id))

@@ -286,7 +286,7 @@ pub struct Loaders {
     scope: TenantHandle,
     cursors: CursorKey,
     made: std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
-    pub stats: DataLoader<crate::graphql::customer::StatsLoader>,
+    pub stats: DataLoader<crate::graphql::customer_stats::StatsLoader>,
     pub consents: DataLoader<crate::graphql::consent::ConsentsOf>,
 }
 
@@ -297,7 +297,7 @@ impl Loaders {
             cursors: cursors.clone(),
             made: Default::default(),
             stats: DataLoader::new(
-                crate::graphql::customer::StatsLoader::new(scope.clone()),
+                crate::graphql::customer_stats::StatsLoader::new(scope.clone()),
                 tokio::spawn,
             ),
             consents: DataLoader::new(

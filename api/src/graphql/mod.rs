@@ -7,6 +7,7 @@ pub mod consent;
 pub mod contact;
 pub mod context;
 pub mod customer;
+pub mod customer_stats;
 pub mod engine;
 pub mod filter;
 pub mod identity;

@@ -163,7 +163,27 @@ pub struct SortKey<M> {
 /// every row has one position and cursors are stable.
 pub struct Ordering<M> {
     pub keys: Vec<SortKey<M>>,
+    /// Tables a key reads from (a customer's aggregates), joined to the rows' table.
+    pub joins: Vec<Join>,
+    /// Loads what such keys need to read their values off a page's rows (by id), before the
+    /// page's cursors are made.
+    pub prepare: Option<Prepare>,
 }
+
+/// `LEFT JOIN table AS alias ON on`.
+#[derive(Clone)]
+pub struct Join {
+    pub table: sea_orm::sea_query::Alias,
+    pub alias: sea_orm::sea_query::Alias,
+    pub on: Condition,
+}
+
+/// See [`Ordering::prepare`].
+pub type Prepare = Box<
+    dyn Fn(TenantHandle, Vec<Uuid>) -> futures_util::future::BoxFuture<'static, ApiResult<()>>
+        + Send
+        + Sync,
+>;
 
 impl<M> Ordering<M> {
     pub fn new<E: TenantOwned>(
@@ -175,11 +195,15 @@ impl<M> Ordering<M> {
     {
         keys.push(SortKey {
             name: "id",
-            expr: Expr::col(E::id_column()),
+            expr: Expr::col((E::default(), E::id_column())),
             order: Order::Asc,
             value: id,
         });
-        Ordering { keys }
+        Ordering {
+            keys,
+            joins: Vec::new(),
+            prepare: None,
+        }
     }
 
     /// The name cursors are bound to, e.g. `Customer:name:desc,id:asc`.
@@ -233,6 +257,14 @@ impl<M> Ordering<M> {
     }
 
     pub fn apply<E: sea_orm::EntityTrait>(&self, mut select: Select<E>) -> Select<E> {
+        for join in &self.joins {
+            sea_orm::QueryTrait::query(&mut select).join_as(
+                sea_orm::JoinType::LeftJoin,
+                join.table.clone(),
+                join.alias.clone(),
+                join.on.clone(),
+            );
+        }
         for key in &self.keys {
             select = select.order_by(key.expr.clone(), key.order.clone());
         }
@@ -411,6 +443,10 @@ where
         query = query.filter(ordering.after(values)?);
     }
     let rows = scope.all(ordering.apply(query).limit(first + 1)).await?;
+    if let Some(prepare) = &ordering.prepare {
+        let ids = rows.iter().filter_map(crate::tenancy::id_of::<E>).collect();
+        prepare(scope.clone(), ids).await?;
+    }
     if lookup == Lookup::Personal {
         // The rows returned, and the one past the page that `hasNextPage` reveals.
         matched.extend(rows.iter().filter_map(crate::tenancy::id_of::<E>));

@@ -151,6 +151,7 @@ fn declare() -> Decl<sale::Entity> {
         updated_at: None,
         concurrent: false,
         delete_doc: None,
+        computed_sorts: Vec::new(),
         hooks: Hooks {
             check: check_money,
             before_write: |w, model, _| {

@@ -314,7 +314,7 @@ impl<E: Declared> Filter<E> {
         let mut cond = Condition::all();
         for (name, ops) in &self.ops {
             if let Some(field) = decl.field(name) {
-                cond = cond.add(ops.condition(Expr::col(field.column()))?);
+                cond = cond.add(ops.condition(Expr::col((E::default(), field.column())))?);
             }
         }
         cond = cond.add(self.extras.condition()?);

@@ -126,6 +126,29 @@ pub enum Member<E: sea_orm::EntityTrait> {
     ToOne(relation::ToOne<E>),
 }
 
+/// An ordering on values computed in other tables (a customer's spend, read from its
+/// aggregates): the tables joined and the sort expressions over them, with their defaults
+/// folded in (`COALESCE`) so every row has a position a cursor can carry.
+pub struct ComputedSort {
+    /// The ordering value is `SCREAMING_CASE` of this name (`SPENT_LAST_12_MONTHS`).
+    pub name: &'static str,
+    pub doc: Option<&'static str>,
+    pub build: fn() -> SortSource,
+}
+
+/// The tables a computed sort joins and its expressions over them.
+pub type SortSource = (
+    Vec<crate::graphql::page::Join>,
+    Vec<(sea_orm::sea_query::Expr, KeyKind)>,
+);
+
+/// What a computed sort expression yields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Int,
+    Time,
+}
+
 /// The domain rules of an entity that are not per field.
 pub struct Hooks<E: sea_orm::EntityTrait> {
     /// Cross-field checks on the row about to be written, before anything is written.
@@ -134,6 +157,9 @@ pub struct Hooks<E: sea_orm::EntityTrait> {
     pub before_write: BeforeWrite<E>,
     /// Rules and cascades before a delete (inside its savepoint).
     pub before_delete: for<'a> fn(&'a WriteTx<'a>, Uuid) -> BoxFuture<'a, ApiResult<()>>,
+    /// Brings derived data up to date before a list reads it (a customer's spend of the
+    /// last twelve months, whose window moves every day).
+    pub before_list: for<'a> fn(&'a crate::tenancy::TenantHandle) -> BoxFuture<'a, ApiResult<()>>,
 }
 
 impl<E: sea_orm::EntityTrait> Default for Hooks<E> {
@@ -142,6 +168,7 @@ impl<E: sea_orm::EntityTrait> Default for Hooks<E> {
             check: |_, _, _| Ok(()),
             before_write: |_, _, _| Box::pin(async { Ok(()) }),
             before_delete: |_, _| Box::pin(async { Ok(()) }),
+            before_list: |_| Box::pin(async { Ok(()) }),
         }
     }
 }
@@ -172,6 +199,8 @@ pub struct Decl<E: sea_orm::EntityTrait> {
     /// after the other (rows of plain columns, where a task per field costs more).
     pub concurrent: bool,
     pub delete_doc: Option<&'static str>,
+    /// Orderings on values computed in other tables.
+    pub computed_sorts: Vec<ComputedSort>,
     pub hooks: Hooks<E>,
 }
 

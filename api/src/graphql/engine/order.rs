@@ -12,9 +12,13 @@ use async_graphql::{InputType, InputValueError, InputValueResult, Name, Value};
 use sea_orm::ModelTrait;
 use sea_orm::sea_query::{Expr, Func};
 
-use super::{Declared, SortKind, meta, screaming};
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use super::{Declared, KeyKind, SortKind, meta, screaming};
 use crate::graphql::OrderDirection;
-use crate::graphql::page::{Ordering, SortKey, SortValue};
+use crate::graphql::page::{Join, Ordering, SortKey, SortValue};
 
 /// One entry of `orderBy`.
 pub struct Order<E> {
@@ -70,6 +74,12 @@ impl<E: Declared> InputType for OrderField<E> {
                     });
                     Some((screaming(f.name), doc))
                 })
+                .chain(
+                    E::decl()
+                        .computed_sorts
+                        .iter()
+                        .map(|c| (screaming(c.name), c.doc)),
+                )
                 .collect();
             meta::enumeration(
                 &Self::type_name(),
@@ -126,18 +136,19 @@ impl<E: Declared> InputType for Order<E> {
         let Some(Value::Object(map)) = value else {
             return Err(InputValueError::expected_type(value.unwrap_or_default()));
         };
-        let field = match map.get("field") {
-            Some(Value::Enum(name)) => E::decl()
-                .fields()
-                .find(|f| f.sort.is_some() && screaming(f.name) == name.as_str())
-                .map(|f| f.name),
-            Some(Value::String(name)) => E::decl()
-                .fields()
-                .find(|f| f.sort.is_some() && screaming(f.name) == *name)
-                .map(|f| f.name),
-            _ => None,
-        }
-        .ok_or_else(|| InputValueError::custom("field: not a field to order by"))?;
+        let name = match map.get("field") {
+            Some(Value::Enum(name)) => name.as_str().to_owned(),
+            Some(Value::String(name)) => name.clone(),
+            _ => String::new(),
+        };
+        let decl = E::decl();
+        let field = decl
+            .fields()
+            .filter(|f| f.sort.is_some())
+            .map(|f| f.name)
+            .chain(decl.computed_sorts.iter().map(|c| c.name))
+            .find(|candidate| screaming(candidate) == name)
+            .ok_or_else(|| InputValueError::custom("field: not a field to order by"))?;
         let direction = match map.get("direction") {
             None | Some(Value::Null) => OrderDirection::Asc,
             Some(value) => OrderDirection::parse(Some(value.clone()))
@@ -174,30 +185,82 @@ impl<E: Declared> Order<E> {
         } else {
             order_by.iter().map(|o| (o.field, o.direction)).collect()
         };
+        let computed: std::sync::Arc<std::sync::Mutex<HashMap<Uuid, Vec<SortValue>>>> =
+            Default::default();
+        let mut joins: Vec<Join> = Vec::new();
+        let mut loaded: Vec<(Expr, KeyKind)> = Vec::new();
         let keys = requested
             .into_iter()
-            .filter_map(|(name, direction)| {
-                let field = decl.field(name)?;
-                let (kind, _) = field.sort?;
+            .flat_map(|(name, direction)| -> Vec<SortKey<E::Model>> {
+                if let Some(sort) = decl.computed_sorts.iter().find(|c| c.name == name) {
+                    let (needed, exprs) = (sort.build)();
+                    for join in needed {
+                        if !joins.iter().any(|j| j.alias.0 == join.alias.0) {
+                            joins.push(join);
+                        }
+                    }
+                    return exprs
+                        .into_iter()
+                        .map(|(expr, kind)| {
+                            let index = loaded.len();
+                            loaded.push((expr.clone(), kind));
+                            let values = computed.clone();
+                            SortKey {
+                                name: sort.name,
+                                expr,
+                                order: direction.order(),
+                                value: Box::new(move |row: &E::Model| {
+                                    let id = crate::tenancy::id_of::<E>(row).unwrap_or_default();
+                                    values
+                                        .lock()
+                                        .unwrap_or_else(|e| e.into_inner())
+                                        .get(&id)
+                                        .and_then(|v| v.get(index).cloned())
+                                        .unwrap_or(SortValue::I(0))
+                                }),
+                            }
+                        })
+                        .collect();
+                }
+                let Some(field) = decl.field(name) else {
+                    return Vec::new();
+                };
+                let Some((kind, _)) = field.sort else {
+                    return Vec::new();
+                };
                 let column = field.column();
                 let expr = match kind {
-                    SortKind::Plain => Expr::col(column),
-                    SortKind::TextOrEmpty => {
-                        Expr::expr(Func::coalesce([Expr::col(column), Expr::val("")]))
-                    }
+                    SortKind::Plain => Expr::col((E::default(), column)),
+                    SortKind::TextOrEmpty => Expr::expr(Func::coalesce([
+                        Expr::col((E::default(), column)),
+                        Expr::val(""),
+                    ])),
                 };
-                Some(SortKey {
+                vec![SortKey {
                     name: field.name,
                     expr,
                     order: direction.order(),
                     value: Box::new(move |row: &E::Model| sort_value(row.get(column))),
-                })
+                }]
             })
             .collect();
-        Ordering::new::<E>(
+        let mut ordering = Ordering::new::<E>(
             keys,
             Box::new(|row: &E::Model| sort_value(row.get(E::id_column()))),
-        )
+        );
+        if !loaded.is_empty() {
+            let joined = joins.clone();
+            ordering.prepare = Some(Box::new(move |scope, ids| {
+                let (joins, loaded, computed) = (joined.clone(), loaded.clone(), computed.clone());
+                Box::pin(async move {
+                    let values = computed_values::<E>(&scope, &joins, &loaded, ids).await?;
+                    *computed.lock().unwrap_or_else(|e| e.into_inner()) = values;
+                    Ok(())
+                })
+            }));
+            ordering.joins = joins;
+        }
+        ordering
     }
 
     /// The personal fields an ordering sorts by: a lookup.
@@ -212,6 +275,45 @@ impl<E: Declared> Order<E> {
             }
         }
     }
+}
+
+/// The computed sort values of the rows `ids`, read with the same joins as the ordering.
+async fn computed_values<E: Declared>(
+    scope: &crate::tenancy::TenantHandle,
+    joins: &[Join],
+    keys: &[(Expr, KeyKind)],
+    ids: Vec<Uuid>,
+) -> crate::error::ApiResult<HashMap<Uuid, Vec<SortValue>>> {
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut select = E::find()
+        .select_only()
+        .column(E::id_column())
+        .filter(E::id_column().is_in(ids));
+    for (expr, _) in keys {
+        select = select.expr(expr.clone());
+    }
+    let ordering = Ordering::<E::Model> {
+        keys: Vec::new(),
+        joins: joins.to_vec(),
+        prepare: None,
+    };
+    let rows = scope.rows(ordering.apply(select)).await?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let id: Uuid = row.try_get_by_index(0)?;
+        let mut values = Vec::with_capacity(keys.len());
+        for (i, (_, kind)) in keys.iter().enumerate() {
+            values.push(match kind {
+                KeyKind::Int => SortValue::I(row.try_get_by_index(i + 1)?),
+                KeyKind::Time => SortValue::T(row.try_get_by_index(i + 1)?),
+            });
+        }
+        out.insert(id, values);
+    }
+    Ok(out)
 }
 
 /// A sort-key value as a cursor carries it. Nullable text sorts as the empty string.

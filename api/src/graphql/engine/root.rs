@@ -198,6 +198,9 @@ impl<E: Declared> Root<E> {
         let scope = rc.scope_for(E::decl().read).map_err(|e| fail(ctx, e))?;
         let args = ListArgs::<E>::of(ctx)?;
         let (cond, lookup) = Lookup::prepare(rc, &args).map_err(|e| fail(ctx, e))?;
+        (E::decl().hooks.before_list)(scope)
+            .await
+            .map_err(|e| fail(ctx, e))?;
         let page = page::fetch_field(
             ctx,
             scope,

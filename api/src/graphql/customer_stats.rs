@@ -1,0 +1,542 @@
+//! What matters about a customer at a glance — sales count, total spent and spent in the last
+//! twelve months (per currency), first and last purchase, last purchase amount, interactions
+//! count and last interaction — as `Customer.stats`, as filters (`customers(filter: {stats:
+//! {spentLast12Months: {gte: "1000"}}})`) and as orderings (`SPENT_LAST_12_MONTHS`).
+//!
+//! The figures are kept by the database (migration `customer_stats`: triggers on sales and
+//! interactions recompute a customer's row when one of its rows changes), so a filter or an
+//! ordering reads one row per customer, never every sale. The twelve-month window starts at
+//! 00:00 UTC on the same day twelve months ago; rows computed for another window (or changed
+//! since) are recomputed here before anything reads them. Sums are exact: kept as
+//! `high · 2^32 + low`, compared as pairs, joined in `i128`.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::Loader;
+use async_graphql::indexmap::IndexMap;
+use async_graphql::registry::{MetaInputValue, Registry};
+use async_graphql::{InputObject, InputType, Name, SimpleObject, Value};
+use chrono::{DateTime, Months, NaiveTime, Utc};
+use entity::{customer, customer_activity, customer_totals};
+use rust_decimal::Decimal;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query, SelectStatement};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Statement};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::graphql::engine::filter::FilterPart;
+use crate::graphql::engine::{ComputedSort, KeyKind, meta};
+use crate::graphql::filter::{DateTimeFilter, IntFilter};
+use crate::graphql::page::Join;
+use crate::money::Money;
+use crate::tenancy::TenantHandle;
+
+const HALF: i128 = 1 << 32;
+
+/// The start of the twelve-month window at `now`: the same day twelve months ago, 00:00 UTC.
+pub fn window_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    let day = now.date_naive().and_time(NaiveTime::MIN).and_utc();
+    day.checked_sub_months(Months::new(12))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Recomputes the twelve-month spend of the tenant's rows computed for an older window, or
+/// changed since (the triggers clear `recent_since`).
+pub async fn refresh_recent(scope: &TenantHandle) -> ApiResult<()> {
+    let backend = scope.backend();
+    let p = |n: usize| match backend {
+        sea_orm::DbBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    };
+    let of_row = format!(
+        "s.tenant_id = customer_totals.tenant_id AND s.customer_id = customer_totals.customer_id \
+         AND s.currency = customer_totals.currency AND s.sold_at >= {}",
+        p(2)
+    );
+    let sql = format!(
+        "UPDATE customer_totals SET \
+         recent_high = COALESCE((SELECT CAST(SUM(s.amount_scaled / 4294967296) AS BIGINT) \
+           + CAST(SUM(s.amount_scaled % 4294967296) AS BIGINT) / 4294967296 \
+           FROM sales s WHERE {of_row}), 0), \
+         recent_low = COALESCE((SELECT CAST(SUM(s.amount_scaled % 4294967296) AS BIGINT) % 4294967296 \
+           FROM sales s WHERE {of_row}), 0), \
+         recent_since = {since} \
+         WHERE tenant_id = {tenant} AND (recent_since IS NULL OR recent_since < {since})",
+        since = p(2),
+        tenant = p(1),
+    );
+    let since = window_start(Utc::now());
+    scope
+        .conn()
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [scope.tenant_id().into(), since.into()],
+        ))
+        .await?;
+    Ok(())
+}
+
+/// A customer's aggregates. Amounts are per currency: they cannot be summed across
+/// currencies without an exchange rate.
+#[derive(SimpleObject, Clone, Debug, Default)]
+#[graphql(name = "CustomerStats")]
+pub struct CustomerStats {
+    pub sales_count: i64,
+    pub total_spent: Vec<Money>,
+    /// Spent since 00:00 UTC on the same day twelve months ago.
+    pub spent_last12_months: Vec<Money>,
+    pub first_purchase_at: Option<DateTime<Utc>>,
+    pub last_purchase_at: Option<DateTime<Utc>>,
+    pub last_purchase_amount: Option<Money>,
+    pub interactions_count: i64,
+    pub last_interaction_at: Option<DateTime<Utc>>,
+}
+
+/// Loads the stats of a batch of customers in two statements (after bringing the
+/// twelve-month window up to date).
+pub struct StatsLoader {
+    scope: TenantHandle,
+}
+
+impl StatsLoader {
+    pub fn new(scope: TenantHandle) -> Self {
+        StatsLoader { scope }
+    }
+}
+
+fn money(high: i64, low: i64, currency: &str) -> ApiResult<Money> {
+    Money::sum(i128::from(high) * HALF + i128::from(low), currency)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a sum beyond 96 bits")))
+}
+
+impl Loader<Uuid> for StatsLoader {
+    type Value = CustomerStats;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, CustomerStats>, Self::Error> {
+        refresh_recent(&self.scope).await?;
+        let ids = || keys.iter().copied();
+        let totals = self
+            .scope
+            .all(
+                customer_totals::Entity::find()
+                    .filter(customer_totals::Column::CustomerId.is_in(ids())),
+            )
+            .await?;
+        let activity = self
+            .scope
+            .all(
+                customer_activity::Entity::find()
+                    .filter(customer_activity::Column::CustomerId.is_in(ids())),
+            )
+            .await?;
+        let mut out: HashMap<Uuid, CustomerStats> = HashMap::new();
+        for row in totals {
+            let stats = out.entry(row.customer_id).or_default();
+            stats
+                .total_spent
+                .push(money(row.total_high, row.total_low, &row.currency)?);
+            if row.recent_high > 0 || row.recent_low > 0 {
+                stats.spent_last12_months.push(money(
+                    row.recent_high,
+                    row.recent_low,
+                    &row.currency,
+                )?);
+            }
+        }
+        for row in activity {
+            let stats = out.entry(row.customer_id).or_default();
+            stats.sales_count = row.sales_count;
+            stats.first_purchase_at = row.first_purchase_at;
+            stats.last_purchase_at = row.last_purchase_at;
+            stats.last_purchase_amount = row
+                .last_purchase_scaled
+                .zip(row.last_purchase_currency)
+                .map(|(scaled, currency)| Money::new(scaled, &currency));
+            stats.interactions_count = row.interactions_count;
+            stats.last_interaction_at = row.last_interaction_at;
+        }
+        for stats in out.values_mut() {
+            stats
+                .total_spent
+                .sort_by(|a, b| a.currency.cmp(&b.currency));
+            stats
+                .spent_last12_months
+                .sort_by(|a, b| a.currency.cmp(&b.currency));
+        }
+        Ok(out)
+    }
+}
+
+/// Operators on an amount of one currency (the tenant's default unless `currency` is given).
+#[derive(InputObject, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MoneyFilter {
+    /// ISO 4217; the tenant's default currency when left out.
+    pub currency: Option<String>,
+    pub eq: Option<Decimal>,
+    pub ne: Option<Decimal>,
+    pub gt: Option<Decimal>,
+    pub gte: Option<Decimal>,
+    pub lt: Option<Decimal>,
+    pub lte: Option<Decimal>,
+}
+
+/// Filters on a customer's aggregates. A customer without sales has spent 0 and bought
+/// never (`lastPurchaseAt: {isNull: true}`).
+#[derive(InputObject, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CustomerStatsFilter {
+    pub sales_count: Option<IntFilter>,
+    pub total_spent: Option<MoneyFilter>,
+    pub spent_last12_months: Option<MoneyFilter>,
+    pub first_purchase_at: Option<DateTimeFilter>,
+    pub last_purchase_at: Option<DateTimeFilter>,
+    pub interactions_count: Option<IntFilter>,
+    pub last_interaction_at: Option<DateTimeFilter>,
+}
+
+/// Filter fields of customers that are not plain columns.
+#[derive(InputObject, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CustomerFilterMore {
+    /// On the customer's aggregates (see `Customer.stats`).
+    pub stats: Option<CustomerStatsFilter>,
+}
+
+/// The outer customer's key, `(tenant_id, id)`.
+fn key_of_customer() -> Expr {
+    Expr::tuple([
+        Expr::col((customer::Entity, customer::Column::TenantId)),
+        Expr::col((customer::Entity, customer::Column::Id)),
+    ])
+}
+
+/// The keys `(tenant_id, customer_id)` of the rows of `table` (aliased `a`). Not correlated
+/// with the outer row, so the database reads the set once (row-level security keeps it to
+/// the caller's tenant on PostgreSQL; the key's tenant does on both).
+fn rows_of(table: &str) -> SelectStatement {
+    let a = Alias::new("a");
+    Query::select()
+        .column((a.clone(), Alias::new("tenant_id")))
+        .column((a.clone(), Alias::new("customer_id")))
+        .from_as(Alias::new(table), a)
+        .to_owned()
+}
+
+/// Customers whose row in `rows` satisfies `cond`, where a customer without a row counts as
+/// the default value, which satisfies the filter when `default_matches`.
+fn having(rows: SelectStatement, cond: Condition, default_matches: bool) -> Condition {
+    let mut rows = rows;
+    if default_matches {
+        rows.cond_where(cond.not());
+        Condition::all().add(key_of_customer().not_in_subquery(rows))
+    } else {
+        rows.cond_where(cond);
+        Condition::all().add(key_of_customer().in_subquery(rows))
+    }
+}
+
+fn column(name: &str) -> Expr {
+    Expr::col((Alias::new("a"), Alias::new(name)))
+}
+
+/// Whether a whole-number filter accepts `value`.
+fn accepts(f: &IntFilter, value: i32) -> bool {
+    f.eq.is_none_or(|v| value == v)
+        && f.ne.is_none_or(|v| value != v)
+        && f.gt.is_none_or(|v| value > v)
+        && f.gte.is_none_or(|v| value >= v)
+        && f.lt.is_none_or(|v| value < v)
+        && f.lte.is_none_or(|v| value <= v)
+        && f.is_null != Some(true)
+}
+
+fn count(name: &str, f: &IntFilter) -> ApiResult<Condition> {
+    Ok(having(
+        rows_of("customer_activity"),
+        f.condition(column(name))?,
+        accepts(f, 0),
+    ))
+}
+
+fn time(name: &str, f: &DateTimeFilter) -> ApiResult<Condition> {
+    if f.is_null == Some(true) {
+        let never = Condition::all().add(column(name).is_null());
+        return Ok(having(rows_of("customer_activity"), never, true));
+    }
+    Ok(having(
+        rows_of("customer_activity"),
+        f.condition(column(name))?,
+        false,
+    ))
+}
+
+/// The default currency of the tenant `tenant` (a column) names.
+fn default_currency(tenant: Expr) -> Expr {
+    let select = Query::select()
+        .column((
+            entity::tenant::Entity,
+            entity::tenant::Column::DefaultCurrency,
+        ))
+        .from(entity::tenant::Entity)
+        .and_where(Expr::col((entity::tenant::Entity, entity::tenant::Column::Id)).eq(tenant))
+        .to_owned();
+    Expr::SubQuery(None, Box::new(select.into()))
+}
+
+fn amount(field: &str, filter: &MoneyFilter, prefix: &str) -> ApiResult<Condition> {
+    let mut rows = rows_of("customer_totals");
+    match &filter.currency {
+        Some(currency) => {
+            crate::validate::currency("stats.currency", currency)?;
+            rows.and_where(column("currency").eq(currency.clone()));
+        }
+        None => {
+            rows.and_where(column("currency").eq(default_currency(column("tenant_id"))));
+        }
+    }
+    let (high, low) = (
+        column(&format!("{prefix}_high")),
+        column(&format!("{prefix}_low")),
+    );
+    let mut cond = Condition::all();
+    let mut default_matches = true;
+    for (op, value) in [
+        ("eq", filter.eq),
+        ("ne", filter.ne),
+        ("gt", filter.gt),
+        ("gte", filter.gte),
+        ("lt", filter.lt),
+        ("lte", filter.lte),
+    ] {
+        let Some(value) = value else { continue };
+        // Thresholds may exceed any one stored amount: they are compared as i128.
+        let scaled = value
+            .checked_mul(Decimal::from(10_000))
+            .filter(|v| v.fract().is_zero())
+            .and_then(|v| rust_decimal::prelude::ToPrimitive::to_i128(&v))
+            .ok_or_else(|| {
+                ApiError::BadUserInput(format!("stats.{field}: at most 4 decimal places"))
+            })?;
+        let (h, l) = ((scaled >> 32) as i64, (scaled & (HALF - 1)) as i64);
+        let above = |strict: bool| {
+            let low_side = if strict {
+                low.clone().gt(l)
+            } else {
+                low.clone().gte(l)
+            };
+            Condition::any()
+                .add(high.clone().gt(h))
+                .add(Condition::all().add(high.clone().eq(h)).add(low_side))
+        };
+        let equal = Condition::all()
+            .add(high.clone().eq(h))
+            .add(low.clone().eq(l));
+        let (part, at_zero) = match op {
+            "eq" => (equal, scaled == 0),
+            "ne" => (equal.not(), scaled != 0),
+            "gt" => (above(true), 0 > scaled),
+            "gte" => (above(false), 0 >= scaled),
+            "lt" => (above(false).not(), 0 < scaled),
+            _ => (above(true).not(), 0 <= scaled),
+        };
+        cond = cond.add(part);
+        default_matches &= at_zero;
+    }
+    Ok(having(rows, cond, default_matches))
+}
+
+impl CustomerStatsFilter {
+    fn condition(&self) -> ApiResult<Condition> {
+        let mut cond = Condition::all();
+        if let Some(f) = &self.sales_count {
+            cond = cond.add(count("sales_count", f)?);
+        }
+        if let Some(f) = &self.interactions_count {
+            cond = cond.add(count("interactions_count", f)?);
+        }
+        for (name, f) in [
+            ("first_purchase_at", &self.first_purchase_at),
+            ("last_purchase_at", &self.last_purchase_at),
+            ("last_interaction_at", &self.last_interaction_at),
+        ] {
+            if let Some(f) = f {
+                cond = cond.add(time(name, f)?);
+            }
+        }
+        if let Some(f) = &self.total_spent {
+            cond = cond.add(amount("totalSpent", f, "total")?);
+        }
+        if let Some(f) = &self.spent_last12_months {
+            cond = cond.add(amount("spentLast12Months", f, "recent")?);
+        }
+        Ok(cond)
+    }
+}
+
+impl FilterPart for CustomerFilterMore {
+    fn fields(registry: &mut Registry) -> IndexMap<String, MetaInputValue> {
+        meta::input_fields_of::<Self>(registry)
+    }
+    fn names() -> &'static [&'static str] {
+        &["stats"]
+    }
+    fn parse(fields: IndexMap<Name, Value>) -> Result<Self, String> {
+        <Self as InputType>::parse(Some(Value::Object(fields)))
+            .map_err(|e| e.into_server_error(Default::default()).message)
+    }
+    fn to_fields(&self) -> IndexMap<Name, Value> {
+        match InputType::to_value(self) {
+            Value::Object(fields) => fields,
+            _ => IndexMap::new(),
+        }
+    }
+    fn condition(&self) -> ApiResult<Condition> {
+        match &self.stats {
+            Some(stats) => stats.condition(),
+            None => Ok(Condition::all()),
+        }
+    }
+    fn personal_fields(&self, _: &mut Vec<&'static str>) {}
+}
+
+/// `LEFT JOIN customer_totals AS money_stats` in the tenant's default currency.
+fn money_join() -> Join {
+    let alias = Alias::new("money_stats");
+    let col = |name: &str| Expr::col((alias.clone(), Alias::new(name)));
+    Join {
+        table: Alias::new("customer_totals"),
+        alias: alias.clone(),
+        on: Condition::all()
+            .add(col("tenant_id").equals((customer::Entity, customer::Column::TenantId)))
+            .add(col("customer_id").equals((customer::Entity, customer::Column::Id)))
+            .add(col("currency").eq(default_currency(col("tenant_id")))),
+    }
+}
+
+/// `LEFT JOIN customer_activity AS activity_stats`.
+fn activity_join() -> Join {
+    let alias = Alias::new("activity_stats");
+    let col = |name: &str| Expr::col((alias.clone(), Alias::new(name)));
+    Join {
+        table: Alias::new("customer_activity"),
+        alias: alias.clone(),
+        on: Condition::all()
+            .add(col("tenant_id").equals((customer::Entity, customer::Column::TenantId)))
+            .add(col("customer_id").equals((customer::Entity, customer::Column::Id))),
+    }
+}
+
+fn or_zero(alias: &str, name: &str) -> (Expr, KeyKind) {
+    let value = Expr::col((Alias::new(alias), Alias::new(name)));
+    (
+        Expr::expr(Func::coalesce([value, Expr::val(0i64)])),
+        KeyKind::Int,
+    )
+}
+
+fn or_never(name: &str) -> (Expr, KeyKind) {
+    let value = Expr::col((Alias::new("activity_stats"), Alias::new(name)));
+    (
+        Expr::expr(Func::coalesce([
+            value,
+            Expr::val(DateTime::<Utc>::UNIX_EPOCH),
+        ])),
+        KeyKind::Time,
+    )
+}
+
+/// The orderings on a customer's aggregates (money in the tenant's default currency).
+pub fn computed_sorts() -> Vec<ComputedSort> {
+    vec![
+        ComputedSort {
+            name: "spentLast12Months",
+            doc: Some("In the tenant's default currency."),
+            build: || {
+                (
+                    vec![money_join()],
+                    vec![
+                        or_zero("money_stats", "recent_high"),
+                        or_zero("money_stats", "recent_low"),
+                    ],
+                )
+            },
+        },
+        ComputedSort {
+            name: "totalSpent",
+            doc: Some("In the tenant's default currency."),
+            build: || {
+                (
+                    vec![money_join()],
+                    vec![
+                        or_zero("money_stats", "total_high"),
+                        or_zero("money_stats", "total_low"),
+                    ],
+                )
+            },
+        },
+        ComputedSort {
+            name: "salesCount",
+            doc: None,
+            build: || {
+                (
+                    vec![activity_join()],
+                    vec![or_zero("activity_stats", "sales_count")],
+                )
+            },
+        },
+        ComputedSort {
+            name: "lastPurchaseAt",
+            doc: Some("Customers who never bought come first in ascending order."),
+            build: || (vec![activity_join()], vec![or_never("last_purchase_at")]),
+        },
+        ComputedSort {
+            name: "interactionsCount",
+            doc: None,
+            build: || {
+                (
+                    vec![activity_join()],
+                    vec![or_zero("activity_stats", "interactions_count")],
+                )
+            },
+        },
+        ComputedSort {
+            name: "lastInteractionAt",
+            doc: Some("Customers never interacted with come first in ascending order."),
+            build: || (vec![activity_join()], vec![or_never("last_interaction_at")]),
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_starts_at_midnight_twelve_months_back() {
+        let now = DateTime::parse_from_rfc3339("2026-12-02T15:04:05Z")
+            .expect("a time")
+            .with_timezone(&Utc);
+        assert_eq!(window_start(now).to_rfc3339(), "2025-12-02T00:00:00+00:00");
+        let leap = DateTime::parse_from_rfc3339("2025-02-28T01:00:00Z")
+            .expect("a time")
+            .with_timezone(&Utc);
+        assert_eq!(window_start(leap).to_rfc3339(), "2024-02-28T00:00:00+00:00");
+    }
+
+    #[test]
+    fn whole_number_filters_know_whether_they_accept_zero() {
+        let at_least = |n| IntFilter {
+            gte: Some(n),
+            ..Default::default()
+        };
+        assert!(accepts(&at_least(0), 0));
+        assert!(!accepts(&at_least(1), 0));
+        assert!(accepts(
+            &IntFilter {
+                lt: Some(3),
+                ..Default::default()
+            },
+            0
+        ));
+    }
+}

@@ -1,0 +1,294 @@
+//! Customer aggregates kept by the database: per customer and currency, the sales count, the
+//! total and the last purchase (`customer_totals`); per customer, the sales count, first and
+//! last purchase, the last purchase's amount, the interactions count and the last interaction
+//! (`customer_activity`). Triggers on `sales` and `interactions` recompute a customer's rows
+//! from its own rows whenever one changes, by whatever path — the API, an import, SQL — so
+//! filtering and sorting customers on them reads one row per customer instead of every sale.
+//!
+//! Sums are kept exact as two halves, `high · 2^32 + low` with `0 ≤ low < 2^32`, which compare
+//! exactly as pairs on both backends. The spend of the last twelve months depends on the day;
+//! the API recomputes it for a tenant's rows whose `recent_since` is not the current window
+//! start (the triggers clear it), so it is exact for the window the caller sees.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+
+use crate::walls;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Totals {
+    #[sea_orm(iden = "customer_totals")]
+    Table,
+    TenantId,
+    CustomerId,
+    Currency,
+    SalesCount,
+    TotalHigh,
+    TotalLow,
+    LastPurchaseAt,
+    RecentHigh,
+    RecentLow,
+    RecentSince,
+}
+
+#[derive(DeriveIden)]
+enum Activity {
+    #[sea_orm(iden = "customer_activity")]
+    Table,
+    TenantId,
+    CustomerId,
+    SalesCount,
+    FirstPurchaseAt,
+    LastPurchaseAt,
+    LastPurchaseScaled,
+    LastPurchaseCurrency,
+    InteractionsCount,
+    LastInteractionAt,
+}
+
+/// The statements that recompute the aggregates of the customer `(tenant, customer)` (SQL
+/// expressions: `NEW.…`, `OLD.…`, a function's parameters) from its sales and interactions.
+pub fn refresh(tenant: &str, customer: &str) -> Vec<String> {
+    let of =
+        |alias: &str| format!("{alias}.tenant_id = {tenant} AND {alias}.customer_id = {customer}");
+    let (s, i) = (of("s"), of("i"));
+    let latest = |column: &str| {
+        format!(
+            "(SELECT s.{column} FROM sales s WHERE {s} ORDER BY s.sold_at DESC, s.id DESC LIMIT 1)"
+        )
+    };
+    vec![
+        format!(
+            "DELETE FROM customer_totals WHERE tenant_id = {tenant} AND customer_id = {customer}"
+        ),
+        format!(
+            "INSERT INTO customer_totals (tenant_id, customer_id, currency, sales_count, total_high, \
+             total_low, last_purchase_at, recent_high, recent_low, recent_since) \
+             SELECT s.tenant_id, s.customer_id, s.currency, COUNT(*), \
+             CAST(SUM(s.amount_scaled / 4294967296) AS BIGINT) \
+               + CAST(SUM(s.amount_scaled % 4294967296) AS BIGINT) / 4294967296, \
+             CAST(SUM(s.amount_scaled % 4294967296) AS BIGINT) % 4294967296, \
+             MAX(s.sold_at), 0, 0, NULL \
+             FROM sales s WHERE {s} GROUP BY s.tenant_id, s.customer_id, s.currency"
+        ),
+        format!(
+            "DELETE FROM customer_activity WHERE tenant_id = {tenant} AND customer_id = {customer}"
+        ),
+        format!(
+            "INSERT INTO customer_activity (tenant_id, customer_id, sales_count, first_purchase_at, \
+             last_purchase_at, last_purchase_scaled, last_purchase_currency, interactions_count, \
+             last_interaction_at) \
+             SELECT c.tenant_id, c.id, \
+             (SELECT COUNT(*) FROM sales s WHERE {s}), \
+             (SELECT MIN(s.sold_at) FROM sales s WHERE {s}), \
+             (SELECT MAX(s.sold_at) FROM sales s WHERE {s}), \
+             {}, {}, \
+             (SELECT COUNT(*) FROM interactions i WHERE {i}), \
+             (SELECT MAX(i.occurred_at) FROM interactions i WHERE {i}) \
+             FROM customers c WHERE c.tenant_id = {tenant} AND c.id = {customer}",
+            latest("amount_scaled"),
+            latest("currency"),
+        ),
+    ]
+}
+
+/// Triggers on `table` (`sales`, `interactions`) that refresh the customer a row names, before
+/// and after the change.
+fn triggers(backend: DbBackend, table: &str) -> Vec<String> {
+    match backend {
+        DbBackend::Postgres => vec![
+            format!(
+                "CREATE FUNCTION {table}_customer_stats() RETURNS trigger LANGUAGE plpgsql \
+                 SET search_path = pg_catalog, public, pg_temp AS $$ \
+                 BEGIN \
+                   IF TG_OP <> 'INSERT' THEN \
+                     PERFORM dossier_refresh_customer(OLD.tenant_id, OLD.customer_id); \
+                   END IF; \
+                   IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.customer_id <> OLD.customer_id) THEN \
+                     PERFORM dossier_refresh_customer(NEW.tenant_id, NEW.customer_id); \
+                   END IF; \
+                   RETURN NULL; \
+                 END $$"
+            ),
+            format!(
+                "CREATE TRIGGER {table}_customer_stats AFTER INSERT OR UPDATE OR DELETE ON {table} \
+                 FOR EACH ROW EXECUTE FUNCTION {table}_customer_stats()"
+            ),
+        ],
+        _ => {
+            let body = |rows: &[&str]| {
+                rows.iter()
+                    .flat_map(|row| {
+                        refresh(&format!("{row}.tenant_id"), &format!("{row}.customer_id"))
+                    })
+                    .map(|statement| format!("{statement}; "))
+                    .collect::<String>()
+            };
+            vec![
+                format!(
+                    "CREATE TRIGGER {table}_stats_insert AFTER INSERT ON {table} BEGIN {} END",
+                    body(&["NEW"])
+                ),
+                format!(
+                    "CREATE TRIGGER {table}_stats_update AFTER UPDATE ON {table} BEGIN {} END",
+                    body(&["OLD", "NEW"])
+                ),
+                format!(
+                    "CREATE TRIGGER {table}_stats_delete AFTER DELETE ON {table} BEGIN {} END",
+                    body(&["OLD"])
+                ),
+            ]
+        }
+    }
+}
+
+/// Every customer's aggregates, from scratch (the rows that existed before this migration).
+pub fn backfill() -> Vec<String> {
+    vec![
+        "DELETE FROM customer_totals".to_owned(),
+        "INSERT INTO customer_totals (tenant_id, customer_id, currency, sales_count, total_high, \
+         total_low, last_purchase_at, recent_high, recent_low, recent_since) \
+         SELECT s.tenant_id, s.customer_id, s.currency, COUNT(*), \
+         CAST(SUM(s.amount_scaled / 4294967296) AS BIGINT) \
+           + CAST(SUM(s.amount_scaled % 4294967296) AS BIGINT) / 4294967296, \
+         CAST(SUM(s.amount_scaled % 4294967296) AS BIGINT) % 4294967296, \
+         MAX(s.sold_at), 0, 0, NULL \
+         FROM sales s GROUP BY s.tenant_id, s.customer_id, s.currency"
+            .to_owned(),
+        "DELETE FROM customer_activity".to_owned(),
+        format!(
+            "INSERT INTO customer_activity (tenant_id, customer_id, sales_count, first_purchase_at, \
+             last_purchase_at, last_purchase_scaled, last_purchase_currency, interactions_count, \
+             last_interaction_at) \
+             SELECT c.tenant_id, c.id, \
+             (SELECT COUNT(*) FROM sales s WHERE {s}), \
+             (SELECT MIN(s.sold_at) FROM sales s WHERE {s}), \
+             (SELECT MAX(s.sold_at) FROM sales s WHERE {s}), \
+             (SELECT s.amount_scaled FROM sales s WHERE {s} ORDER BY s.sold_at DESC, s.id DESC LIMIT 1), \
+             (SELECT s.currency FROM sales s WHERE {s} ORDER BY s.sold_at DESC, s.id DESC LIMIT 1), \
+             (SELECT COUNT(*) FROM interactions i WHERE {i}), \
+             (SELECT MAX(i.occurred_at) FROM interactions i WHERE {i}) \
+             FROM customers c",
+            s = "s.tenant_id = c.tenant_id AND s.customer_id = c.id",
+            i = "i.tenant_id = c.tenant_id AND i.customer_id = c.id",
+        ),
+    ]
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let customer_fk = |name: &str, table: Alias, columns: (Alias, Alias)| {
+            ForeignKey::create()
+                .name(name)
+                .from(table, columns)
+                .to(
+                    Alias::new("customers"),
+                    (Alias::new("tenant_id"), Alias::new("id")),
+                )
+                // Derived data: it goes with its customer.
+                .on_delete(ForeignKeyAction::Cascade)
+                .to_owned()
+        };
+        let key = || (Alias::new("tenant_id"), Alias::new("customer_id"));
+        manager
+            .create_table(
+                Table::create()
+                    .table(Totals::Table)
+                    .col(uuid(Totals::TenantId))
+                    .col(uuid(Totals::CustomerId))
+                    .col(string_len(Totals::Currency, 3))
+                    .col(big_integer(Totals::SalesCount))
+                    .col(big_integer(Totals::TotalHigh))
+                    .col(big_integer(Totals::TotalLow))
+                    .col(timestamp_with_time_zone_null(Totals::LastPurchaseAt))
+                    .col(big_integer(Totals::RecentHigh))
+                    .col(big_integer(Totals::RecentLow))
+                    .col(timestamp_with_time_zone_null(Totals::RecentSince))
+                    .primary_key(
+                        Index::create()
+                            .col(Totals::TenantId)
+                            .col(Totals::CustomerId)
+                            .col(Totals::Currency),
+                    )
+                    .foreign_key(&mut customer_fk(
+                        "customer_totals_customer_fk",
+                        Alias::new("customer_totals"),
+                        key(),
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Activity::Table)
+                    .col(uuid(Activity::TenantId))
+                    .col(uuid(Activity::CustomerId))
+                    .col(big_integer(Activity::SalesCount))
+                    .col(timestamp_with_time_zone_null(Activity::FirstPurchaseAt))
+                    .col(timestamp_with_time_zone_null(Activity::LastPurchaseAt))
+                    .col(big_integer_null(Activity::LastPurchaseScaled))
+                    .col(string_len_null(Activity::LastPurchaseCurrency, 3))
+                    .col(big_integer(Activity::InteractionsCount))
+                    .col(timestamp_with_time_zone_null(Activity::LastInteractionAt))
+                    .primary_key(
+                        Index::create()
+                            .col(Activity::TenantId)
+                            .col(Activity::CustomerId),
+                    )
+                    .foreign_key(&mut customer_fk(
+                        "customer_activity_customer_fk",
+                        Alias::new("customer_activity"),
+                        key(),
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        let backend = manager.get_database_backend();
+        let db = manager.get_connection();
+        let mut statements = Vec::new();
+        if backend == DbBackend::Postgres {
+            // The owner reads every tenant's rows for the backfill, then the walls go up.
+            for table in ["customers", "sales", "interactions"] {
+                statements.push(format!("ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY"));
+            }
+            statements.extend(backfill());
+            for table in ["customers", "sales", "interactions"] {
+                statements.push(format!("ALTER TABLE {table} FORCE ROW LEVEL SECURITY"));
+            }
+            statements.push(format!(
+                // The customer's row is locked first, so that two transactions changing the
+                // same customer's sales recompute one after the other, each seeing the other's.
+                // NO KEY UPDATE: the foreign-key checks of the inserts that fired the trigger
+                // hold KEY SHARE on the same row, which a plain FOR UPDATE would deadlock on.
+                "CREATE FUNCTION dossier_refresh_customer(p_tenant uuid, p_customer uuid) \
+                 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$ \
+                 BEGIN \
+                   PERFORM 1 FROM customers WHERE tenant_id = p_tenant AND id = p_customer FOR NO KEY UPDATE; \
+                   {} \
+                 END $$",
+                refresh("p_tenant", "p_customer")
+                    .iter()
+                    .map(|s| format!("{s}; "))
+                    .collect::<String>()
+            ));
+        } else {
+            statements.extend(backfill());
+        }
+        for table in ["sales", "interactions"] {
+            statements.extend(triggers(backend, table));
+        }
+        for statement in statements {
+            db.execute_unprepared(&statement).await?;
+        }
+        for table in ["customer_totals", "customer_activity"] {
+            walls::guard(manager, table, "SELECT, INSERT, UPDATE, DELETE", None).await?;
+        }
+        Ok(())
+    }
+}

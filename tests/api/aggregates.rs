@@ -1,0 +1,392 @@
+//! A customer's aggregates: read, filtered and sorted on, kept by the database on every write
+//! (create, update, delete of a sale or an interaction), exact at any amount, per currency,
+//! in the current twelve-month window, and inside the caller's tenant.
+
+use chrono::{Duration, SecondsFormat, Utc};
+use serde_json::{Value, json};
+use tests::*;
+use uuid::Uuid;
+
+fn ago(days: i64) -> String {
+    (Utc::now() - Duration::days(days)).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+async fn sale(
+    app: &TestApp,
+    token: &str,
+    customer: Uuid,
+    amount: &str,
+    currency: &str,
+    at: &str,
+) -> Uuid {
+    let data = app
+        .gql(
+            token,
+            "mutation($c: UUID!, $a: Decimal!, $cur: String!, $at: DateTime!) {
+                createSale(input: {customerId: $c, sku: \"S\", amount: $a, currency: $cur, soldAt: $at}) { id } }",
+            json!({"c": customer, "a": amount, "cur": currency, "at": at}),
+        )
+        .await
+        .ok();
+    uuid(&data["createSale"]["id"])
+}
+
+async fn interaction(app: &TestApp, token: &str, customer: Uuid, at: &str) {
+    app.gql(
+        token,
+        "mutation($c: UUID!, $at: DateTime!) { createInteraction(input: {customerId: $c, kind: CALL, occurredAt: $at}) { id } }",
+        json!({"c": customer, "at": at}),
+    )
+    .await
+    .ok();
+}
+
+fn ids(data: &Value) -> Vec<Uuid> {
+    data["customers"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("edges: {data}"))
+        .iter()
+        .map(|e| uuid(&e["node"]["id"]))
+        .collect()
+}
+
+const LIST: &str = "query($f: CustomerFilter, $o: [CustomerOrder!], $first: Int, $after: String) {
+    customers(filter: $f, orderBy: $o, first: $first, after: $after) {
+        totalCount edges { node { id } } pageInfo { hasNextPage endCursor } } }";
+
+/// Acme bought 500 + 700 EUR this year and called twice; Globex bought 2,000 EUR two years
+/// ago; Initech never bought and called once; Umbrella bought 5,000 USD this year.
+struct File {
+    app: TestApp,
+    acme: Uuid,
+    globex: Uuid,
+    initech: Uuid,
+    umbrella: Uuid,
+    acme_sales: [Uuid; 2],
+}
+
+async fn file(backend: Backend) -> File {
+    let app = spawn_app(backend).await;
+    let agent = app.agent_a();
+    let acme = app.customer(&agent, "Acme").await;
+    let globex = app.customer(&agent, "Globex").await;
+    let initech = app.customer(&agent, "Initech").await;
+    let umbrella = app.customer(&agent, "Umbrella").await;
+    let acme_sales = [
+        sale(&app, &agent, acme, "500", "EUR", &ago(40)).await,
+        sale(&app, &agent, acme, "700", "EUR", &ago(10)).await,
+    ];
+    sale(&app, &agent, globex, "2000", "EUR", &ago(730)).await;
+    sale(&app, &agent, umbrella, "5000", "USD", &ago(20)).await;
+    interaction(&app, &agent, acme, &ago(3)).await;
+    interaction(&app, &agent, acme, &ago(1)).await;
+    interaction(&app, &agent, initech, &ago(100)).await;
+    File {
+        app,
+        acme,
+        globex,
+        initech,
+        umbrella,
+        acme_sales,
+    }
+}
+
+async fn list(app: &TestApp, filter: Value, order: Value) -> Vec<Uuid> {
+    let data = app
+        .gql(
+            &app.agent_a(),
+            LIST,
+            json!({"f": filter, "o": order, "first": 100}),
+        )
+        .await
+        .ok();
+    ids(&data)
+}
+
+fn sorted(mut ids: Vec<Uuid>) -> Vec<Uuid> {
+    ids.sort();
+    ids
+}
+
+async fn customers_are_filtered_on_their_aggregates(backend: Backend) {
+    let f = file(backend).await;
+    let app = &f.app;
+    let six_months_ago = ago(183);
+    for (filter, expected) in [
+        (
+            json!({"stats": {"spentLast12Months": {"gte": "1000"}}}),
+            vec![f.acme],
+        ),
+        (
+            json!({"stats": {"spentLast12Months": {"gte": "1000", "currency": "USD"}}}),
+            vec![f.umbrella],
+        ),
+        // No EUR at all counts as 0 EUR.
+        (
+            json!({"stats": {"spentLast12Months": {"lt": "100"}}}),
+            vec![f.globex, f.initech, f.umbrella],
+        ),
+        (
+            json!({"stats": {"totalSpent": {"gt": "1500"}}}),
+            vec![f.globex],
+        ),
+        (
+            json!({"stats": {"lastPurchaseAt": {"lt": six_months_ago}}}),
+            vec![f.globex],
+        ),
+        // "No purchase in the last six months", never-bought included.
+        (
+            json!({"or": [{"stats": {"lastPurchaseAt": {"lt": six_months_ago}}},
+                          {"stats": {"lastPurchaseAt": {"isNull": true}}}]}),
+            vec![f.globex, f.initech],
+        ),
+        (json!({"stats": {"salesCount": {"gte": 2}}}), vec![f.acme]),
+        (json!({"stats": {"salesCount": {"eq": 0}}}), vec![f.initech]),
+        (
+            json!({"stats": {"interactionsCount": {"gte": 1}}}),
+            vec![f.acme, f.initech],
+        ),
+        (
+            json!({"stats": {"lastInteractionAt": {"gte": ago(7)}}, "name": {"contains": "ac"}}),
+            vec![f.acme],
+        ),
+    ] {
+        assert_eq!(
+            sorted(list(app, filter.clone(), json!([])).await),
+            sorted(expected),
+            "{filter}"
+        );
+    }
+    // A segment-style combination: visited lately and bought nothing in six months.
+    let combined = json!({"and": [
+        {"stats": {"lastInteractionAt": {"gte": ago(365)}}},
+        {"or": [{"stats": {"lastPurchaseAt": {"lt": six_months_ago}}}, {"stats": {"lastPurchaseAt": {"isNull": true}}}]}
+    ]});
+    assert_eq!(list(app, combined, json!([])).await, vec![f.initech]);
+    // Another tenant sees none of it.
+    let data = app
+        .gql(
+            &app.agent_b(),
+            LIST,
+            json!({"f": {"stats": {"salesCount": {"eq": 0}}}, "o": [], "first": 10}),
+        )
+        .await
+        .ok();
+    assert!(ids(&data).is_empty(), "{data}");
+    // A bad currency is refused.
+    app.gql(
+        &app.agent_a(),
+        LIST,
+        json!({"f": {"stats": {"totalSpent": {"gte": "1", "currency": "EURO"}}}, "o": [], "first": 1}),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
+}
+
+on_both_backends!(customers_are_filtered_on_their_aggregates);
+
+async fn customers_are_sorted_on_their_aggregates_with_working_cursors(backend: Backend) {
+    let f = file(backend).await;
+    let app = &f.app;
+    let top = list(
+        app,
+        json!({}),
+        json!([{"field": "SPENT_LAST_12_MONTHS", "direction": "DESC"}]),
+    )
+    .await;
+    assert_eq!(top[0], f.acme, "the only EUR spender this year first");
+    assert_eq!(
+        list(
+            app,
+            json!({}),
+            json!([{"field": "TOTAL_SPENT", "direction": "DESC"}])
+        )
+        .await[..2],
+        [f.globex, f.acme]
+    );
+    assert_eq!(
+        list(
+            app,
+            json!({}),
+            json!([{"field": "LAST_PURCHASE_AT", "direction": "ASC"}])
+        )
+        .await[0],
+        f.initech,
+        "never bought sorts first"
+    );
+    assert_eq!(
+        list(
+            app,
+            json!({}),
+            json!([{"field": "INTERACTIONS_COUNT", "direction": "DESC"}])
+        )
+        .await[..2],
+        [f.acme, f.initech]
+    );
+    // Page by page, one row at a time, every customer comes exactly once, in order.
+    let order = json!([{"field": "SPENT_LAST_12_MONTHS", "direction": "DESC"}, {"field": "NAME"}]);
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let data = app
+            .gql(
+                &app.agent_a(),
+                LIST,
+                json!({"f": null, "o": order, "first": 1, "after": after}),
+            )
+            .await
+            .ok();
+        seen.extend(ids(&data));
+        if data["customers"]["pageInfo"]["hasNextPage"] != json!(true) {
+            break;
+        }
+        after = data["customers"]["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(seen, top, "cursors walk the same order");
+    assert_eq!(
+        sorted(seen),
+        sorted(vec![f.acme, f.globex, f.initech, f.umbrella])
+    );
+    // A cursor of this ordering is refused by another.
+    let data = app
+        .gql(
+            &app.agent_a(),
+            LIST,
+            json!({"f": null, "o": order, "first": 1}),
+        )
+        .await
+        .ok();
+    let cursor = data["customers"]["pageInfo"]["endCursor"].clone();
+    app.gql(
+        &app.agent_a(),
+        LIST,
+        json!({"f": null, "o": [{"field": "TOTAL_SPENT"}], "first": 1, "after": cursor}),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
+}
+
+on_both_backends!(customers_are_sorted_on_their_aggregates_with_working_cursors);
+
+const STATS: &str = "query($id: UUID!) { customer(id: $id) { stats {
+    salesCount totalSpent { amount currency } spentLast12Months { amount currency }
+    firstPurchaseAt lastPurchaseAt lastPurchaseAmount { amount currency }
+    interactionsCount lastInteractionAt } } }";
+
+async fn aggregates_follow_every_write_and_the_window(backend: Backend) {
+    let f = file(backend).await;
+    let app = &f.app;
+    let agent = app.agent_a();
+    let stats = |data: Value| data["customer"]["stats"].clone();
+    let acme = stats(app.gql(&agent, STATS, json!({"id": f.acme})).await.ok());
+    assert_eq!(acme["salesCount"], json!(2));
+    assert_eq!(
+        acme["totalSpent"],
+        json!([{"amount": "1200.00", "currency": "EUR"}])
+    );
+    assert_eq!(acme["spentLast12Months"], acme["totalSpent"]);
+    assert_eq!(
+        acme["lastPurchaseAmount"],
+        json!({"amount": "700.00", "currency": "EUR"})
+    );
+    assert_eq!(acme["interactionsCount"], json!(2));
+    assert!(acme["lastInteractionAt"].is_string());
+    let globex = stats(app.gql(&agent, STATS, json!({"id": f.globex})).await.ok());
+    assert_eq!(globex["spentLast12Months"], json!([]), "two years ago");
+
+    // An update, a delete: the aggregates follow.
+    app.gql(
+        &agent,
+        "mutation($id: UUID!) { updateSale(id: $id, input: {amount: \"900\"}) { id } }",
+        json!({"id": f.acme_sales[1]}),
+    )
+    .await
+    .ok();
+    app.gql(
+        &agent,
+        "mutation($id: UUID!) { deleteSale(id: $id) }",
+        json!({"id": f.acme_sales[0]}),
+    )
+    .await
+    .ok();
+    let acme = stats(app.gql(&agent, STATS, json!({"id": f.acme})).await.ok());
+    assert_eq!(acme["salesCount"], json!(1));
+    assert_eq!(
+        acme["totalSpent"],
+        json!([{"amount": "900.00", "currency": "EUR"}])
+    );
+    assert_eq!(
+        list(
+            app,
+            json!({"stats": {"spentLast12Months": {"eq": "900"}}}),
+            json!([])
+        )
+        .await,
+        vec![f.acme]
+    );
+
+    // A window computed on another day is recomputed before it is read.
+    app.admin_exec(&format!(
+        "UPDATE customer_totals SET recent_high = 0, recent_low = 1, recent_since = {}",
+        app.timestamp_literal("2020-01-01T00:00:00Z")
+    ))
+    .await
+    .expect("an old window");
+    assert_eq!(
+        list(
+            app,
+            json!({"stats": {"spentLast12Months": {"eq": "900"}}}),
+            json!([])
+        )
+        .await,
+        vec![f.acme],
+        "recomputed for today's window"
+    );
+
+    // Exact at any amount the schema accepts.
+    let big = app.customer(&agent, "Big").await;
+    for _ in 0..3 {
+        sale(app, &agent, big, "900000000000000", "EUR", &ago(1)).await;
+    }
+    let data = stats(app.gql(&agent, STATS, json!({"id": big})).await.ok());
+    assert_eq!(
+        data["totalSpent"],
+        json!([{"amount": "2700000000000000.00", "currency": "EUR"}])
+    );
+    assert_eq!(
+        list(
+            app,
+            json!({"stats": {"totalSpent": {"gt": "2699999999999999.99"}}}),
+            json!([])
+        )
+        .await,
+        vec![big]
+    );
+    assert_eq!(
+        list(
+            app,
+            json!({}),
+            json!([{"field": "SPENT_LAST_12_MONTHS", "direction": "DESC"}])
+        )
+        .await[0],
+        big
+    );
+    // Deleting a customer takes its aggregates with it.
+    app.gql(
+        &agent,
+        "mutation($id: UUID!) { deleteCustomer(id: $id) }",
+        json!({"id": f.initech}),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        app.admin_count(&format!(
+            "SELECT COUNT(*) FROM customer_activity WHERE customer_id = {}",
+            app.uuid_literal(f.initech)
+        ))
+        .await,
+        0
+    );
+}
+
+on_both_backends!(aggregates_follow_every_write_and_the_window);

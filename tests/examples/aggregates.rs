@@ -1,0 +1,171 @@
+//! The aggregates benchmark's data loader and driver (`bench/aggregates.sh` runs it).
+//!
+//! `aggregates load DATABASE_URL TENANT_ID SCALE` fills one tenant with the benchmark's data
+//! at SCALE: 2,000·SCALE customers, 10 sales each (one in ten in USD, the rest in EUR, spread
+//! over three years) and 2 interactions each, through the tenant-scoped handle, so row-level
+//! security and the aggregate triggers run as they do for the API.
+//!
+//! `aggregates measure URL TOKEN [RUNS]` times the two questions the issue names — the top 50
+//! customers by twelve-month spend, and the customers with no purchase in six months — over
+//! HTTP, one request at a time after a warm-up, and prints p50 and p99 in milliseconds.
+
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, SubsecRound, Utc};
+use entity::{customer, interaction, sale};
+use rust_decimal::Decimal;
+use sea_orm::ActiveValue::{NotSet, Set};
+use serde_json::json;
+use uuid::Uuid;
+
+const TOP_SPENDERS: &str =
+    "{ customers(first: 50, orderBy: [{field: SPENT_LAST_12_MONTHS, direction: DESC}]) {
+    edges { node { id name stats { spentLast12Months { amount currency } } } } } }";
+
+fn lapsed() -> String {
+    let cutoff =
+        (Utc::now() - chrono::Duration::days(183)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    format!(
+        "{{ customers(first: 50, filter: {{or: [{{stats: {{lastPurchaseAt: {{lt: \"{cutoff}\"}}}}}}, {{stats: {{lastPurchaseAt: {{isNull: true}}}}}}]}}) {{ totalCount edges {{ node {{ id name }} }} }} }}"
+    )
+}
+
+async fn load(url: &str, tenant: Uuid, scale: usize) -> anyhow::Result<()> {
+    let db = sea_orm::Database::connect(url).await?;
+    let now = Utc::now().trunc_subsecs(6);
+    let customers = 2_000 * scale;
+    let started = Instant::now();
+    // One transaction per 500 customers: their rows, sales and interactions.
+    for batch in (0..customers).collect::<Vec<_>>().chunks(500) {
+        let scope = api::tenancy::for_tenant(&db, tenant).await?;
+        let mut people = Vec::new();
+        let mut sales = Vec::new();
+        let mut timeline = Vec::new();
+        for &i in batch {
+            let id = Uuid::now_v7();
+            people.push(customer::ActiveModel {
+                tenant_id: NotSet,
+                id: Set(id),
+                name: Set(format!("Customer {i:06}")),
+                registration_number: Set(None),
+                country: Set("FR".into()),
+                billing_line1: Set(None),
+                billing_line2: Set(None),
+                billing_postal_code: Set(None),
+                billing_city: Set(Some("Paris".into())),
+                billing_country: Set(Some("FR".into())),
+                acquisition_channel: Set(Some("web".into())),
+                external_ref: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            });
+            for n in 0..10usize {
+                let days = ((i * 37 + n * 101) % 1_095) as i64;
+                sales.push(sale::ActiveModel {
+                    tenant_id: NotSet,
+                    id: Set(Uuid::now_v7()),
+                    customer_id: Set(id),
+                    contact_id: Set(None),
+                    reference: Set(None),
+                    sku: Set(format!("SKU-{}", n % 7)),
+                    quantity: Set(1),
+                    amount_scaled: Set(api::validate::amount(
+                        "amount",
+                        Decimal::new(((i * 13 + n * 29) % 5_000 + 10) as i64, 0),
+                        2,
+                    )?),
+                    currency: Set(if (i + n) % 10 == 0 { "USD" } else { "EUR" }.into()),
+                    sold_at: Set(now - chrono::Duration::days(days)),
+                    external_ref: Set(None),
+                    created_at: Set(now),
+                });
+            }
+            for n in 0..2usize {
+                timeline.push(interaction::ActiveModel {
+                    tenant_id: NotSet,
+                    id: Set(Uuid::now_v7()),
+                    customer_id: Set(id),
+                    contact_id: Set(None),
+                    kind: Set(if n == 0 { "web_visit" } else { "email_opened" }.into()),
+                    channel: Set(None),
+                    occurred_at: Set(now - chrono::Duration::days(((i + n * 17) % 400) as i64)),
+                    subject: Set(None),
+                    summary: Set(None),
+                    source: Set(Some("bench".into())),
+                    external_ref: Set(None),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                });
+            }
+        }
+        scope.insert_many(people).await?;
+        for chunk in sales.chunks(1_000) {
+            scope.insert_many(chunk.to_vec()).await?;
+        }
+        scope.insert_many(timeline).await?;
+        scope.commit().await?;
+    }
+    eprintln!(
+        "loaded {customers} customers, {} sales, {} interactions in {:.1} s",
+        customers * 10,
+        customers * 2,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1_000.0
+}
+
+async fn measure(url: &str, token: &str, runs: usize) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    for (name, query) in [
+        ("top 50 by 12-month spend", TOP_SPENDERS.to_owned()),
+        ("no purchase in 6 months", lapsed()),
+    ] {
+        let mut times = Vec::with_capacity(runs);
+        for run in 0..runs + runs / 10 {
+            let started = Instant::now();
+            let answer: serde_json::Value = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({ "query": query }))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let took = started.elapsed();
+            anyhow::ensure!(answer.get("errors").is_none(), "{name}: {answer}");
+            if run >= runs / 10 {
+                times.push(took);
+            }
+        }
+        times.sort();
+        println!(
+            "| {name} | {runs} | {:.1} | {:.1} |",
+            percentile(&times, 0.5),
+            percentile(&times, 0.99)
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match argv.first().map(String::as_str) {
+        Some("load") if argv.len() == 4 => load(&argv[1], argv[2].parse()?, argv[3].parse()?).await,
+        Some("measure") if argv.len() >= 3 => {
+            let runs = argv.get(3).and_then(|r| r.parse().ok()).unwrap_or(200);
+            measure(&argv[1], &argv[2], runs).await
+        }
+        _ => {
+            eprintln!(
+                "usage: aggregates load DATABASE_URL TENANT_ID SCALE | aggregates measure URL TOKEN [RUNS]"
+            );
+            std::process::exit(2)
+        }
+    }
+}
