@@ -3,11 +3,7 @@
 //! the consent filter, a person re-imported after their erasure, and a person with sales who
 //! cannot move to another company.
 
-use std::sync::LazyLock;
-
-use async_graphql::indexmap::IndexMap;
-use async_graphql::registry::{MetaInputValue, Registry};
-use async_graphql::{Context, InputObject, InputType, Name, Object, Value};
+use async_graphql::{Context, InputObject, Object};
 use chrono::{NaiveDate, Utc};
 use entity::contact::{self, Column, Model};
 use entity::{customer, sale};
@@ -20,35 +16,23 @@ use crate::error::{ApiError, ApiResult, GqlResult};
 use crate::graphql::consent::{Consent, ConsentFilter, consents_of, purpose_name};
 use crate::graphql::context::RequestContext;
 use crate::graphql::engine::filter::FilterPart;
+use crate::graphql::engine::reference;
+use crate::graphql::engine::text;
 use crate::graphql::engine::{
-    Decl, Declared, Fate, FilterKind, Hooks, SortKind, WriteTx, belongs_to, field, id_field, meta,
-    time_field,
+    Decl, Fate, FilterKind, Hooks, SortKind, WriteTx, belongs_to, field, id_field, time_field,
 };
 use crate::graphql::page::list_complexity;
 use crate::graphql::scalars::Date;
 use crate::tenancy::Scoped;
 use crate::validate;
 
-impl Declared for contact::Entity {
-    type Extras<'a> = ContactMore<'a>;
-    type FilterExtras = ContactFilterMore;
-
-    fn decl() -> &'static Decl<Self> {
-        static DECL: LazyLock<Decl<contact::Entity>> = LazyLock::new(declare);
-        &DECL
-    }
-
-    fn extras(row: &Model) -> ContactMore<'_> {
-        ContactMore(row)
-    }
-}
+crate::declared!(contact::Entity, declare, ContactMore, ContactFilterMore);
 
 fn declare() -> Decl<contact::Entity> {
-    let text = FilterKind::text;
     let text_field = |name: &'static str, column: Column, get: fn(&Model) -> Option<String>| {
         field(name, column)
             .show(get)
-            .filter(text())
+            .filter(FilterKind::text())
             .sort(SortKind::TextOrEmpty)
     };
     Decl {
@@ -61,11 +45,7 @@ fn declare() -> Decl<contact::Entity> {
         write: Scope::ContactsWrite,
         members: vec![
             id_field(Column::Id, |m| m.id).into(),
-            field("customerId", Column::CustomerId)
-                .show(|m: &Model| m.customer_id)
-                .filter(FilterKind::id())
-                .required_value::<Uuid>()
-                .into(),
+            reference("customerId", Column::CustomerId, false).into(),
             belongs_to::<customer::Entity, _>("customer", Column::CustomerId)
                 .reverse(
                     "contacts",
@@ -89,7 +69,7 @@ fn declare() -> Decl<contact::Entity> {
             field("phone", Column::Phone)
                 .doc("E.164.")
                 .show(|m: &Model| m.phone.clone())
-                .filter(text())
+                .filter(FilterKind::text())
                 .optional::<String>(|m, v, _| {
                     m.phone = Set(phone(v)?);
                     Ok(())
@@ -107,11 +87,7 @@ fn declare() -> Decl<contact::Entity> {
             text_field("jobTitle", Column::JobTitle, |m| m.job_title.clone())
                 .optional_text(100)
                 .into(),
-            field("externalRef", Column::ExternalRef)
-                .show(|m: &Model| m.external_ref.clone())
-                .filter(text())
-                .optional_text(100)
-                .into(),
+            text("externalRef", Column::ExternalRef, 100).into(),
             time_field("createdAt", Column::CreatedAt, |m| m.created_at).into(),
             time_field("updatedAt", Column::UpdatedAt, |m| m.updated_at).into(),
         ],
@@ -185,22 +161,6 @@ pub struct ContactFilterMore {
 }
 
 impl FilterPart for ContactFilterMore {
-    fn fields(registry: &mut Registry) -> IndexMap<String, MetaInputValue> {
-        meta::input_fields_of::<Self>(registry)
-    }
-    fn names() -> &'static [&'static str] {
-        &["consent"]
-    }
-    fn parse(fields: IndexMap<Name, Value>) -> Result<Self, String> {
-        <Self as InputType>::parse(Some(Value::Object(fields)))
-            .map_err(|e| e.into_server_error(Default::default()).message)
-    }
-    fn to_fields(&self) -> IndexMap<Name, Value> {
-        match InputType::to_value(self) {
-            Value::Object(fields) => fields,
-            _ => IndexMap::new(),
-        }
-    }
     fn condition(&self) -> ApiResult<Condition> {
         let mut cond = Condition::all();
         if let Some(f) = &self.consent {

@@ -1,8 +1,6 @@
 //! Customers (companies): the declaration the engine serves, the acquisition channel and the
 //! billing address, the purchase stats and the rule that a customer with sales is kept.
 
-use std::sync::LazyLock;
-
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use entity::customer::{self, Column, Model};
 use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
@@ -11,9 +9,8 @@ use crate::auth::Scope;
 use crate::error::{ApiResult, GqlResult};
 use crate::graphql::context::RequestContext;
 use crate::graphql::customer_stats::{self, CustomerFilterMore, CustomerStats};
-use crate::graphql::engine::{
-    Decl, Declared, FilterKind, Hooks, SortKind, field, id_field, time_field,
-};
+use crate::graphql::engine::text;
+use crate::graphql::engine::{Decl, FilterKind, Hooks, SortKind, field, id_field, time_field};
 use crate::graphql::loader_err;
 use crate::validate;
 
@@ -50,22 +47,9 @@ pub struct AddressInput {
     pub country: Option<String>,
 }
 
-impl Declared for customer::Entity {
-    type Extras<'a> = CustomerMore<'a>;
-    type FilterExtras = CustomerFilterMore;
-
-    fn decl() -> &'static Decl<Self> {
-        static DECL: LazyLock<Decl<customer::Entity>> = LazyLock::new(declare);
-        &DECL
-    }
-
-    fn extras(row: &Model) -> CustomerMore<'_> {
-        CustomerMore(row)
-    }
-}
+crate::declared!(customer::Entity, declare, CustomerMore, CustomerFilterMore);
 
 fn declare() -> Decl<customer::Entity> {
-    let text = FilterKind::text;
     Decl {
         name: "Customer",
         doc: "A company the tenant sells to.",
@@ -78,14 +62,14 @@ fn declare() -> Decl<customer::Entity> {
             id_field(Column::Id, |m| m.id).into(),
             field("name", Column::Name)
                     .show(|m: &Model| m.name.clone())
-                    .filter(text())
+                    .filter(FilterKind::text())
                     .sort(SortKind::Plain)
                     .required_text(200)
 .into(),
             field("registrationNumber", Column::RegistrationNumber)
                     .doc("SIREN/SIRET for French companies, otherwise a VAT or national registration number.")
                     .show(|m: &Model| m.registration_number.clone())
-                    .filter(text())
+                    .filter(FilterKind::text())
                     // Checked against the country by `check`.
                     .optional::<String>(|m, v, _| {
                         m.registration_number = Set(v);
@@ -95,7 +79,7 @@ fn declare() -> Decl<customer::Entity> {
             field("country", Column::Country)
                     .doc("ISO 3166-1 alpha-2.")
                     .show(|m: &Model| m.country.clone())
-                    .filter(text())
+                    .filter(FilterKind::text())
                     .sort(SortKind::Plain)
                     .required::<String>(|m, v, _| {
                         validate::country("country", &v)?;
@@ -119,11 +103,7 @@ fn declare() -> Decl<customer::Entity> {
             field("acquisitionChannel", Column::AcquisitionChannel)
                 .stored_enum::<AcquisitionChannel>(true)
 .into(),
-            field("externalRef", Column::ExternalRef)
-                    .doc("The id of this customer in the caller's own systems.")
-                    .show(|m: &Model| m.external_ref.clone())
-                    .filter(text())
-                    .optional_text(100)
+            text("externalRef", Column::ExternalRef, 100).doc("The id of this customer in the caller's own systems.")
 .into(),
             time_field("createdAt", Column::CreatedAt, |m| m.created_at).into(),
             time_field("updatedAt", Column::UpdatedAt, |m| m.updated_at).into(),

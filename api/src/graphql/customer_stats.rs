@@ -13,9 +13,7 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
-use async_graphql::indexmap::IndexMap;
-use async_graphql::registry::{MetaInputValue, Registry};
-use async_graphql::{InputObject, InputType, Name, SimpleObject, Value};
+use async_graphql::{InputObject, SimpleObject};
 use chrono::{DateTime, Months, NaiveTime, Utc};
 use entity::{customer, customer_activity, customer_totals};
 use rust_decimal::Decimal;
@@ -25,7 +23,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::engine::filter::FilterPart;
-use crate::graphql::engine::{ComputedSort, KeyKind, meta};
+use crate::graphql::engine::{ComputedSort, KeyKind};
 use crate::graphql::filter::{DateTimeFilter, IntFilter};
 use crate::graphql::page::Join;
 use crate::money::Money;
@@ -374,22 +372,6 @@ impl CustomerStatsFilter {
 }
 
 impl FilterPart for CustomerFilterMore {
-    fn fields(registry: &mut Registry) -> IndexMap<String, MetaInputValue> {
-        meta::input_fields_of::<Self>(registry)
-    }
-    fn names() -> &'static [&'static str] {
-        &["stats"]
-    }
-    fn parse(fields: IndexMap<Name, Value>) -> Result<Self, String> {
-        <Self as InputType>::parse(Some(Value::Object(fields)))
-            .map_err(|e| e.into_server_error(Default::default()).message)
-    }
-    fn to_fields(&self) -> IndexMap<Name, Value> {
-        match InputType::to_value(self) {
-            Value::Object(fields) => fields,
-            _ => IndexMap::new(),
-        }
-    }
     fn condition(&self) -> ApiResult<Condition> {
         match &self.stats {
             Some(stats) => stats.condition(),

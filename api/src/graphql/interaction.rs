@@ -3,21 +3,17 @@
 //! people: personal data by the entity's marking. Interactions belong to the customer file, so
 //! the customer scopes guard them.
 
-use std::sync::LazyLock;
-
 use async_graphql::Enum;
-use chrono::{DateTime, SubsecRound, Utc};
 use entity::interaction::{self, Column, Model};
 use entity::{contact, customer};
-use sea_orm::ActiveValue::Set;
-use uuid::Uuid;
 
 use crate::auth::Scope;
 use crate::graphql::OrderDirection;
 use crate::graphql::contact::works_for;
+use crate::graphql::engine::reference;
+use crate::graphql::engine::text;
 use crate::graphql::engine::{
-    Decl, Declared, Fate, FilterKind, Hooks, NoExtras, NoFilterExtras, SortKind, belongs_to, field,
-    id_field, time_field,
+    Decl, Fate, FilterKind, Hooks, SortKind, belongs_to, field, id_field, time_field,
 };
 
 /// What happened.
@@ -33,22 +29,9 @@ pub enum InteractionKind {
     Other,
 }
 
-impl Declared for interaction::Entity {
-    type Extras<'a> = NoExtras;
-    type FilterExtras = NoFilterExtras;
-
-    fn decl() -> &'static Decl<Self> {
-        static DECL: LazyLock<Decl<interaction::Entity>> = LazyLock::new(declare);
-        &DECL
-    }
-
-    fn extras(_: &Model) -> NoExtras {
-        NoExtras
-    }
-}
+crate::declared!(interaction::Entity, declare);
 
 fn declare() -> Decl<interaction::Entity> {
-    let filter = FilterKind::text;
     Decl {
         name: "Interaction",
         doc: "Something that happened with a customer: a web visit, an email sent or opened, a\ndownload, a call, a meeting, a support ticket. The summary is personal data.",
@@ -59,10 +42,7 @@ fn declare() -> Decl<interaction::Entity> {
         write: Scope::CustomersWrite,
         members: vec![
             id_field(Column::Id, |m| m.id).into(),
-            field("customerId", Column::CustomerId)
-                .show(|m: &Model| m.customer_id)
-                .filter(FilterKind::id())
-                .required_value::<Uuid>()
+            reference("customerId", Column::CustomerId, false)
                 .create_only()
                 .into(),
             belongs_to::<customer::Entity, _>("customer", Column::CustomerId)
@@ -73,10 +53,7 @@ fn declare() -> Decl<interaction::Entity> {
                     Fate::Delete,
                 )
                 .into(),
-            field("contactId", Column::ContactId)
-                .show(|m: &Model| m.contact_id)
-                .filter(FilterKind::id())
-                .optional_value::<Uuid>()
+            reference("contactId", Column::ContactId, true)
                 .input_doc("A contact of the same customer.")
                 .into(),
             // The customer keeps its history when a person leaves the file; an erased
@@ -94,46 +71,25 @@ fn declare() -> Decl<interaction::Entity> {
             field("kind", Column::Kind)
                 .stored_enum::<InteractionKind>(false)
                 .into(),
-            field("channel", Column::Channel)
-                .doc("How it happened: `website`, `newsletter`, `phone`, …")
-                .show(|m: &Model| m.channel.clone())
-                .filter(filter())
-                .optional_text(64)
+            text("channel", Column::Channel, 64).doc("How it happened: `website`, `newsletter`, `phone`, …")
                 .into(),
             field("occurredAt", Column::OccurredAt)
                 .show(|m: &Model| m.occurred_at)
                 .filter(FilterKind::time())
                 .sort(SortKind::Plain)
-                .optional::<DateTime<Utc>>(|m, v, _| {
-                    m.occurred_at = Set(v.unwrap_or_else(Utc::now).trunc_subsecs(6));
-                    Ok(())
-                })
-                .input_doc("Now when left out.")
-                .never_null()
+                .now_by_default()
                 .into(),
-            field("subject", Column::Subject)
-                .doc("The page, email subject, file or ticket title.")
-                .show(|m: &Model| m.subject.clone())
-                .filter(filter())
-                .optional_text(200)
+            text("subject", Column::Subject, 200).doc("The page, email subject, file or ticket title.")
                 .into(),
             field("summary", Column::Summary)
                 .doc("Notes on what was said or done: personal data.")
                 .show(|m: &Model| m.summary.clone())
-                .filter(filter())
+                .filter(FilterKind::text())
                 .optional_text(10_000)
                 .into(),
-            field("source", Column::Source)
-                .doc("The system that reported it: a website tracker, a mail tool, a help desk.")
-                .show(|m: &Model| m.source.clone())
-                .filter(filter())
-                .optional_text(64)
+            text("source", Column::Source, 64).doc("The system that reported it: a website tracker, a mail tool, a help desk.")
                 .into(),
-            field("externalRef", Column::ExternalRef)
-                .doc("The id of this interaction in the reporting system.")
-                .show(|m: &Model| m.external_ref.clone())
-                .filter(filter())
-                .optional_text(100)
+            text("externalRef", Column::ExternalRef, 100).doc("The id of this interaction in the reporting system.")
                 .into(),
             time_field("createdAt", Column::CreatedAt, |m| m.created_at).into(),
             time_field("updatedAt", Column::UpdatedAt, |m| m.updated_at).into(),

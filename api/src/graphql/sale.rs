@@ -2,44 +2,28 @@
 //! has no more decimal places than its currency) and the rule that a sale's contact works for
 //! the sale's customer.
 
-use std::sync::LazyLock;
-
 use async_graphql::{InputType, OutputType};
-use chrono::{DateTime, SubsecRound, Utc};
 use entity::sale::{self, Column, Model};
 use entity::{contact, customer};
 use rust_decimal::Decimal;
 use sea_orm::ActiveValue::{Set, Unchanged};
-use uuid::Uuid;
 
 use crate::auth::Scope;
 use crate::error::ApiResult;
 use crate::graphql::OrderDirection;
 use crate::graphql::contact::works_for;
 use crate::graphql::context::RequestContext;
+use crate::graphql::engine::reference;
+use crate::graphql::engine::text;
 use crate::graphql::engine::{
-    Decl, Declared, Fate, FilterKind, Hooks, NoExtras, NoFilterExtras, Output, SortKind,
-    belongs_to, field, id_field, time_field,
+    Decl, Fate, FilterKind, Hooks, Output, SortKind, belongs_to, field, id_field, time_field,
 };
 use crate::money::amount_in;
 use crate::validate;
 
-impl Declared for sale::Entity {
-    type Extras<'a> = NoExtras;
-    type FilterExtras = NoFilterExtras;
-
-    fn decl() -> &'static Decl<Self> {
-        static DECL: LazyLock<Decl<sale::Entity>> = LazyLock::new(declare);
-        &DECL
-    }
-
-    fn extras(_: &Model) -> NoExtras {
-        NoExtras
-    }
-}
+crate::declared!(sale::Entity, declare);
 
 fn declare() -> Decl<sale::Entity> {
-    let text = FilterKind::text;
     Decl {
         name: "Sale",
         doc: "An order or invoice.",
@@ -50,10 +34,7 @@ fn declare() -> Decl<sale::Entity> {
         write: Scope::SalesWrite,
         members: vec![
             id_field(Column::Id, |m| m.id).into(),
-            field("customerId", Column::CustomerId)
-                .show(|m: &Model| m.customer_id)
-                .filter(FilterKind::id())
-                .required_value::<Uuid>()
+            reference("customerId", Column::CustomerId, false)
                 .create_only()
                 .into(),
             belongs_to::<customer::Entity, _>("customer", Column::CustomerId)
@@ -64,10 +45,7 @@ fn declare() -> Decl<sale::Entity> {
                     Fate::Keep("sales are kept for accounting"),
                 )
                 .into(),
-            field("contactId", Column::ContactId)
-                .show(|m: &Model| m.contact_id)
-                .filter(FilterKind::id())
-                .optional_value::<Uuid>()
+            reference("contactId", Column::ContactId, true)
                 .input_doc("A contact of the same customer.")
                 .into(),
             // Invoices stay with the customer (accounting law), without the person.
@@ -81,15 +59,11 @@ fn declare() -> Decl<sale::Entity> {
                     Fate::Unlink,
                 )
                 .into(),
-            field("reference", Column::Reference)
-                .doc("Order or invoice number.")
-                .show(|m: &Model| m.reference.clone())
-                .filter(text())
-                .optional_text(64)
+            text("reference", Column::Reference, 64).doc("Order or invoice number.")
                 .into(),
             field("sku", Column::Sku)
                 .show(|m: &Model| m.sku.clone())
-                .filter(text())
+                .filter(FilterKind::text())
                 .sort(SortKind::Plain)
                 .required_text(64)
                 .into(),
@@ -120,7 +94,7 @@ fn declare() -> Decl<sale::Entity> {
             field("currency", Column::Currency)
                 .doc("ISO 4217.")
                 .show(|m: &Model| m.currency.clone())
-                .filter(text())
+                .filter(FilterKind::text())
                 .optional::<String>(|m, v, rc| {
                     m.currency = Set(v.unwrap_or_else(|| rc.tenant.default_currency.clone()));
                     Ok(())
@@ -132,17 +106,9 @@ fn declare() -> Decl<sale::Entity> {
                 .show(|m: &Model| m.sold_at)
                 .filter(FilterKind::time())
                 .sort(SortKind::Plain)
-                .optional::<DateTime<Utc>>(|m, v, _| {
-                    m.sold_at = Set(v.unwrap_or_else(Utc::now).trunc_subsecs(6));
-                    Ok(())
-                })
-                .input_doc("Now when left out.")
-                .never_null()
+                .now_by_default()
                 .into(),
-            field("externalRef", Column::ExternalRef)
-                .show(|m: &Model| m.external_ref.clone())
-                .filter(text())
-                .optional_text(100)
+            text("externalRef", Column::ExternalRef, 100)
                 .into(),
             time_field("createdAt", Column::CreatedAt, |m| m.created_at).into(),
         ],

@@ -226,35 +226,54 @@ impl<T: InputType + Clone> InputType for EnumFilter<T> {
     }
 }
 
-/// Filter fields written by hand for one entity (a contact's consent, a customer's stats),
-/// merged into its generated filter input.
-pub trait FilterPart: Clone + PartialEq + Eq + Hash + Default + Send + Sync + 'static {
-    fn fields(registry: &mut Registry) -> IndexMap<String, MetaInputValue>;
-    fn names() -> &'static [&'static str];
-    fn parse(fields: IndexMap<Name, Value>) -> Result<Self, String>;
-    fn to_fields(&self) -> IndexMap<Name, Value>;
+/// Filter fields written by hand for one entity (a contact's consent, a customer's stats): an
+/// input object whose fields are merged into the entity's generated filter input.
+pub trait FilterPart: InputType + Clone + PartialEq + Eq + Hash + Default + 'static {
     fn condition(&self) -> ApiResult<Condition>;
     /// The personal-data fields this part reads (a lookup when not empty).
     fn personal_fields(&self, out: &mut Vec<&'static str>);
+
+    fn fields(registry: &mut Registry) -> IndexMap<String, MetaInputValue> {
+        meta::input_fields_of::<Self>(registry)
+    }
+    fn parse_fields(fields: IndexMap<Name, Value>) -> Result<Self, String> {
+        <Self as InputType>::parse(Some(Value::Object(fields)))
+            .map_err(|e| e.into_server_error(Default::default()).message)
+    }
+    fn to_fields(&self) -> IndexMap<Name, Value> {
+        match InputType::to_value(self) {
+            Value::Object(fields) => fields,
+            _ => IndexMap::new(),
+        }
+    }
 }
 
-/// An entity without hand-written filter fields.
+/// An entity without hand-written filter fields: an input object with none, never
+/// registered.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct NoFilterExtras;
 
-impl FilterPart for NoFilterExtras {
-    fn fields(_: &mut Registry) -> IndexMap<String, MetaInputValue> {
-        IndexMap::new()
+impl InputType for NoFilterExtras {
+    type RawValueType = Self;
+
+    fn type_name() -> Cow<'static, str> {
+        Cow::Borrowed("NoFilterExtras")
     }
-    fn names() -> &'static [&'static str] {
-        &[]
+    fn create_type_info(_: &mut Registry) -> String {
+        "NoFilterExtras".into()
     }
-    fn parse(_: IndexMap<Name, Value>) -> Result<Self, String> {
+    fn parse(_: Option<Value>) -> InputValueResult<Self> {
         Ok(NoFilterExtras)
     }
-    fn to_fields(&self) -> IndexMap<Name, Value> {
-        IndexMap::new()
+    fn to_value(&self) -> Value {
+        Value::Object(IndexMap::new())
     }
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+}
+
+impl FilterPart for NoFilterExtras {
     fn condition(&self) -> ApiResult<Condition> {
         Ok(Condition::all())
     }
@@ -414,7 +433,7 @@ impl<E: Declared> InputType for Filter<E> {
                 },
             }
         }
-        filter.extras = E::FilterExtras::parse(rest).map_err(InputValueError::custom)?;
+        filter.extras = E::FilterExtras::parse_fields(rest).map_err(InputValueError::custom)?;
         Ok(filter)
     }
 

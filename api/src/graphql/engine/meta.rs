@@ -160,8 +160,9 @@ pub fn fields_of<T: async_graphql::OutputType>(
 pub fn input_fields_of<T: async_graphql::InputType>(
     registry: &mut async_graphql::registry::Registry,
 ) -> IndexMap<String, MetaInputValue> {
-    match registry.create_fake_input_type::<T>() {
-        MetaType::InputObject { input_fields, .. } => input_fields,
+    T::create_type_info(registry);
+    match registry.types.get(T::type_name().as_ref()) {
+        Some(MetaType::InputObject { input_fields, .. }) => input_fields.clone(),
         _ => IndexMap::new(),
     }
 }

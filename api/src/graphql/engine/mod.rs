@@ -36,6 +36,7 @@ use crate::graphql::OrderDirection;
 use crate::graphql::context::RequestContext;
 use crate::tenancy::Scoped;
 
+pub use crate::declared;
 pub use filter::{FilterKind, FilterPart, NoFilterExtras};
 pub use node::Node;
 pub use relation::{Fate, Many, One, belongs_to};
@@ -67,6 +68,41 @@ pub trait Declared:
 
 /// How a row's value of a field is read.
 pub type Read<E> = Box<dyn Fn(&<E as sea_orm::EntityTrait>::Model) -> Value + Send + Sync>;
+
+/// Implements [`Declared`] for an entity from the function that builds its declaration (made
+/// once, on first use), with its hand-written extras (`Extras<'a>(&'a Model)`) and filter
+/// fields, or without.
+#[macro_export]
+macro_rules! declared {
+    ($entity:ty, $declare:path) => {
+        $crate::declared!(
+            $entity,
+            $declare,
+            $crate::graphql::engine::NoExtras,
+            |_| { $crate::graphql::engine::NoExtras },
+            $crate::graphql::engine::NoFilterExtras
+        );
+    };
+    ($entity:ty, $declare:path, $extras:ident, $filter:ty) => {
+        $crate::declared!($entity, $declare, $extras<'a>, $extras, $filter);
+    };
+    ($entity:ty, $declare:path, $extras:ty, $make:expr, $filter:ty) => {
+        impl $crate::graphql::engine::Declared for $entity {
+            type Extras<'a> = $extras;
+            type FilterExtras = $filter;
+
+            fn decl() -> &'static $crate::graphql::engine::Decl<Self> {
+                static DECL: std::sync::LazyLock<$crate::graphql::engine::Decl<$entity>> =
+                    std::sync::LazyLock::new($declare);
+                &DECL
+            }
+
+            fn extras(row: &<$entity as sea_orm::EntityTrait>::Model) -> Self::Extras<'_> {
+                ($make)(row)
+            }
+        }
+    };
+}
 
 /// What a row shows of one column: its GraphQL type and its value.
 pub struct Output<E: sea_orm::EntityTrait> {
@@ -375,6 +411,17 @@ impl<E: sea_orm::EntityTrait> Field<E> {
         });
         self
     }
+    /// Written as a point in time, now when left out on create, never `null`.
+    pub fn now_by_default(self) -> Self {
+        let column = self.column();
+        self.optional::<chrono::DateTime<chrono::Utc>>(move |m, v, _| {
+            let at = v.unwrap_or_else(chrono::Utc::now);
+            m.set(column, chrono::SubsecRound::trunc_subsecs(at, 6).into());
+            Ok(())
+        })
+        .input_doc("Now when left out.")
+        .never_null()
+    }
     /// Written as non-empty text of at most `max` characters, never `null`.
     pub fn required_text(self, max: usize) -> Self {
         let (name, column) = (self.name, self.column());
@@ -425,6 +472,55 @@ where
     C::EntityName: sea_orm::EntityTrait<Column = C>,
 {
     field("id", column).show(get).filter(FilterKind::id())
+}
+
+/// A reference to another row by id (`customerId`): shown, filtered and written as an id,
+/// `null` only when `nullable`.
+pub fn reference<C>(name: &'static str, column: C, nullable: bool) -> Field<C::EntityName>
+where
+    C: sea_orm::ColumnTrait,
+    C::EntityName: sea_orm::EntityTrait<Column = C>,
+{
+    let read = move |row: &Model<C::EntityName>| match sea_orm::ModelTrait::get(row, column) {
+        sea_orm::Value::Uuid(id) => id,
+        _ => None,
+    };
+    let field = field(name, column).filter(FilterKind::id());
+    if nullable {
+        field
+            .show_with(Output {
+                type_info: <Option<uuid::Uuid> as OutputType>::create_type_info,
+                value: Box::new(move |row| read(row).to_value()),
+            })
+            .optional_value::<uuid::Uuid>()
+    } else {
+        field
+            .show_with(Output {
+                type_info: <uuid::Uuid as OutputType>::create_type_info,
+                value: Box::new(move |row| read(row).unwrap_or_default().to_value()),
+            })
+            .required_value::<uuid::Uuid>()
+    }
+}
+
+/// Free text (`subject`): shown, filtered, written as text of at most `max` characters, `null`
+/// clearing it.
+pub fn text<C>(name: &'static str, column: C, max: usize) -> Field<C::EntityName>
+where
+    C: sea_orm::ColumnTrait,
+    C::EntityName: sea_orm::EntityTrait<Column = C>,
+{
+    let read = move |row: &Model<C::EntityName>| match sea_orm::ModelTrait::get(row, column) {
+        sea_orm::Value::String(text) => text,
+        _ => None,
+    };
+    field(name, column)
+        .show_with(Output {
+            type_info: <Option<String> as OutputType>::create_type_info,
+            value: Box::new(move |row| read(row).to_value()),
+        })
+        .filter(FilterKind::text())
+        .optional_text(max)
 }
 
 /// A point in time kept by the engine (`createdAt`, `updatedAt`): shown, filtered, sorted.
