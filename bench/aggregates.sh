@@ -61,7 +61,12 @@ for backend in $BACKENDS; do
     esac
     "$BIN" migrate >/dev/null 2>&1
     TENANT=$("$BIN" tenants create --name "Bench $scale" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-    "$DRIVER" load "$DATABASE_URL" "$TENANT" "$scale" 2>"$WORK/load.log"
+    if [ "$backend" = postgres ]; then
+      LOAD_URL="postgres://postgres@127.0.0.1:$PORT/dossier"
+    else
+      LOAD_URL=$DATABASE_URL
+    fi
+    "$DRIVER" load "$LOAD_URL" "$TENANT" "$scale" 2>"$WORK/load.log"
     [ "$backend" = postgres ] && "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PORT" -U postgres -d dossier -c "VACUUM ANALYZE"
     "$BIN" serve >"$WORK/server.log" 2>&1 &
     SERVER_PID=$!

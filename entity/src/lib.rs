@@ -17,6 +17,7 @@ pub mod interaction;
 pub mod legal_hold;
 pub mod processing_purpose;
 pub mod sale;
+pub mod segment;
 pub mod tenant;
 
 use sea_orm::EntityTrait;

@@ -16,7 +16,14 @@ mod m20261202_000003_identity_providers;
 mod m20261202_000004_runtime_role;
 mod m20261202_000005_interactions;
 mod m20261202_000006_customer_stats;
+mod m20261202_000007_segments;
 pub mod walls;
+
+/// The statements that recompute every customer's aggregates from scratch: for operators
+/// after a bulk load with triggers disabled, run by a role that sees every tenant's rows.
+pub fn rebuild_customer_stats() -> Vec<String> {
+    m20261202_000006_customer_stats::backfill()
+}
 
 pub struct Migrator;
 
@@ -34,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000004_runtime_role::Migration),
             Box::new(m20261202_000005_interactions::Migration),
             Box::new(m20261202_000006_customer_stats::Migration),
+            Box::new(m20261202_000007_segments::Migration),
         ]
     }
 }

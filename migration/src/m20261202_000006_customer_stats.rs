@@ -249,6 +249,16 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("customer_totals_window")
+                    .table(Totals::Table)
+                    .col(Totals::TenantId)
+                    .col(Totals::RecentSince)
+                    .to_owned(),
+            )
+            .await?;
         let backend = manager.get_database_backend();
         let db = manager.get_connection();
         let mut statements = Vec::new();

@@ -14,5 +14,6 @@ mod personal_data;
 mod protocol;
 mod queries;
 mod schema;
+mod segments;
 mod tenancy;
 mod trust;

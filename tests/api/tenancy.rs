@@ -256,7 +256,7 @@ async fn the_database_refuses_cross_tenant_references(backend: Backend) {
 }
 
 /// Tenant A's row in every tenant table: the world's customer, contact and sale, plus a
-/// consent, an interaction, an erasure, a legal hold, a processing purpose, audit events and an audit anchor.
+/// consent, an interaction, a segment, the customer aggregates, an erasure, a legal hold, a processing purpose, audit events and an audit anchor.
 async fn world_in_every_table(backend: Backend) -> World {
     let w = world(backend).await;
     let app = &w.app;
@@ -289,6 +289,13 @@ async fn world_in_every_table(backend: Backend) -> World {
         &agent,
         "mutation($c: UUID!, $p: UUID!) { createInteraction(input: {customerId: $c, contactId: $p, kind: CALL, summary: \"notes\"}) { id } }",
         json!({"c": w.a_customer, "p": w.a_contact}),
+    )
+    .await
+    .ok();
+    app.gql(
+        &agent,
+        "mutation { createSegment(input: {name: \"Everyone\", filter: {}}) { id } }",
+        json!({}),
     )
     .await
     .ok();

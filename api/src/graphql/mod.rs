@@ -18,6 +18,7 @@ pub mod page;
 pub mod register;
 pub mod sale;
 pub mod scalars;
+pub mod segment;
 
 use std::borrow::Borrow;
 use std::sync::Arc;
@@ -67,6 +68,7 @@ pub fn entities() -> &'static engine::Entities {
             Root::<entity::contact::Entity>::entity(),
             Root::<entity::sale::Entity>::entity(),
             Root::<entity::interaction::Entity>::entity(),
+            Root::<entity::segment::Entity>::entity(),
         ]
     });
     &ENTITIES

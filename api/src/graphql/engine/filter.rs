@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use async_graphql::indexmap::IndexMap;
 use async_graphql::registry::{MetaInputValue, MetaTypeId, Registry};
@@ -240,12 +241,6 @@ pub trait FilterPart: InputType + Clone + PartialEq + Eq + Hash + Default + 'sta
         <Self as InputType>::parse(Some(Value::Object(fields)))
             .map_err(|e| e.into_server_error(Default::default()).message)
     }
-    fn to_fields(&self) -> IndexMap<Name, Value> {
-        match InputType::to_value(self) {
-            Value::Object(fields) => fields,
-            _ => IndexMap::new(),
-        }
-    }
 }
 
 /// An entity without hand-written filter fields: an input object with none, never
@@ -280,10 +275,27 @@ impl FilterPart for NoFilterExtras {
     fn personal_fields(&self, _: &mut Vec<&'static str>) {}
 }
 
+/// "At least one related row matches" (`customers(filter: {interactions: {kind: {eq: CALL}}})`),
+/// whatever the related entity.
+pub trait SomeFilter: Send + Sync {
+    /// What the filter was given, to tell two apart.
+    fn key(&self) -> &str;
+    /// `EXISTS` a related row of the parent row (`parent_tenant`, `parent_id`) matching, nested
+    /// at `depth` (the bounds on nesting and size count across relations).
+    fn condition(&self, parent_tenant: Expr, parent_id: Expr, depth: usize)
+    -> ApiResult<Condition>;
+    /// Whether it reads personal data of the related rows: a lookup.
+    fn personal(&self) -> bool;
+}
+
 /// A filter on an entity's rows, as the caller gave it.
 pub struct Filter<E: Declared> {
     ops: Vec<(&'static str, Ops)>,
     extras: E::FilterExtras,
+    /// `contacts: {…}`: rows with at least one related row matching.
+    relations: Vec<(&'static str, Arc<dyn SomeFilter>)>,
+    /// The input object as given, which is what the filter shows itself as.
+    given: Value,
     and: Option<Vec<Filter<E>>>,
     or: Option<Vec<Filter<E>>>,
     entity: PhantomData<fn() -> E>,
@@ -294,6 +306,8 @@ impl<E: Declared> Clone for Filter<E> {
         Filter {
             ops: self.ops.clone(),
             extras: self.extras.clone(),
+            relations: self.relations.clone(),
+            given: self.given.clone(),
             and: self.and.clone(),
             or: self.or.clone(),
             entity: PhantomData,
@@ -305,6 +319,12 @@ impl<E: Declared> PartialEq for Filter<E> {
     fn eq(&self, other: &Self) -> bool {
         self.ops == other.ops
             && self.extras == other.extras
+            && self.relations.len() == other.relations.len()
+            && self
+                .relations
+                .iter()
+                .zip(&other.relations)
+                .all(|(a, b)| a.0 == b.0 && a.1.key() == b.1.key())
             && self.and == other.and
             && self.or == other.or
     }
@@ -316,18 +336,38 @@ impl<E: Declared> Hash for Filter<E> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.ops.hash(state);
         self.extras.hash(state);
+        for (name, some) in &self.relations {
+            name.hash(state);
+            some.key().hash(state);
+        }
         self.and.hash(state);
         self.or.hash(state);
     }
 }
 
 impl<E: Declared> Filter<E> {
+    /// Rows matching both.
+    pub fn both(first: Filter<E>, second: Filter<E>) -> Filter<E> {
+        Filter {
+            ops: Vec::new(),
+            extras: Default::default(),
+            relations: Vec::new(),
+            given: Value::Object(IndexMap::from([(
+                Name::new("and"),
+                Value::List(vec![first.given.clone(), second.given.clone()]),
+            )])),
+            and: Some(vec![first, second]),
+            or: None,
+            entity: PhantomData,
+        }
+    }
+
     /// The SQL condition, within the bounds on nesting and size.
     pub fn condition(&self) -> ApiResult<Condition> {
         self.condition_at(0)
     }
 
-    fn condition_at(&self, depth: usize) -> ApiResult<Condition> {
+    pub(crate) fn condition_at(&self, depth: usize) -> ApiResult<Condition> {
         depth_guard(depth)?;
         let decl = E::decl();
         let mut cond = Condition::all();
@@ -337,6 +377,13 @@ impl<E: Declared> Filter<E> {
             }
         }
         cond = cond.add(self.extras.condition()?);
+        for (_, some) in &self.relations {
+            cond = cond.add(some.condition(
+                Expr::col((E::default(), E::tenant_column())),
+                Expr::col((E::default(), E::id_column())),
+                depth,
+            )?);
+        }
         combine(cond, &self.and, &self.or, |f| f.condition_at(depth + 1))
     }
 
@@ -349,6 +396,11 @@ impl<E: Declared> Filter<E> {
             }
         }
         self.extras.personal_fields(out);
+        for (name, some) in &self.relations {
+            if some.personal() {
+                out.push(name);
+            }
+        }
         for nested in [&self.and, &self.or].into_iter().flatten().flatten() {
             nested.personal_fields(out);
         }
@@ -380,6 +432,17 @@ impl<E: Declared> InputType for Filter<E> {
                 }
             }
             fields.extend(E::FilterExtras::fields(registry).into_values());
+            for reverse in super::dependents::reverse_fields(decl.name) {
+                let doc = format!(
+                    "Those with at least one of their {} matching.",
+                    reverse.name
+                );
+                fields.push(meta::input(
+                    reverse.name,
+                    reverse.target.filter_type(registry),
+                    Some(&doc),
+                ));
+            }
             let list = format!("[{}!]", Self::type_name());
             fields.push(meta::input("and", list.clone(), None));
             fields.push(meta::input("or", list, None));
@@ -405,10 +468,13 @@ impl<E: Declared> InputType for Filter<E> {
         let Some(Value::Object(map)) = value else {
             return Err(InputValueError::expected_type(value.unwrap_or_default()));
         };
+        let given = Value::Object(map.clone());
         let decl = E::decl();
         let mut filter = Filter {
+            given,
             ops: Vec::new(),
             extras: Default::default(),
+            relations: Vec::new(),
             and: None,
             or: None,
             entity: PhantomData,
@@ -427,9 +493,21 @@ impl<E: Declared> InputType for Filter<E> {
                             .map_err(|e| InputValueError::custom(format!("{name}: {e}")))?;
                         filter.ops.push((name, ops));
                     }
-                    None => {
-                        rest.insert(key, value);
-                    }
+                    None => match super::dependents::reverse_fields(decl.name)
+                        .iter()
+                        .find(|r| r.name == name)
+                    {
+                        Some(reverse) => {
+                            let some = reverse
+                                .target
+                                .parse_some(value)
+                                .map_err(|e| InputValueError::custom(format!("{name}: {e}")))?;
+                            filter.relations.push((reverse.name, some));
+                        }
+                        None => {
+                            rest.insert(key, value);
+                        }
+                    },
                 },
             }
         }
@@ -438,28 +516,7 @@ impl<E: Declared> InputType for Filter<E> {
     }
 
     fn to_value(&self) -> Value {
-        let mut map = IndexMap::new();
-        for (name, ops) in &self.ops {
-            let value = match ops {
-                Ops::Text(f) => f.to_value(),
-                Ops::Id(f) => f.to_value(),
-                Ops::Time(f) => f.to_value(),
-                Ops::Date(f) => f.to_value(),
-                Ops::Int(f) => f.to_value(),
-                Ops::Money(f) => f.to_value(),
-            };
-            map.insert(Name::new(name), value);
-        }
-        map.extend(self.extras.to_fields());
-        for (name, list) in [("and", &self.and), ("or", &self.or)] {
-            if let Some(list) = list {
-                map.insert(
-                    Name::new(name),
-                    Value::List(list.iter().map(InputType::to_value).collect()),
-                );
-            }
-        }
-        Value::Object(map)
+        self.given.clone()
     }
 
     fn as_raw_value(&self) -> Option<&Self::RawValueType> {

@@ -12,7 +12,9 @@ use futures_util::future::BoxFuture;
 use sea_orm::ModelTrait;
 use uuid::Uuid;
 
-use super::filter::Filter;
+use std::sync::Arc;
+
+use super::filter::{Filter, SomeFilter};
 use super::node::{Connection, Node, resolve_at};
 use super::order::Order;
 use super::{Declared, meta, root};
@@ -195,6 +197,9 @@ impl<T: Declared> OneTarget for One<T> {
 /// The entity a to-many relation reaches, whatever it is.
 pub trait ManyTarget: Send + Sync {
     fn meta(&self, name: &str, doc: Option<&str>, registry: &mut Registry) -> MetaField;
+    /// The rows' filter input, as a filter field of the parent ("some row matches").
+    fn filter_type(&self, registry: &mut Registry) -> String;
+    fn parse_some(&self, value: Value) -> Result<Arc<dyn SomeFilter>, String>;
     fn resolve<'a>(
         &'a self,
         ctx: &'a Context<'_>,
@@ -213,7 +218,57 @@ impl<C: Declared> Many<C> {
     }
 }
 
+/// Some row of `C` naming the parent row through `parent` matches `filter`.
+struct SomeOf<C: Declared> {
+    parent: C::Column,
+    filter: Filter<C>,
+    key: String,
+}
+
+impl<C: Declared> SomeFilter for SomeOf<C> {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn condition(
+        &self,
+        parent_tenant: sea_orm::sea_query::Expr,
+        parent_id: sea_orm::sea_query::Expr,
+        depth: usize,
+    ) -> ApiResult<sea_orm::Condition> {
+        use sea_orm::sea_query::{Expr, ExprTrait, Query};
+        let mut rows = Query::select()
+            .expr(Expr::val(1))
+            .from(C::default())
+            .and_where(Expr::col((C::default(), C::tenant_column())).eq(parent_tenant))
+            .and_where(Expr::col((C::default(), self.parent)).eq(parent_id))
+            .to_owned();
+        rows.cond_where(self.filter.condition_at(depth + 1)?);
+        Ok(sea_orm::Condition::all().add(Expr::exists(rows)))
+    }
+
+    fn personal(&self) -> bool {
+        let mut fields = Vec::new();
+        self.filter.personal_fields(&mut fields);
+        !fields.is_empty()
+    }
+}
+
 impl<C: Declared> ManyTarget for Many<C> {
+    fn filter_type(&self, registry: &mut Registry) -> String {
+        <Option<Filter<C>> as async_graphql::InputType>::create_type_info(registry)
+    }
+
+    fn parse_some(&self, value: Value) -> Result<Arc<dyn SomeFilter>, String> {
+        let filter = <Filter<C> as async_graphql::InputType>::parse(Some(value.clone()))
+            .map_err(|e| e.into_server_error(Default::default()).message)?;
+        Ok(Arc::new(SomeOf::<C> {
+            parent: self.parent,
+            filter,
+            key: value.to_string(),
+        }))
+    }
+
     fn meta(&self, name: &str, doc: Option<&str>, registry: &mut Registry) -> MetaField {
         let args = vec![
             meta::input("first", "Int".into(), None),

@@ -194,27 +194,31 @@ impl<E: Declared> Root<E> {
     }
 
     async fn many(ctx: &Context<'_>) -> ServerResult<Option<Value>> {
-        let rc = RequestContext::of(ctx);
-        let scope = rc.scope_for(E::decl().read).map_err(|e| fail(ctx, e))?;
         let args = ListArgs::<E>::of(ctx)?;
-        let (cond, lookup) = Lookup::prepare(rc, &args).map_err(|e| fail(ctx, e))?;
-        (E::decl().hooks.before_list)(scope)
-            .await
-            .map_err(|e| fail(ctx, e))?;
-        let page = page::fetch_field(
-            ctx,
-            scope,
-            E::find().filter(cond),
-            &Order::ordering(&args.order_by),
-            args.first,
-            args.after.as_deref(),
-            lookup.kind(),
-        )
-        .await
-        .map_err(|e| fail(ctx, e))?;
-        lookup.note(rc, &page.matched);
-        resolve_at(ctx, &Connection::<E>::from(page)).await
+        let connection = list::<E>(ctx, args).await.map_err(|e| fail(ctx, e))?;
+        resolve_at(ctx, &connection).await
     }
+}
+
+/// A root list of `E` — the one path of `customers(…)` and of a segment's customers: read
+/// scope, the lookup's gate and audit, derived data brought up to date, the page.
+pub async fn list<E: Declared>(ctx: &Context<'_>, args: ListArgs<E>) -> ApiResult<Connection<E>> {
+    let rc = RequestContext::of(ctx);
+    let scope = rc.scope_for(E::decl().read)?;
+    let (cond, lookup) = Lookup::prepare(rc, &args)?;
+    (E::decl().hooks.before_list)(scope).await?;
+    let page = page::fetch_field(
+        ctx,
+        scope,
+        E::find().filter(cond),
+        &Order::ordering(&args.order_by),
+        args.first,
+        args.after.as_deref(),
+        lookup.kind(),
+    )
+    .await?;
+    lookup.note(rc, &page.matched);
+    Ok(Connection::<E>::from(page))
 }
 
 impl<E: Declared> RootEntity for Root<E> {
