@@ -34,6 +34,9 @@ export DOSSIER_JWT_SECRET=aggregates-bench-secret-0123456789-abcdefghij
 export DOSSIER_AUDIT_KEY=aggregates-bench-audit-key-0123456789-abcdefghij
 export DOSSIER_LISTEN=127.0.0.1:$LISTEN_PORT
 export RUST_LOG=warn
+# Latency, one request at a time: the per-tenant rate limit would only add refusals.
+export DOSSIER_TENANT_RATE=${DOSSIER_TENANT_RATE:-1000000}
+export DOSSIER_TENANT_BURST=${DOSSIER_TENANT_BURST:-1000000}
 
 echo "Aggregates benchmark: $RUNS requests per query after a warm-up, $(nproc) cores, $(git rev-parse --short HEAD)"
 echo

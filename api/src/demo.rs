@@ -1,6 +1,6 @@
 //! The demo tenant loaded by `dossier serve --demo`: a few French and European companies,
-//! their contacts, sales and interactions, so that every query of the README has something to
-//! show.
+//! their contacts, sales and interactions, and a segment, so that every query of the README
+//! has something to show.
 
 use chrono::{Duration, NaiveDate, SubsecRound, Utc};
 use entity::{contact, customer, interaction, sale};
@@ -197,6 +197,26 @@ pub async fn load(
             interaction_ids.push(interaction.id);
         }
     }
+    // A segment to evaluate: visited the site lately and bought nothing in six months.
+    let segment = scope
+        .insert(entity::segment::ActiveModel {
+            tenant_id: NotSet,
+            id: Set(Uuid::now_v7()),
+            name: Set("Lapsed visitors".into()),
+            description: Set(Some(
+                "Visited the site in the last 30 days and bought nothing in six months".into(),
+            )),
+            filter: Set(serde_json::json!({"and": [
+                {"interactions": {"kind": {"eq": "WEB_VISIT"},
+                                  "occurredAt": {"gte": (now - Duration::days(30)).to_rfc3339()}}},
+                {"or": [{"stats": {"lastPurchaseAt": {"lt": (now - Duration::days(183)).to_rfc3339()}}},
+                        {"stats": {"lastPurchaseAt": {"isNull": true}}}]}
+            ]})
+            .to_string()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .await?;
     let actor = Actor {
         actor: "system:demo".into(),
         role: Role::Admin,
@@ -221,6 +241,7 @@ pub async fn load(
             created("Contact", contact_ids),
             created("Sale", sale_ids),
             created("Interaction", interaction_ids),
+            created("Segment", vec![segment.id]),
         ],
     )
     .await?;

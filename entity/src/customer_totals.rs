@@ -19,7 +19,7 @@ pub struct Model {
     /// Spent since `recent_since`; recomputed by the API when the twelve-month window moved.
     pub recent_high: i64,
     pub recent_low: i64,
-    pub recent_since: Option<DateTimeUtc>,
+    pub recent_since: DateTimeUtc,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

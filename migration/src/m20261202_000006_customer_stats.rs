@@ -7,8 +7,8 @@
 //!
 //! Sums are kept exact as two halves, `high · 2^32 + low` with `0 ≤ low < 2^32`, which compare
 //! exactly as pairs on both backends. The spend of the last twelve months depends on the day;
-//! the API recomputes it for a tenant's rows whose `recent_since` is not the current window
-//! start (the triggers clear it), so it is exact for the window the caller sees.
+//! the API recomputes it for a tenant's rows whose `recent_since` is before the current window
+//! start (the triggers set it to the epoch), so it is exact for the window the caller sees.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -50,6 +50,10 @@ enum Activity {
     LastInteractionAt,
 }
 
+/// The `recent_since` of rows whose twelve-month spend must be recomputed before it is read:
+/// earlier than any window, so the API finds them with an index range scan.
+const EPOCH: &str = "'1970-01-01T00:00:00+00:00'";
+
 /// The statements that recompute the aggregates of the customer `(tenant, customer)` (SQL
 /// expressions: `NEW.…`, `OLD.…`, a function's parameters) from its sales and interactions.
 pub fn refresh(tenant: &str, customer: &str) -> Vec<String> {
@@ -72,7 +76,7 @@ pub fn refresh(tenant: &str, customer: &str) -> Vec<String> {
              CAST(SUM(s.amount_scaled / 4294967296) AS BIGINT) \
                + CAST(SUM(s.amount_scaled % 4294967296) AS BIGINT) / 4294967296, \
              CAST(SUM(s.amount_scaled % 4294967296) AS BIGINT) % 4294967296, \
-             MAX(s.sold_at), 0, 0, NULL \
+             MAX(s.sold_at), 0, 0, {EPOCH} \
              FROM sales s WHERE {s} GROUP BY s.tenant_id, s.customer_id, s.currency"
         ),
         format!(
@@ -150,15 +154,16 @@ fn triggers(backend: DbBackend, table: &str) -> Vec<String> {
 pub fn backfill() -> Vec<String> {
     vec![
         "DELETE FROM customer_totals".to_owned(),
-        "INSERT INTO customer_totals (tenant_id, customer_id, currency, sales_count, total_high, \
-         total_low, last_purchase_at, recent_high, recent_low, recent_since) \
-         SELECT s.tenant_id, s.customer_id, s.currency, COUNT(*), \
-         CAST(SUM(s.amount_scaled / 4294967296) AS BIGINT) \
-           + CAST(SUM(s.amount_scaled % 4294967296) AS BIGINT) / 4294967296, \
-         CAST(SUM(s.amount_scaled % 4294967296) AS BIGINT) % 4294967296, \
-         MAX(s.sold_at), 0, 0, NULL \
-         FROM sales s GROUP BY s.tenant_id, s.customer_id, s.currency"
-            .to_owned(),
+        format!(
+            "INSERT INTO customer_totals (tenant_id, customer_id, currency, sales_count, total_high, \
+             total_low, last_purchase_at, recent_high, recent_low, recent_since) \
+             SELECT s.tenant_id, s.customer_id, s.currency, COUNT(*), \
+             CAST(SUM(s.amount_scaled / 4294967296) AS BIGINT) \
+               + CAST(SUM(s.amount_scaled % 4294967296) AS BIGINT) / 4294967296, \
+             CAST(SUM(s.amount_scaled % 4294967296) AS BIGINT) % 4294967296, \
+             MAX(s.sold_at), 0, 0, {EPOCH} \
+             FROM sales s GROUP BY s.tenant_id, s.customer_id, s.currency"
+        ),
         "DELETE FROM customer_activity".to_owned(),
         format!(
             "INSERT INTO customer_activity (tenant_id, customer_id, sales_count, first_purchase_at, \
@@ -208,7 +213,7 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone_null(Totals::LastPurchaseAt))
                     .col(big_integer(Totals::RecentHigh))
                     .col(big_integer(Totals::RecentLow))
-                    .col(timestamp_with_time_zone_null(Totals::RecentSince))
+                    .col(timestamp_with_time_zone(Totals::RecentSince))
                     .primary_key(
                         Index::create()
                             .col(Totals::TenantId)

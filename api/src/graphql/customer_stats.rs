@@ -59,7 +59,7 @@ pub async fn refresh_recent(scope: &TenantHandle) -> ApiResult<()> {
          recent_low = COALESCE((SELECT CAST(SUM(s.amount_scaled % 4294967296) AS BIGINT) % 4294967296 \
            FROM sales s WHERE {of_row}), 0), \
          recent_since = {since} \
-         WHERE tenant_id = {tenant} AND (recent_since IS NULL OR recent_since < {since})",
+         WHERE tenant_id = {tenant} AND recent_since < {since}",
         since = p(2),
         tenant = p(1),
     );
@@ -234,7 +234,11 @@ fn having(rows: SelectStatement, cond: Condition, default_matches: bool) -> Cond
 }
 
 fn column(name: &str) -> Expr {
-    Expr::col((Alias::new("a"), Alias::new(name)))
+    Expr::col(column_ref(name))
+}
+
+fn column_ref(name: &str) -> (Alias, Alias) {
+    (Alias::new("a"), Alias::new(name))
 }
 
 /// Whether a whole-number filter accepts `value`.
@@ -268,19 +272,6 @@ fn time(name: &str, f: &DateTimeFilter) -> ApiResult<Condition> {
     ))
 }
 
-/// The default currency of the tenant `tenant` (a column) names.
-fn default_currency(tenant: Expr) -> Expr {
-    let select = Query::select()
-        .column((
-            entity::tenant::Entity,
-            entity::tenant::Column::DefaultCurrency,
-        ))
-        .from(entity::tenant::Entity)
-        .and_where(Expr::col((entity::tenant::Entity, entity::tenant::Column::Id)).eq(tenant))
-        .to_owned();
-    Expr::SubQuery(None, Box::new(select.into()))
-}
-
 fn amount(field: &str, filter: &MoneyFilter, prefix: &str) -> ApiResult<Condition> {
     let mut rows = rows_of("customer_totals");
     match &filter.currency {
@@ -288,8 +279,17 @@ fn amount(field: &str, filter: &MoneyFilter, prefix: &str) -> ApiResult<Conditio
             crate::validate::currency("stats.currency", currency)?;
             rows.and_where(column("currency").eq(currency.clone()));
         }
+        // The tenant's own default currency, by a join on the (one) tenant row rather than
+        // a sub-query per row.
         None => {
-            rows.and_where(column("currency").eq(default_currency(column("tenant_id"))));
+            let tenant = entity::tenant::Entity;
+            rows.inner_join(
+                tenant,
+                Expr::col((tenant, entity::tenant::Column::Id)).equals(column_ref("tenant_id")),
+            );
+            rows.and_where(
+                column("currency").equals((tenant, entity::tenant::Column::DefaultCurrency)),
+            );
         }
     }
     let (high, low) = (
@@ -381,8 +381,8 @@ impl FilterPart for CustomerFilterMore {
     fn personal_fields(&self, _: &mut Vec<&'static str>) {}
 }
 
-/// `LEFT JOIN customer_totals AS money_stats` in the tenant's default currency.
-fn money_join() -> Join {
+/// `LEFT JOIN customer_totals AS money_stats` in `currency`.
+fn money_join(currency: &str) -> Join {
     let alias = Alias::new("money_stats");
     let col = |name: &str| Expr::col((alias.clone(), Alias::new(name)));
     Join {
@@ -391,7 +391,7 @@ fn money_join() -> Join {
         on: Condition::all()
             .add(col("tenant_id").equals((customer::Entity, customer::Column::TenantId)))
             .add(col("customer_id").equals((customer::Entity, customer::Column::Id)))
-            .add(col("currency").eq(default_currency(col("tenant_id")))),
+            .add(col("currency").eq(currency.to_owned())),
     }
 }
 
@@ -433,9 +433,9 @@ pub fn computed_sorts() -> Vec<ComputedSort> {
         ComputedSort {
             name: "spentLast12Months",
             doc: Some("In the tenant's default currency."),
-            build: || {
+            build: |tenant| {
                 (
-                    vec![money_join()],
+                    vec![money_join(&tenant.default_currency)],
                     vec![
                         or_zero("money_stats", "recent_high"),
                         or_zero("money_stats", "recent_low"),
@@ -446,9 +446,9 @@ pub fn computed_sorts() -> Vec<ComputedSort> {
         ComputedSort {
             name: "totalSpent",
             doc: Some("In the tenant's default currency."),
-            build: || {
+            build: |tenant| {
                 (
-                    vec![money_join()],
+                    vec![money_join(&tenant.default_currency)],
                     vec![
                         or_zero("money_stats", "total_high"),
                         or_zero("money_stats", "total_low"),
@@ -459,7 +459,7 @@ pub fn computed_sorts() -> Vec<ComputedSort> {
         ComputedSort {
             name: "salesCount",
             doc: None,
-            build: || {
+            build: |_| {
                 (
                     vec![activity_join()],
                     vec![or_zero("activity_stats", "sales_count")],
@@ -469,12 +469,12 @@ pub fn computed_sorts() -> Vec<ComputedSort> {
         ComputedSort {
             name: "lastPurchaseAt",
             doc: Some("Customers who never bought come first in ascending order."),
-            build: || (vec![activity_join()], vec![or_never("last_purchase_at")]),
+            build: |_| (vec![activity_join()], vec![or_never("last_purchase_at")]),
         },
         ComputedSort {
             name: "interactionsCount",
             doc: None,
-            build: || {
+            build: |_| {
                 (
                     vec![activity_join()],
                     vec![or_zero("activity_stats", "interactions_count")],
@@ -484,7 +484,7 @@ pub fn computed_sorts() -> Vec<ComputedSort> {
         ComputedSort {
             name: "lastInteractionAt",
             doc: Some("Customers never interacted with come first in ascending order."),
-            build: || (vec![activity_join()], vec![or_never("last_interaction_at")]),
+            build: |_| (vec![activity_join()], vec![or_never("last_interaction_at")]),
         },
     ]
 }

@@ -100,6 +100,7 @@ impl<C: Declared> Hash for ChildArgs<C> {
 /// Pages of children (a customer's contacts or sales) for a batch of parents.
 pub struct ChildPages<C> {
     scope: TenantHandle,
+    tenant: entity::tenant::Model,
     cursors: CursorKey,
     kind: PhantomData<fn() -> C>,
 }
@@ -148,7 +149,7 @@ impl<C: Declared> ChildPages<C> {
         args: &ChildArgs<C>,
         parents: &[Uuid],
     ) -> Result<Vec<(Uuid, Page<C::Model>)>, ApiError> {
-        let ordering = Order::ordering(&args.order_by);
+        let ordering = Order::ordering(&args.order_by, Some(&self.tenant));
         let mut base = C::find().filter(args.parent.is_in(parents.iter().copied()));
         if let Some(filter) = &args.filter {
             base = base.filter(filter.condition()?);
@@ -251,7 +252,7 @@ pub async fn children<C: Declared>(
     let rc = crate::graphql::context::RequestContext::of(ctx);
     let after = after
         .map(|c| {
-            let signature = signature::<C>(&Order::ordering(&order_by));
+            let signature = signature::<C>(&Order::ordering(&order_by, Some(&rc.tenant)));
             rc.cursors.decode(rc.scope.tenant_id(), &signature, &c)
         })
         .transpose()?;
@@ -284,6 +285,7 @@ pub async fn children<C: Declared>(
 /// use), and the typed ones of hand-written fields.
 pub struct Loaders {
     scope: TenantHandle,
+    tenant: entity::tenant::Model,
     cursors: CursorKey,
     made: std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     pub stats: DataLoader<crate::graphql::customer_stats::StatsLoader>,
@@ -291,9 +293,14 @@ pub struct Loaders {
 }
 
 impl Loaders {
-    pub fn new(scope: &TenantHandle, cursors: &CursorKey) -> Loaders {
+    pub fn new(
+        scope: &TenantHandle,
+        tenant: &entity::tenant::Model,
+        cursors: &CursorKey,
+    ) -> Loaders {
         Loaders {
             scope: scope.clone(),
+            tenant: tenant.clone(),
             cursors: cursors.clone(),
             made: Default::default(),
             stats: DataLoader::new(
@@ -336,6 +343,7 @@ impl Loaders {
             DataLoader::new(
                 ChildPages {
                     scope: self.scope.clone(),
+                    tenant: self.tenant.clone(),
                     cursors: self.cursors.clone(),
                     kind: PhantomData,
                 },

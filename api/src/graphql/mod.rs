@@ -309,7 +309,7 @@ pub async fn execute(
         }
     };
     let context = Arc::new(RequestContext {
-        loaders: loaders::Loaders::new(&scope, &services.cursors),
+        loaders: loaders::Loaders::new(&scope, &tenant, &services.cursors),
         cursors: services.cursors.clone(),
         subject_keys: services.subject_keys.clone(),
         tenant_changed: Default::default(),

@@ -207,7 +207,7 @@ pub async fn export<E: Declared>(
     let decl = E::decl();
     let mut out = Vec::new();
     for (relation, reverse, _) in towards::<E>(parent, true) {
-        let ordering = super::order::Order::<E>::ordering(&[]);
+        let ordering = super::order::Order::<E>::ordering(&[], None);
         let rows = tx
             .all(ordering.apply(E::find().filter(relation.column.eq(id))))
             .await?;

@@ -169,7 +169,8 @@ pub struct ComputedSort {
     /// The ordering value is `SCREAMING_CASE` of this name (`SPENT_LAST_12_MONTHS`).
     pub name: &'static str,
     pub doc: Option<&'static str>,
-    pub build: fn() -> SortSource,
+    /// From the caller's tenant (its default currency, say), so that the join is on values.
+    pub build: fn(&entity::tenant::Model) -> SortSource,
 }
 
 /// The tables a computed sort joins and its expressions over them.

@@ -178,7 +178,12 @@ impl<E: Declared> InputType for Order<E> {
 
 impl<E: Declared> Order<E> {
     /// The keyset ordering of `order_by`, or of the entity's default ordering when empty.
-    pub fn ordering(order_by: &[Order<E>]) -> Ordering<E::Model> {
+    /// Computed keys need the caller's tenant; without it (a subject export's default
+    /// ordering) they are left out.
+    pub fn ordering(
+        order_by: &[Order<E>],
+        tenant: Option<&entity::tenant::Model>,
+    ) -> Ordering<E::Model> {
         let decl = E::decl();
         let requested: Vec<(&'static str, OrderDirection)> = if order_by.is_empty() {
             decl.default_order.clone()
@@ -193,7 +198,10 @@ impl<E: Declared> Order<E> {
             .into_iter()
             .flat_map(|(name, direction)| -> Vec<SortKey<E::Model>> {
                 if let Some(sort) = decl.computed_sorts.iter().find(|c| c.name == name) {
-                    let (needed, exprs) = (sort.build)();
+                    let Some(tenant) = tenant else {
+                        return Vec::new();
+                    };
+                    let (needed, exprs) = (sort.build)(tenant);
                     for join in needed {
                         if !joins.iter().any(|j| j.alias.0 == join.alias.0) {
                             joins.push(join);

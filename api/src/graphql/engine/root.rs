@@ -211,7 +211,7 @@ pub async fn list<E: Declared>(ctx: &Context<'_>, args: ListArgs<E>) -> ApiResul
         ctx,
         scope,
         E::find().filter(cond),
-        &Order::ordering(&args.order_by),
+        &Order::ordering(&args.order_by, Some(&rc.tenant)),
         args.first,
         args.after.as_deref(),
         lookup.kind(),
