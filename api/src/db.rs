@@ -69,6 +69,10 @@ async fn connect_to(config: &Config, url: &str) -> anyhow::Result<DatabaseConnec
             .max_connections(config.db_pool)
             .min_connections(1)
             .statement_timeout(config.statement_timeout());
+        // No JIT: the API's statements are short, and compiling one whose plan merely looks
+        // expensive (a correlated sub-query over many rows that match nothing) cost 200 ms
+        // a time — more than running it.
+        options.map_sqlx_postgres_opts(|opts| opts.options([("jit", "off")]));
     }
     Database::connect(options)
         .await
