@@ -118,7 +118,9 @@ fn declare() -> Decl<customer::Entity> {
         computed_sorts: customer_stats::computed_sorts(),
         hooks: Hooks {
             check: check_registration,
-            before_list: |scope| Box::pin(customer_stats::refresh_recent(scope)),
+            before_list: |rc| {
+                Box::pin(customer_stats::refresh_once(&rc.scope, &rc.loaders.stats_window))
+            },
             ..Default::default()
         },
     }

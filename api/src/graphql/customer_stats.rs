@@ -95,12 +95,27 @@ pub struct CustomerStats {
 /// twelve-month window up to date).
 pub struct StatsLoader {
     scope: TenantHandle,
+    window: Window,
 }
 
 impl StatsLoader {
-    pub fn new(scope: TenantHandle) -> Self {
-        StatsLoader { scope }
+    pub fn new(scope: TenantHandle, window: Window) -> Self {
+        StatsLoader { scope, window }
     }
+}
+
+/// Whether a request has brought the window up to date: once is enough for a request that
+/// does not write (a write's triggers make rows stale again).
+pub type Window = std::sync::Arc<tokio::sync::Mutex<bool>>;
+
+/// [`refresh_recent`], once per request unless the request writes.
+pub async fn refresh_once(scope: &TenantHandle, window: &Window) -> ApiResult<()> {
+    let mut done = window.lock().await;
+    if !*done || scope.wrote() {
+        refresh_recent(scope).await?;
+        *done = true;
+    }
+    Ok(())
 }
 
 fn money(high: i64, low: i64, currency: &str) -> ApiResult<Money> {
@@ -113,7 +128,7 @@ impl Loader<Uuid> for StatsLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, CustomerStats>, Self::Error> {
-        refresh_recent(&self.scope).await?;
+        refresh_once(&self.scope, &self.window).await?;
         let ids = || keys.iter().copied();
         let totals = self
             .scope

@@ -289,6 +289,8 @@ pub struct Loaders {
     cursors: CursorKey,
     made: std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     pub stats: DataLoader<crate::graphql::customer_stats::StatsLoader>,
+    /// Shared by the customer lists and `stats`, so the window is refreshed once a request.
+    pub stats_window: crate::graphql::customer_stats::Window,
     pub consents: DataLoader<crate::graphql::consent::ConsentsOf>,
 }
 
@@ -298,13 +300,15 @@ impl Loaders {
         tenant: &entity::tenant::Model,
         cursors: &CursorKey,
     ) -> Loaders {
+        let stats_window = crate::graphql::customer_stats::Window::default();
         Loaders {
+            stats_window: stats_window.clone(),
             scope: scope.clone(),
             tenant: tenant.clone(),
             cursors: cursors.clone(),
             made: Default::default(),
             stats: DataLoader::new(
-                crate::graphql::customer_stats::StatsLoader::new(scope.clone()),
+                crate::graphql::customer_stats::StatsLoader::new(scope.clone(), stats_window),
                 tokio::spawn,
             ),
             consents: DataLoader::new(

@@ -196,7 +196,7 @@ pub struct Hooks<E: sea_orm::EntityTrait> {
     pub before_delete: for<'a> fn(&'a WriteTx<'a>, Uuid) -> BoxFuture<'a, ApiResult<()>>,
     /// Brings derived data up to date before a list reads it (a customer's spend of the
     /// last twelve months, whose window moves every day).
-    pub before_list: for<'a> fn(&'a crate::tenancy::TenantHandle) -> BoxFuture<'a, ApiResult<()>>,
+    pub before_list: for<'a> fn(&'a RequestContext) -> BoxFuture<'a, ApiResult<()>>,
 }
 
 impl<E: sea_orm::EntityTrait> Default for Hooks<E> {

@@ -206,7 +206,7 @@ pub async fn list<E: Declared>(ctx: &Context<'_>, args: ListArgs<E>) -> ApiResul
     let rc = RequestContext::of(ctx);
     let scope = rc.scope_for(E::decl().read)?;
     let (cond, lookup) = Lookup::prepare(rc, &args)?;
-    (E::decl().hooks.before_list)(scope).await?;
+    (E::decl().hooks.before_list)(rc).await?;
     let page = page::fetch_field(
         ctx,
         scope,
