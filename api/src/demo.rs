@@ -207,9 +207,8 @@ pub async fn load(
                 "Visited the site in the last 30 days and bought nothing in six months".into(),
             )),
             filter: Set(serde_json::json!({"and": [
-                {"interactions": {"kind": {"eq": "WEB_VISIT"},
-                                  "occurredAt": {"gte": (now - Duration::days(30)).to_rfc3339()}}},
-                {"or": [{"stats": {"lastPurchaseAt": {"lt": (now - Duration::days(183)).to_rfc3339()}}},
+                {"interactions": {"kind": {"eq": "WEB_VISIT"}, "occurredAt": {"gteAgo": "P30D"}}},
+                {"or": [{"stats": {"lastPurchaseAt": {"ltAgo": "P6M"}}},
                         {"stats": {"lastPurchaseAt": {"isNull": true}}}]}
             ]})
             .to_string()),

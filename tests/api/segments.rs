@@ -53,10 +53,11 @@ async fn a_segment_is_a_saved_filter_evaluated_live(backend: Backend) {
     touch(&app, initech, "CALL", 5).await;
     touch(&app, hooli, "WEB_VISIT", 40).await;
 
-    // Visited the site in the last 30 days and bought nothing in six months.
+    // Visited the site in the last 30 days and bought nothing in six months — relative to
+    // whenever the segment is evaluated.
     let filter = json!({"and": [
-        {"interactions": {"kind": {"eq": "WEB_VISIT"}, "occurredAt": {"gte": ago(30)}}},
-        {"or": [{"stats": {"lastPurchaseAt": {"lt": ago(183)}}}, {"stats": {"lastPurchaseAt": {"isNull": true}}}]}
+        {"interactions": {"kind": {"eq": "WEB_VISIT"}, "occurredAt": {"gteAgo": "P30D"}}},
+        {"or": [{"stats": {"lastPurchaseAt": {"ltAgo": "P6M"}}}, {"stats": {"lastPurchaseAt": {"isNull": true}}}]}
     ]});
     let created = app
         .gql(
@@ -113,6 +114,13 @@ async fn a_segment_is_a_saved_filter_evaluated_live(backend: Backend) {
     )
     .await
     .expect_code("CONFLICT");
+    app.gql(
+        &agent,
+        CREATE,
+        json!({"input": {"name": "Bad span", "filter": {"createdAt": {"gteAgo": "30 days"}}}}),
+    )
+    .await
+    .expect_code("BAD_USER_INPUT");
     let too_wide: Vec<Value> = (0..17).map(|_| json!({"name": {"eq": "x"}})).collect();
     app.gql(
         &agent,

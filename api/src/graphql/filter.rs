@@ -99,8 +99,36 @@ impl UuidFilter {
     }
 }
 
+/// A time span back from now, as an ISO 8601 duration (`P30D`, `P6M`, `P1Y`, `P2W`, `PT12H`).
+pub type Ago = String;
+
+/// `now` minus the duration `ago`.
+pub fn ago_from(field: &str, ago: &str, now: DateTime<Utc>) -> ApiResult<DateTime<Utc>> {
+    let invalid = || {
+        ApiError::BadUserInput(format!(
+            "{field}: a duration such as P30D, P6M, P1Y, P2W or PT12H"
+        ))
+    };
+    let (time, text) = match ago.strip_prefix("PT") {
+        Some(rest) => (true, rest),
+        None => (false, ago.strip_prefix('P').ok_or_else(invalid)?),
+    };
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: u32 = number.parse().map_err(|_| invalid())?;
+    let back = match (time, unit) {
+        (false, "Y") => now.checked_sub_months(chrono::Months::new(n.saturating_mul(12))),
+        (false, "M") => now.checked_sub_months(chrono::Months::new(n)),
+        (false, "W") => now.checked_sub_signed(chrono::Duration::weeks(n.into())),
+        (false, "D") => now.checked_sub_signed(chrono::Duration::days(n.into())),
+        (true, "H") => now.checked_sub_signed(chrono::Duration::hours(n.into())),
+        (true, "M") => now.checked_sub_signed(chrono::Duration::minutes(n.into())),
+        _ => None,
+    };
+    back.ok_or_else(invalid)
+}
+
 macro_rules! range_filter {
-    ($name:ident, $ty:ty, $doc:literal) => {
+    ($name:ident, $ty:ty, $doc:literal $(, $ago:ident)?) => {
         #[doc = $doc]
         #[derive(InputObject, Clone, Debug, Default, PartialEq, Eq, Hash)]
         pub struct $name {
@@ -111,6 +139,13 @@ macro_rules! range_filter {
             pub lt: Option<$ty>,
             pub lte: Option<$ty>,
             pub is_null: Option<bool>,
+            $(
+                /// At or after this long ago, e.g. `P30D`: "in the last 30 days", whenever the
+                /// filter runs (a saved segment keeps rolling).
+                pub gte_ago: Option<$ago>,
+                /// Before this long ago, e.g. `P6M`: "more than six months ago".
+                pub lt_ago: Option<$ago>,
+            )?
         }
 
         impl $name {
@@ -143,6 +178,18 @@ macro_rules! range_filter {
                 if let Some(v) = &self.lte {
                     cond = cond.add(expr.clone().lte(map(v)?));
                 }
+                $(
+                    let now = Utc::now();
+                    let at = |field: &str, ago: &Option<$ago>| {
+                        ago.as_deref().map(|a| ago_from(field, a, now)).transpose()
+                    };
+                    if let Some(since) = at("gteAgo", &self.gte_ago)? {
+                        cond = cond.add(expr.clone().gte(since));
+                    }
+                    if let Some(before) = at("ltAgo", &self.lt_ago)? {
+                        cond = cond.add(expr.clone().lt(before));
+                    }
+                )?
                 Ok(null_check(cond, &expr, self.is_null))
             }
         }
@@ -152,7 +199,8 @@ macro_rules! range_filter {
 range_filter!(
     DateTimeFilter,
     DateTime<Utc>,
-    "Operators on a point in time."
+    "Operators on a point in time.",
+    Ago
 );
 range_filter!(DateFilter, Date, "Operators on a calendar date.");
 range_filter!(DecimalFilter, Decimal, "Operators on an amount of money.");
@@ -220,4 +268,53 @@ pub fn depth_guard(depth: usize) -> ApiResult<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ago_from;
+    use chrono::{DateTime, Utc};
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .expect("a time")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn durations_count_back_from_now() {
+        let now = at("2026-12-02T10:00:00Z");
+        for (ago, expected) in [
+            ("P30D", "2026-11-02T10:00:00Z"),
+            ("P6M", "2026-06-02T10:00:00Z"),
+            ("P1Y", "2025-12-02T10:00:00Z"),
+            ("P2W", "2026-11-18T10:00:00Z"),
+            ("PT12H", "2026-12-01T22:00:00Z"),
+            ("PT90M", "2026-12-02T08:30:00Z"),
+        ] {
+            assert_eq!(ago_from("f", ago, now).ok(), Some(at(expected)), "{ago}");
+        }
+    }
+
+    #[test]
+    fn other_durations_are_refused_naming_the_field() {
+        let now = at("2026-12-02T10:00:00Z");
+        for ago in [
+            "",
+            "P",
+            "30D",
+            "P30",
+            "P-3D",
+            "P1.5D",
+            "PT3D",
+            "P3H",
+            "P99999999999Y",
+        ] {
+            let refused = ago_from("gteAgo", ago, now).expect_err(ago);
+            assert!(
+                refused.to_string().starts_with("gteAgo: "),
+                "{ago}: {refused}"
+            );
+        }
+    }
 }
