@@ -183,7 +183,18 @@ async fn a_segment_on_personal_data_is_a_lookup(backend: Backend) {
 
     let analyst = app.token(app.a.id, "analyst");
     let answer = app.gql(&analyst, EVALUATE, json!({"id": id})).await;
-    assert_eq!(answer.codes(), vec!["FORBIDDEN"], "{}", answer.body);
+    // Neither the members nor the filter that names the email.
+    assert_eq!(
+        answer.codes(),
+        vec!["FORBIDDEN", "FORBIDDEN"],
+        "{}",
+        answer.body
+    );
+    assert!(
+        !answer.body.to_string().contains("@acme."),
+        "{}",
+        answer.body
+    );
     let denied = app
         .audit_events(json!({"entity": {"eq": "Customer"}, "outcome": "DENIED"}))
         .await;
@@ -213,3 +224,117 @@ async fn a_segment_on_personal_data_is_a_lookup(backend: Backend) {
 }
 
 on_both_backends!(a_segment_on_personal_data_is_a_lookup);
+
+/// What a filter, an ordering or a saved segment reads of other rows needs those rows' read
+/// scopes, as reading them would (review of this change: related rows, sales figures, a
+/// segment's stored filter).
+async fn filters_need_the_scopes_of_what_they_read(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = app.agent_a();
+    let acme = app.customer(&agent, "Acme").await;
+    let globex = app.customer(&agent, "Globex").await;
+    app.sale(&agent, acme, "5000.00", &ago(3)).await;
+    app.contact(&agent, globex, "Ann", "ann@globex.example")
+        .await;
+    let only = app.token_with(app.a.id, "analyst", "customers:read");
+    for query in [
+        r#"{ customers(filter: {sales: {amount: {gte: "4000"}}}) { edges { node { name } } } }"#,
+        r#"{ customers(filter: {stats: {totalSpent: {gte: "4000"}}}) { edges { node { name } } } }"#,
+        r#"{ customers(orderBy: [{field: TOTAL_SPENT, direction: DESC}]) { edges { node { name } } } }"#,
+        r#"{ customers(filter: {contacts: {createdAt: {isNull: false}}}) { edges { node { name } } } }"#,
+        r#"{ customers(filter: {or: [{name: {eq: "x"}}, {contacts: {jobTitle: {isNull: true}}}]}) { totalCount } }"#,
+    ] {
+        app.gql(&only, query, json!({}))
+            .await
+            .expect_code("FORBIDDEN");
+    }
+    // What needs only the customer scopes still answers.
+    let data = app
+        .gql(
+            &only,
+            r#"{ customers(filter: {stats: {interactionsCount: {eq: 0}}}, orderBy: [{field: LAST_INTERACTION_AT}]) { totalCount } }"#,
+            json!({}),
+        )
+        .await
+        .ok();
+    assert_eq!(data["customers"]["totalCount"], json!(2));
+
+    // A saved filter shows what it reads: under the same scopes, and pii:read when personal.
+    app.gql(
+        &agent,
+        CREATE,
+        json!({"input": {"name": "Ann", "filter": {"contacts": {"email": {"eq": "ann@globex.example"}}}}}),
+    )
+    .await
+    .ok();
+    let analyst = app.token(app.a.id, "analyst");
+    let answer = app
+        .gql(
+            &analyst,
+            "{ segments { edges { node { name usesPersonalData filter } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(answer.codes(), vec!["FORBIDDEN"], "{}", answer.body);
+    assert!(
+        !answer.body.to_string().contains("ann@globex.example"),
+        "{}",
+        answer.body
+    );
+    let denied = app
+        .audit_events(json!({"entity": {"eq": "Segment"}, "outcome": "DENIED"}))
+        .await;
+    assert_eq!(denied[0]["fields"], json!(["filter"]), "{denied:?}");
+    let data = app
+        .gql(
+            &agent,
+            "{ segments { edges { node { filter } } } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    assert!(data.to_string().contains("ann@globex.example"));
+}
+
+on_both_backends!(filters_need_the_scopes_of_what_they_read);
+
+/// A contact's write does not reach the customer's interactions: moving a person with
+/// interactions is refused like moving one with sales, and deleting one needs the write scope
+/// of the interactions it unlinks.
+async fn contact_writes_leave_the_customers_history_alone(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = app.agent_a();
+    let acme = app.customer(&agent, "Acme").await;
+    let globex = app.customer(&agent, "Globex").await;
+    let ann = app.contact(&agent, acme, "Ann", "ann@acme.example").await;
+    app.gql(
+        &agent,
+        "mutation($c: UUID!, $p: UUID!) { createInteraction(input: {customerId: $c, contactId: $p, kind: CALL}) { id } }",
+        json!({"c": acme, "p": ann}),
+    )
+    .await
+    .ok();
+    app.gql(
+        &agent,
+        "mutation($id: UUID!, $c: UUID!) { updateContact(id: $id, input: {customerId: $c}) { id } }",
+        json!({"id": ann, "c": globex}),
+    )
+    .await
+    .expect_code("CONFLICT");
+    let writer = app.token_with(app.a.id, "agent", "contacts:write");
+    app.gql(
+        &writer,
+        "mutation($id: UUID!) { deleteContact(id: $id) }",
+        json!({"id": ann}),
+    )
+    .await
+    .expect_code("FORBIDDEN");
+    assert_eq!(
+        app.admin_count("SELECT COUNT(*) FROM interactions WHERE contact_id IS NULL")
+            .await,
+        0,
+        "nothing unlinked"
+    );
+}
+
+on_both_backends!(contact_writes_leave_the_customers_history_alone);

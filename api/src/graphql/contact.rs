@@ -124,6 +124,18 @@ async fn before_write(
                 "customerId: this contact has {sales} sales with their current customer, so they cannot move to another"
             )));
         }
+        // Likewise their interactions, which belong to the customer's history.
+        let interactions =
+            w.tx.count(
+                entity::interaction::Entity::find()
+                    .filter(entity::interaction::Column::ContactId.eq(before.id)),
+            )
+            .await?;
+        if interactions > 0 {
+            return Err(ApiError::Conflict(format!(
+                "customerId: this contact has {interactions} interactions with their current customer, so they cannot move to another"
+            )));
+        }
     }
     if before.is_none() || model.email.is_set() || model.phone.is_set() {
         model.matches_erasure_id = Set(reimported(w.tx, w.rc, model).await?);

@@ -394,6 +394,19 @@ impl FilterPart for CustomerFilterMore {
         }
     }
     fn personal_fields(&self, _: &mut Vec<&'static str>) {}
+
+    fn scopes(&self, out: &mut Vec<crate::auth::Scope>) {
+        let Some(stats) = &self.stats else { return };
+        let s = stats;
+        if s.sales_count.is_some()
+            || s.total_spent.is_some()
+            || s.spent_last12_months.is_some()
+            || s.first_purchase_at.is_some()
+            || s.last_purchase_at.is_some()
+        {
+            out.push(crate::auth::Scope::SalesRead);
+        }
+    }
 }
 
 /// `LEFT JOIN customer_totals AS money_stats` in `currency`.
@@ -447,6 +460,7 @@ pub fn computed_sorts() -> Vec<ComputedSort> {
     vec![
         ComputedSort {
             name: "spentLast12Months",
+            scope: Some(crate::auth::Scope::SalesRead),
             doc: Some("In the tenant's default currency."),
             build: |tenant| {
                 (
@@ -460,6 +474,7 @@ pub fn computed_sorts() -> Vec<ComputedSort> {
         },
         ComputedSort {
             name: "totalSpent",
+            scope: Some(crate::auth::Scope::SalesRead),
             doc: Some("In the tenant's default currency."),
             build: |tenant| {
                 (
@@ -473,6 +488,7 @@ pub fn computed_sorts() -> Vec<ComputedSort> {
         },
         ComputedSort {
             name: "salesCount",
+            scope: Some(crate::auth::Scope::SalesRead),
             doc: None,
             build: |_| {
                 (
@@ -483,11 +499,13 @@ pub fn computed_sorts() -> Vec<ComputedSort> {
         },
         ComputedSort {
             name: "lastPurchaseAt",
+            scope: Some(crate::auth::Scope::SalesRead),
             doc: Some("Customers who never bought come first in ascending order."),
             build: |_| (vec![activity_join()], vec![or_never("last_purchase_at")]),
         },
         ComputedSort {
             name: "interactionsCount",
+            scope: None,
             doc: None,
             build: |_| {
                 (
@@ -498,6 +516,7 @@ pub fn computed_sorts() -> Vec<ComputedSort> {
         },
         ComputedSort {
             name: "lastInteractionAt",
+            scope: None,
             doc: Some("Customers never interacted with come first in ascending order."),
             build: |_| (vec![activity_join()], vec![or_never("last_interaction_at")]),
         },

@@ -3,18 +3,20 @@
 //! live through the same path as `customers(filter: …)` — so a segment that reads personal
 //! data needs `pii:read` and is audited as a lookup, like the filter it holds.
 
-use async_graphql::{Context, InputType, Object, OutputType, Value};
+use async_graphql::{Context, InputType, Object, Value};
 use entity::customer;
 use entity::segment::{Column, Model};
 use sea_orm::ActiveValue::Set;
 
+use crate::audit::Outcome;
 use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult, GqlResult};
+use crate::graphql::context::RequestContext;
 use crate::graphql::engine::filter::Filter;
 use crate::graphql::engine::node::Connection;
 use crate::graphql::engine::order::Order;
 use crate::graphql::engine::root::{ListArgs, list};
-use crate::graphql::engine::{Decl, FilterKind, Hooks, Output, SortKind, field, text, time_field};
+use crate::graphql::engine::{Decl, FilterKind, Hooks, SortKind, field, text, time_field};
 use crate::graphql::page::list_complexity;
 
 crate::declared!(
@@ -61,16 +63,7 @@ fn declare() -> Decl<entity::segment::Entity> {
             text("description", Column::Description, 1_000).into(),
             field("filter", Column::Filter)
                 .doc("The customers' filter it holds, as given.")
-                .show_with(Output {
-                    type_info:
-                        <async_graphql::Json<serde_json::Value> as OutputType>::create_type_info,
-                    value: Box::new(|m: &Model| {
-                        serde_json::from_str::<serde_json::Value>(&m.filter)
-                            .ok()
-                            .and_then(|json| Value::from_json(json).ok())
-                            .unwrap_or(Value::Null)
-                    }),
-                })
+                .extra()
                 .required::<CustomerFilter>(|m, filter, _| {
                     // Refused now, with the filter's own error, rather than when evaluated.
                     filter.condition()?;
@@ -100,6 +93,35 @@ pub struct SegmentMore<'a>(&'a Model);
 
 #[Object]
 impl SegmentMore<'_> {
+    /// The customers' filter it holds, as given. It shows what it reads, so it is shown
+    /// under the read scopes evaluating it needs and, when it reads personal data, under
+    /// `pii:read` — a read that is audited.
+    async fn filter(&self, ctx: &Context<'_>) -> GqlResult<async_graphql::Json<serde_json::Value>> {
+        let rc = RequestContext::of(ctx);
+        let filter = stored(self.0)?;
+        let mut scopes = Vec::new();
+        filter.scopes(&mut scopes);
+        for scope in scopes {
+            rc.principal.require(scope)?;
+        }
+        let mut personal = Vec::new();
+        filter.personal_fields(&mut personal);
+        if !personal.is_empty() {
+            let outcome = match rc.may_read_personal() {
+                Ok(()) => Outcome::Allowed,
+                Err(refused) => {
+                    rc.reads
+                        .note("Segment", self.0.id, "filter", Outcome::Denied);
+                    return Err(refused.into());
+                }
+            };
+            rc.reads.note("Segment", self.0.id, "filter", outcome);
+        }
+        let json = serde_json::from_str(&self.0.filter)
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("segment {}: {e}", self.0.id)))?;
+        Ok(async_graphql::Json(json))
+    }
+
     /// Whether evaluating it reads personal data (a filter on contacts' names, say): it then
     /// needs `pii:read`, and each evaluation is audited as a lookup.
     async fn uses_personal_data(&self) -> GqlResult<bool> {

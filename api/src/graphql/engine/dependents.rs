@@ -152,6 +152,9 @@ pub async fn follow<E: Declared>(
                 });
             }
             Fate::Unlink => {
+                if let Some(principal) = principal {
+                    principal.require(decl.write)?;
+                }
                 tx.update_where::<E>(naming(), relation.column, sea_orm::Value::Uuid(None))
                     .await?;
                 let field = decl

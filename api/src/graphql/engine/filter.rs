@@ -233,6 +233,9 @@ pub trait FilterPart: InputType + Clone + PartialEq + Eq + Hash + Default + 'sta
     fn condition(&self) -> ApiResult<Condition>;
     /// The personal-data fields this part reads (a lookup when not empty).
     fn personal_fields(&self, out: &mut Vec<&'static str>);
+    /// The read scopes of what this part reads beyond the entity's own rows (a customer's
+    /// sales figures need `sales:read`, as `Customer.stats` does).
+    fn scopes(&self, _out: &mut Vec<crate::auth::Scope>) {}
 
     fn fields(registry: &mut Registry) -> IndexMap<String, MetaInputValue> {
         meta::input_fields_of::<Self>(registry)
@@ -286,6 +289,8 @@ pub trait SomeFilter: Send + Sync {
     -> ApiResult<Condition>;
     /// Whether it reads personal data of the related rows: a lookup.
     fn personal(&self) -> bool;
+    /// The read scopes of the related rows it reads (nested relations included).
+    fn scopes(&self, out: &mut Vec<crate::auth::Scope>);
 }
 
 /// A filter on an entity's rows, as the caller gave it.
@@ -385,6 +390,18 @@ impl<E: Declared> Filter<E> {
             )?);
         }
         combine(cond, &self.and, &self.or, |f| f.condition_at(depth + 1))
+    }
+
+    /// The read scopes the filter needs beyond the entity's own: those of the related rows and
+    /// hand-written parts it reads, nested ones included.
+    pub fn scopes(&self, out: &mut Vec<crate::auth::Scope>) {
+        self.extras.scopes(out);
+        for (_, some) in &self.relations {
+            some.scopes(out);
+        }
+        for nested in [&self.and, &self.or].into_iter().flatten().flatten() {
+            nested.scopes(out);
+        }
     }
 
     /// The personal-data fields the filter reads, nested ones included.

@@ -169,6 +169,8 @@ pub struct ComputedSort {
     /// The ordering value is `SCREAMING_CASE` of this name (`SPENT_LAST_12_MONTHS`).
     pub name: &'static str,
     pub doc: Option<&'static str>,
+    /// The read scope the values need (`sales:read` for a customer's spend).
+    pub scope: Option<Scope>,
     /// From the caller's tenant (its default currency, say), so that the join is on values.
     pub build: fn(&entity::tenant::Model) -> SortSource,
 }

@@ -252,6 +252,11 @@ impl<C: Declared> SomeFilter for SomeOf<C> {
         self.filter.personal_fields(&mut fields);
         !fields.is_empty()
     }
+
+    fn scopes(&self, out: &mut Vec<crate::auth::Scope>) {
+        out.push(C::decl().read);
+        self.filter.scopes(out);
+    }
 }
 
 impl<C: Declared> ManyTarget for Many<C> {

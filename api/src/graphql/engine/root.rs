@@ -70,6 +70,23 @@ impl<C: Declared> Lookup<C> {
     /// Validates the list's filter, and gates and notes its lookup before any row is read
     /// (so that a lookup refused on the way — too many to count — is on record too).
     pub fn prepare(rc: &RequestContext, args: &ListArgs<C>) -> ApiResult<(Condition, Self)> {
+        // What the filter and the ordering read of other rows needs those rows' read scopes,
+        // as reading them would.
+        let mut scopes = Vec::new();
+        if let Some(filter) = &args.filter {
+            filter.scopes(&mut scopes);
+        }
+        for order in &args.order_by {
+            let computed = C::decl().computed_sorts.iter();
+            scopes.extend(
+                computed
+                    .filter(|c| c.name == order.field)
+                    .filter_map(|c| c.scope),
+            );
+        }
+        for scope in scopes {
+            rc.principal.require(scope)?;
+        }
         let mut personal = Vec::new();
         let cond = match &args.filter {
             Some(filter) => {
