@@ -166,7 +166,7 @@ async fn a_segment_on_personal_data_is_a_lookup(backend: Backend) {
     let agent = app.agent_a();
     let acme = app.customer(&agent, "Acme").await;
     let globex = app.customer(&agent, "Globex").await;
-    app.contact(&agent, acme, "Ann", "ann@acme.example").await;
+    let ann = app.contact(&agent, acme, "Ann", "ann@acme.example").await;
     app.contact(&agent, globex, "Gus", "gus@globex.example")
         .await;
     let created = app
@@ -220,6 +220,20 @@ async fn a_segment_on_personal_data_is_a_lookup(backend: Backend) {
         ("READ", "Customer"),
         &[acme],
         &["contacts"],
+    );
+    // The people it looked up are named too, with the fields it read of them, so each
+    // person's access log shows the lookup.
+    let people = app
+        .audit_events(
+            json!({"entity": {"eq": "Contact"}, "action": ["READ"], "outcome": "ALLOWED"}),
+        )
+        .await;
+    assert_event(
+        &people[0],
+        ("user-agent", "agent"),
+        ("READ", "Contact"),
+        &[ann],
+        &["email"],
     );
 }
 

@@ -278,6 +278,9 @@ impl FilterPart for NoFilterExtras {
     fn personal_fields(&self, _: &mut Vec<&'static str>) {}
 }
 
+/// A related entity's name, the personal fields read of it, and the ids of its rows matched.
+pub type LookedUp = (&'static str, Vec<&'static str>, Vec<uuid::Uuid>);
+
 /// "At least one related row matches" (`customers(filter: {interactions: {kind: {eq: CALL}}})`),
 /// whatever the related entity.
 pub trait SomeFilter: Send + Sync {
@@ -291,6 +294,15 @@ pub trait SomeFilter: Send + Sync {
     fn personal(&self) -> bool;
     /// The read scopes of the related rows it reads (nested relations included).
     fn scopes(&self, out: &mut Vec<crate::auth::Scope>);
+    /// For a lookup by the related rows' personal data: their entity, the personal fields the
+    /// filter reads of them, and the related rows of `parents` it matches (at most
+    /// `limit`) — so the audit log names the people looked up, not only their companies.
+    fn looked_up<'a>(
+        &'a self,
+        scope: &'a crate::tenancy::TenantHandle,
+        parents: &'a [uuid::Uuid],
+        limit: u64,
+    ) -> futures_util::future::BoxFuture<'a, ApiResult<LookedUp>>;
 }
 
 /// A filter on an entity's rows, as the caller gave it.
@@ -401,6 +413,18 @@ impl<E: Declared> Filter<E> {
         }
         for nested in [&self.and, &self.or].into_iter().flatten().flatten() {
             nested.scopes(out);
+        }
+    }
+
+    /// The related-row filters that read personal data, nested ones included.
+    pub fn personal_relations(&self, out: &mut Vec<Arc<dyn SomeFilter>>) {
+        for (_, some) in &self.relations {
+            if some.personal() {
+                out.push(some.clone());
+            }
+        }
+        for nested in [&self.and, &self.or].into_iter().flatten().flatten() {
+            nested.personal_relations(out);
         }
     }
 

@@ -257,6 +257,30 @@ impl<C: Declared> SomeFilter for SomeOf<C> {
         out.push(C::decl().read);
         self.filter.scopes(out);
     }
+
+    fn looked_up<'a>(
+        &'a self,
+        scope: &'a crate::tenancy::TenantHandle,
+        parents: &'a [Uuid],
+        limit: u64,
+    ) -> BoxFuture<'a, ApiResult<super::filter::LookedUp>> {
+        Box::pin(async move {
+            use sea_orm::{ColumnTrait, QueryFilter};
+            let mut fields = Vec::new();
+            self.filter.personal_fields(&mut fields);
+            fields.sort_unstable();
+            fields.dedup();
+            let ids = if parents.is_empty() {
+                Vec::new()
+            } else {
+                let select = C::find()
+                    .filter(self.parent.is_in(parents.iter().copied()))
+                    .filter(self.filter.condition()?);
+                scope.ids(select, limit).await?
+            };
+            Ok((C::decl().name, fields, ids))
+        })
+    }
 }
 
 impl<C: Declared> ManyTarget for Many<C> {
@@ -326,6 +350,10 @@ impl<C: Declared> ManyTarget for Many<C> {
             .await
             .map_err(|e| fail(ctx, e))?;
             lookup.note(rc, &page.matched);
+            lookup
+                .note_related(rc, &page.matched)
+                .await
+                .map_err(|e| fail(ctx, e))?;
             resolve_at(ctx, &Connection::<C>::from(page)).await
         })
     }

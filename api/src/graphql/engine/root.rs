@@ -63,6 +63,8 @@ impl<C: Declared> ListArgs<C> {
 /// audited with the fields used and every row the answer depended on ([`page::Lookup`]).
 pub struct Lookup<C: Declared> {
     personal: Vec<&'static str>,
+    /// Related-row filters by personal data: each also names the related rows it matched.
+    related: Vec<std::sync::Arc<dyn super::filter::SomeFilter>>,
     entity: PhantomData<fn() -> C>,
 }
 
@@ -88,9 +90,11 @@ impl<C: Declared> Lookup<C> {
             rc.principal.require(scope)?;
         }
         let mut personal = Vec::new();
+        let mut related = Vec::new();
         let cond = match &args.filter {
             Some(filter) => {
                 filter.personal_fields(&mut personal);
+                filter.personal_relations(&mut related);
                 filter.condition()?
             }
             None => Condition::all(),
@@ -100,6 +104,7 @@ impl<C: Declared> Lookup<C> {
         personal.dedup();
         let lookup = Lookup {
             personal,
+            related,
             entity: PhantomData,
         };
         if !lookup.personal.is_empty()
@@ -132,6 +137,20 @@ impl<C: Declared> Lookup<C> {
             rc.reads
                 .note_all(C::decl().name, matched, &self.personal, Outcome::Allowed);
         }
+    }
+
+    /// Notes the related rows a lookup by their personal data matched among `matched`.
+    pub async fn note_related(&self, rc: &RequestContext, matched: &[Uuid]) -> ApiResult<()> {
+        for some in &self.related {
+            let (entity, fields, ids) = some
+                .looked_up(&rc.scope, matched, page::PERSONAL_COUNT_MAX + 1)
+                .await?;
+            if ids.len() as u64 > page::PERSONAL_COUNT_MAX {
+                return Err(page::personal_count_too_large());
+            }
+            rc.reads.note_all(entity, &ids, &fields, Outcome::Allowed);
+        }
+        Ok(())
     }
 }
 
@@ -235,6 +254,7 @@ pub async fn list<E: Declared>(ctx: &Context<'_>, args: ListArgs<E>) -> ApiResul
     )
     .await?;
     lookup.note(rc, &page.matched);
+    lookup.note_related(rc, &page.matched).await?;
     Ok(Connection::<E>::from(page))
 }
 
