@@ -449,6 +449,13 @@ impl<E: Declared> Filter<E> {
 
     fn parse_list(value: Value) -> Result<Vec<Filter<E>>, InputValueError<Self>> {
         match value {
+            // Refused before any of it is parsed: only the body size bounds the list.
+            Value::List(items) if items.len() > crate::graphql::filter::MAX_FILTER_WIDTH => {
+                Err(InputValueError::custom(format!(
+                    "`and` and `or` take at most {} filters each",
+                    crate::graphql::filter::MAX_FILTER_WIDTH
+                )))
+            }
             Value::List(items) => items.into_iter().map(|v| Self::parse(Some(v))).collect(),
             // Input coercion: a single object where a list is expected is a list of one.
             other => Ok(vec![Self::parse(Some(other))?]),
