@@ -47,6 +47,7 @@ for backend in $BACKENDS; do
     case "$backend" in
       sqlite)
         rm -f "$WORK"/dossier.db*
+        unset DOSSIER_OWNER_DATABASE_URL
         export DATABASE_URL="sqlite://$WORK/dossier.db?mode=rwc"
         ;;
       postgres)
