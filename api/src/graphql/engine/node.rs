@@ -1,6 +1,6 @@
 //! The object type of an entity (`Customer`), its connection and its edge, generated from the
 //! declaration. A personal field resolves through the one gate
-//! ([`RequestContext::personal`]): without `pii:read` it is `null` with a `FORBIDDEN` error at
+//! ([`personal_field`](crate::graphql::personal_field)): without `pii:read` it is `null` with a `FORBIDDEN` error at
 //! its path, and either way the access is noted for the request's audit event.
 
 use std::borrow::Cow;
@@ -15,9 +15,8 @@ use async_graphql::{
 };
 
 use super::{Declared, Member, meta};
-use crate::graphql::context::RequestContext;
 use crate::graphql::page::{Cursor, Page, PageInfo};
-use crate::graphql::personal_data;
+use crate::graphql::{personal_data, personal_field};
 
 /// One row of an entity, as its GraphQL object.
 pub struct Node<E: Declared>(pub E::Model);
@@ -104,19 +103,9 @@ impl<E: Declared> ContainerType for Node<E> {
                     if !super::Decl::<E>::is_personal(field) {
                         return Ok(Some(value));
                     }
-                    let rc = RequestContext::of(ctx);
-                    return Ok(Some(
-                        match rc.personal::<E, _>(field.column(), self.id(), value) {
-                            Ok(value) => value,
-                            Err(refused) => {
-                                let err: async_graphql::Error = refused.into();
-                                ctx.add_error(
-                                    ctx.set_error_path(err.into_server_error(ctx.item.pos)),
-                                );
-                                Value::Null
-                            }
-                        },
-                    ));
+                    // The one gate of personal fields, as hand-written types use it.
+                    let gated = personal_field::<E, _>(ctx, field.column(), self.id(), Some(value));
+                    return Ok(Some(gated.unwrap_or(Value::Null)));
                 }
                 Member::ToOne(relation) if relation.name == name => {
                     return relation.resolve(ctx, &self.0).await;
