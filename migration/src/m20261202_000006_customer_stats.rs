@@ -57,18 +57,28 @@ const EPOCH: &str = "'1970-01-01T00:00:00+00:00'";
 /// The statements that recompute the aggregates of the customer `(tenant, customer)` (SQL
 /// expressions: `NEW.…`, `OLD.…`, a function's parameters) from its sales and interactions.
 pub fn refresh(tenant: &str, customer: &str) -> Vec<String> {
-    let of =
-        |alias: &str| format!("{alias}.tenant_id = {tenant} AND {alias}.customer_id = {customer}");
-    let (s, i) = (of("s"), of("i"));
+    recompute(Some((tenant, customer)))
+}
+
+/// The statements that recompute the aggregates of one customer, or of every customer.
+fn recompute(only: Option<(&str, &str)>) -> Vec<String> {
+    let (rows, sales, customers) = match only {
+        Some((tenant, customer)) => (
+            format!(" WHERE tenant_id = {tenant} AND customer_id = {customer}"),
+            format!(" WHERE s.tenant_id = {tenant} AND s.customer_id = {customer}"),
+            format!(" WHERE c.tenant_id = {tenant} AND c.id = {customer}"),
+        ),
+        None => Default::default(),
+    };
+    let s = "s.tenant_id = c.tenant_id AND s.customer_id = c.id";
+    let i = "i.tenant_id = c.tenant_id AND i.customer_id = c.id";
     let latest = |column: &str| {
         format!(
             "(SELECT s.{column} FROM sales s WHERE {s} ORDER BY s.sold_at DESC, s.id DESC LIMIT 1)"
         )
     };
     vec![
-        format!(
-            "DELETE FROM customer_totals WHERE tenant_id = {tenant} AND customer_id = {customer}"
-        ),
+        format!("DELETE FROM customer_totals{rows}"),
         format!(
             "INSERT INTO customer_totals (tenant_id, customer_id, currency, sales_count, total_high, \
              total_low, last_purchase_at, recent_high, recent_low, recent_since) \
@@ -77,11 +87,9 @@ pub fn refresh(tenant: &str, customer: &str) -> Vec<String> {
                + CAST(SUM(s.amount_scaled % 4294967296) AS BIGINT) / 4294967296, \
              CAST(SUM(s.amount_scaled % 4294967296) AS BIGINT) % 4294967296, \
              MAX(s.sold_at), 0, 0, {EPOCH} \
-             FROM sales s WHERE {s} GROUP BY s.tenant_id, s.customer_id, s.currency"
+             FROM sales s{sales} GROUP BY s.tenant_id, s.customer_id, s.currency"
         ),
-        format!(
-            "DELETE FROM customer_activity WHERE tenant_id = {tenant} AND customer_id = {customer}"
-        ),
+        format!("DELETE FROM customer_activity{rows}"),
         format!(
             "INSERT INTO customer_activity (tenant_id, customer_id, sales_count, first_purchase_at, \
              last_purchase_at, last_purchase_scaled, last_purchase_currency, interactions_count, \
@@ -93,7 +101,7 @@ pub fn refresh(tenant: &str, customer: &str) -> Vec<String> {
              {}, {}, \
              (SELECT COUNT(*) FROM interactions i WHERE {i}), \
              (SELECT MAX(i.occurred_at) FROM interactions i WHERE {i}) \
-             FROM customers c WHERE c.tenant_id = {tenant} AND c.id = {customer}",
+             FROM customers c{customers}",
             latest("amount_scaled"),
             latest("currency"),
         ),
@@ -152,36 +160,7 @@ fn triggers(backend: DbBackend, table: &str) -> Vec<String> {
 
 /// Every customer's aggregates, from scratch (the rows that existed before this migration).
 pub fn backfill() -> Vec<String> {
-    vec![
-        "DELETE FROM customer_totals".to_owned(),
-        format!(
-            "INSERT INTO customer_totals (tenant_id, customer_id, currency, sales_count, total_high, \
-             total_low, last_purchase_at, recent_high, recent_low, recent_since) \
-             SELECT s.tenant_id, s.customer_id, s.currency, COUNT(*), \
-             CAST(SUM(s.amount_scaled / 4294967296) AS BIGINT) \
-               + CAST(SUM(s.amount_scaled % 4294967296) AS BIGINT) / 4294967296, \
-             CAST(SUM(s.amount_scaled % 4294967296) AS BIGINT) % 4294967296, \
-             MAX(s.sold_at), 0, 0, {EPOCH} \
-             FROM sales s GROUP BY s.tenant_id, s.customer_id, s.currency"
-        ),
-        "DELETE FROM customer_activity".to_owned(),
-        format!(
-            "INSERT INTO customer_activity (tenant_id, customer_id, sales_count, first_purchase_at, \
-             last_purchase_at, last_purchase_scaled, last_purchase_currency, interactions_count, \
-             last_interaction_at) \
-             SELECT c.tenant_id, c.id, \
-             (SELECT COUNT(*) FROM sales s WHERE {s}), \
-             (SELECT MIN(s.sold_at) FROM sales s WHERE {s}), \
-             (SELECT MAX(s.sold_at) FROM sales s WHERE {s}), \
-             (SELECT s.amount_scaled FROM sales s WHERE {s} ORDER BY s.sold_at DESC, s.id DESC LIMIT 1), \
-             (SELECT s.currency FROM sales s WHERE {s} ORDER BY s.sold_at DESC, s.id DESC LIMIT 1), \
-             (SELECT COUNT(*) FROM interactions i WHERE {i}), \
-             (SELECT MAX(i.occurred_at) FROM interactions i WHERE {i}) \
-             FROM customers c",
-            s = "s.tenant_id = c.tenant_id AND s.customer_id = c.id",
-            i = "i.tenant_id = c.tenant_id AND i.customer_id = c.id",
-        ),
-    ]
+    recompute(None)
 }
 
 #[async_trait::async_trait]
