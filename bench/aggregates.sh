@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The aggregates benchmark (issue 11): the two questions a sales team asks of its customer
-# file — the top 50 customers by twelve-month spend, and the customers with no purchase in
-# six months — timed over HTTP against the release build, one request at a time, on one
-# tenant at each scale (2,000·SCALE customers, 10 sales and 2 interactions each), on SQLite
+# The aggregates and search benchmark (issue 11): the two questions a sales team asks of its
+# customer file — the top 50 customers by twelve-month spend, and the customers with no
+# purchase in six months — and four searches (a common surname, an email, a reference, a
+# typo), timed over HTTP against the release build, one request at a time, on one tenant at
+# each scale (2,000·SCALE customers, 2 people, 10 sales and 2 interactions each), on SQLite
 # (the embedded default) and on a private PostgreSQL cluster set up like production (two
 # roles). Prints one table of p50/p99 in milliseconds. A benchmark, not a test.
 #
@@ -38,7 +39,7 @@ export RUST_LOG=warn
 export DOSSIER_TENANT_RATE=${DOSSIER_TENANT_RATE:-1000000}
 export DOSSIER_TENANT_BURST=${DOSSIER_TENANT_BURST:-1000000}
 
-echo "Aggregates benchmark: $RUNS requests per query after a warm-up, $(nproc) cores, $(git rev-parse --short HEAD)"
+echo "Aggregates and search benchmark: $RUNS requests per query after a warm-up, $(nproc) cores, $(git rev-parse --short HEAD)"
 echo
 echo "| backend | scale | query | requests | p50 ms | p99 ms |"
 echo "|---|---|---|---|---|---|"

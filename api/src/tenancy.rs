@@ -301,6 +301,36 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
         Ok(self.conn().query_all_raw(statement).await?)
     }
 
+    /// PostgreSQL: the ids of `table`'s rows whose searched text matches `text` (or holds
+    /// `pattern`, a `LIKE` pattern), with their scores, best first, at most `limit`. Read by
+    /// `dossier_search()`, which sees the search documents of the transaction's tenant only
+    /// (`migration::search` says why they are not read through the tables' own policies).
+    pub async fn search_ranked(
+        &self,
+        table: &str,
+        text: &str,
+        pattern: &str,
+        limit: u64,
+    ) -> ApiResult<Vec<(Uuid, f64)>> {
+        let statement = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!(
+                "SELECT row_id, score FROM {}($1, $2, $3, $4)",
+                migration::search::SEARCH
+            ),
+            [
+                table.into(),
+                text.into(),
+                pattern.into(),
+                i32::try_from(limit).unwrap_or(i32::MAX).into(),
+            ],
+        );
+        let rows = self.conn().query_all_raw(statement).await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("", "row_id")?, row.try_get("", "score")?)))
+            .collect()
+    }
+
     /// The ids of at most `limit` rows of `select`.
     pub async fn ids<E: TenantOwned>(&self, select: Select<E>, limit: u64) -> ApiResult<Vec<Uuid>>
     where

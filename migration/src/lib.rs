@@ -17,6 +17,8 @@ mod m20261202_000004_runtime_role;
 mod m20261202_000005_interactions;
 mod m20261202_000006_customer_stats;
 mod m20261202_000007_segments;
+mod m20261202_000008_search;
+pub mod search;
 pub mod walls;
 
 /// The statements that recompute every customer's aggregates from scratch: for operators
@@ -42,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000005_interactions::Migration),
             Box::new(m20261202_000006_customer_stats::Migration),
             Box::new(m20261202_000007_segments::Migration),
+            Box::new(m20261202_000008_search::Migration),
         ]
     }
 }

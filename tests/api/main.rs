@@ -14,6 +14,7 @@ mod personal_data;
 mod protocol;
 mod queries;
 mod schema;
+mod search;
 mod segments;
 mod tenancy;
 mod trust;

@@ -96,6 +96,12 @@ fn declare() -> Decl<contact::Entity> {
         updated_at: Some(Column::UpdatedAt),
         concurrent: false,
         delete_doc: Some("Deletes a contact. Their sales stay, linked to the customer only."),
+        search: vec![
+            Column::FirstName,
+            Column::LastName,
+            Column::Email,
+            Column::Phone,
+        ],
         computed_sorts: Vec::new(),
         hooks: Hooks {
             before_write: |w, model, before| Box::pin(before_write(w, model, before)),

@@ -115,6 +115,12 @@ fn declare() -> Decl<customer::Entity> {
         delete_doc: Some(
             "Deletes a customer and its contacts. A customer with sales cannot be deleted\n(`CONFLICT`): invoices must be kept.",
         ),
+        search: vec![
+            Column::Name,
+            Column::RegistrationNumber,
+            Column::BillingCity,
+            Column::ExternalRef,
+        ],
         computed_sorts: customer_stats::computed_sorts(),
         hooks: Hooks {
             check: check_registration,

@@ -99,6 +99,7 @@ fn declare() -> Decl<interaction::Entity> {
         updated_at: Some(Column::UpdatedAt),
         concurrent: false,
         delete_doc: None,
+        search: Vec::new(),
         computed_sorts: Vec::new(),
         hooks: Hooks {
             before_write: |w, model, _| {

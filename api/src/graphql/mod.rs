@@ -42,6 +42,7 @@ pub fn personal_data() {}
 pub struct Query(
     me::MeQuery,
     engine::root::EngineQuery,
+    engine::search::SearchQuery,
     audit_log::AuditQuery,
     compliance::ComplianceQuery,
     register::RegisterQuery,

@@ -117,6 +117,7 @@ fn declare() -> Decl<sale::Entity> {
         updated_at: None,
         concurrent: false,
         delete_doc: None,
+        search: Vec::new(),
         computed_sorts: Vec::new(),
         hooks: Hooks {
             check: check_money,

@@ -83,6 +83,7 @@ fn declare() -> Decl<entity::segment::Entity> {
         updated_at: Some(Column::UpdatedAt),
         concurrent: false,
         delete_doc: None,
+        search: Vec::new(),
         computed_sorts: Vec::new(),
         hooks: Hooks::default(),
     }

@@ -18,6 +18,7 @@ pub mod node;
 pub mod order;
 pub mod relation;
 pub mod root;
+pub mod search;
 pub mod write;
 
 use std::borrow::Cow;
@@ -240,6 +241,9 @@ pub struct Decl<E: sea_orm::EntityTrait> {
     pub delete_doc: Option<&'static str>,
     /// Orderings on values computed in other tables.
     pub computed_sorts: Vec<ComputedSort>,
+    /// The columns `search` matches the text against (none: not searched). Personal ones make
+    /// the search a lookup by personal data; on PostgreSQL the search migration indexes them.
+    pub search: Vec<E::Column>,
     pub hooks: Hooks<E>,
 }
 

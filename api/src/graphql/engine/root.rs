@@ -182,6 +182,17 @@ pub trait RootEntity: Send + Sync {
         parent: &'static str,
         id: Uuid,
     ) -> BoxFuture<'a, ApiResult<Vec<(&'static str, serde_json::Value)>>>;
+    /// What `search` matches on, when the entity is searched.
+    fn searched(&self) -> Option<super::search::Searched>;
+    /// Registers the entity's object type; its name.
+    fn node_type(&self, registry: &mut Registry) -> String;
+    /// See [`super::search::search`].
+    fn search<'a>(
+        &'a self,
+        ctx: &'a Context<'_>,
+        text: &'a str,
+        first: u64,
+    ) -> BoxFuture<'a, ApiResult<Vec<super::search::Hit>>>;
     fn query_fields(&self, registry: &mut Registry) -> Vec<MetaField>;
     fn mutation_fields(&self, registry: &mut Registry) -> Vec<MetaField>;
     fn resolve_query<'a>(
@@ -293,6 +304,24 @@ impl<E: Declared> RootEntity for Root<E> {
         id: Uuid,
     ) -> BoxFuture<'a, ApiResult<Vec<(&'static str, serde_json::Value)>>> {
         Box::pin(super::dependents::export::<E>(tx, parent, id))
+    }
+
+    fn searched(&self) -> Option<super::search::Searched> {
+        super::search::Searched::of::<E>()
+    }
+
+    fn node_type(&self, registry: &mut Registry) -> String {
+        <Node<E> as OutputType>::create_type_info(registry);
+        E::decl().name.to_owned()
+    }
+
+    fn search<'a>(
+        &'a self,
+        ctx: &'a Context<'_>,
+        text: &'a str,
+        first: u64,
+    ) -> BoxFuture<'a, ApiResult<Vec<super::search::Hit>>> {
+        Box::pin(super::search::search::<E>(ctx, text, first))
     }
 
     fn query_fields(&self, registry: &mut Registry) -> Vec<MetaField> {

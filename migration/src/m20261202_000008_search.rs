@@ -1,0 +1,163 @@
+//! Search (`search(text)`). On PostgreSQL: `pg_trgm` (ranked, typo-tolerant), `unaccent`,
+//! the searched text of every customer and contact in `search_docs` (kept by triggers), its
+//! trigram index per tenant, and `dossier_search()` (see [`crate::search`] for why the text
+//! is kept apart). SQLite matches with `LIKE` on the tables themselves and needs nothing here.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
+
+use crate::search::{FOLD, SEARCH, WORD_THRESHOLD, document};
+use crate::walls::CURRENT_TENANT;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+/// The columns each table is searched on.
+pub const SEARCHED: &[(&str, &[&str])] = &[
+    (
+        "customers",
+        &[
+            "name",
+            "registration_number",
+            "billing_city",
+            "external_ref",
+        ],
+    ),
+    ("contacts", &["first_name", "last_name", "email", "phone"]),
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() != DbBackend::Postgres {
+            return Ok(());
+        }
+        let db = manager.get_connection();
+        for statement in statements() {
+            db.execute_unprepared(&statement).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() != DbBackend::Postgres {
+            return Ok(());
+        }
+        let db = manager.get_connection();
+        let mut statements = vec![format!(
+            "DROP FUNCTION IF EXISTS {SEARCH}(text, text, text, integer)"
+        )];
+        for (table, _) in SEARCHED {
+            statements.push(format!(
+                "DROP TRIGGER IF EXISTS {table}_search_doc ON {table}"
+            ));
+            statements.push(format!(
+                "DROP FUNCTION IF EXISTS dossier_search_doc_{table}()"
+            ));
+        }
+        statements.push("DROP TABLE IF EXISTS search_docs".to_owned());
+        statements.push(format!("DROP FUNCTION IF EXISTS {FOLD}(text)"));
+        for statement in statements {
+            db.execute_unprepared(&statement).await?;
+        }
+        Ok(())
+    }
+}
+
+fn statements() -> Vec<String> {
+    let mut statements = vec![
+        // All three are trusted extensions: the database's owner may create them. In `public`,
+        // so that the functions below can name them whatever the search path.
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public".to_owned(),
+        "CREATE EXTENSION IF NOT EXISTS unaccent WITH SCHEMA public".to_owned(),
+        "CREATE EXTENSION IF NOT EXISTS btree_gin WITH SCHEMA public".to_owned(),
+        // `unaccent(text)` is only STABLE (its dictionary could change); the two-argument form
+        // naming the dictionary, wrapped as IMMUTABLE, is the documented way to index it.
+        format!(
+            "CREATE FUNCTION public.{FOLD}(text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT \
+             AS $$ SELECT lower(public.unaccent('public.unaccent'::regdictionary, $1)) $$"
+        ),
+        "CREATE TABLE search_docs (\
+           tenant_id uuid NOT NULL REFERENCES tenants (id), \
+           entity text NOT NULL, \
+           row_id uuid NOT NULL, \
+           doc text NOT NULL, \
+           PRIMARY KEY (tenant_id, entity, row_id))"
+            .to_owned(),
+        // Per tenant and table first, so that one tenant's search reads its own entries only.
+        "CREATE INDEX search_docs_trgm ON search_docs USING gin (tenant_id, entity, doc public.gin_trgm_ops)"
+            .to_owned(),
+        // The policy binds any role ever granted the table; the owner is not FORCEd, so that
+        // its two functions below can use the index (they state the tenant condition
+        // themselves). The API's role is granted nothing on the table.
+        "ALTER TABLE search_docs ENABLE ROW LEVEL SECURITY".to_owned(),
+        format!(
+            "CREATE POLICY tenant_isolation ON search_docs USING (tenant_id = {CURRENT_TENANT}) \
+             WITH CHECK (tenant_id = {CURRENT_TENANT})"
+        ),
+        "REVOKE ALL ON search_docs FROM PUBLIC".to_owned(),
+    ];
+    for (table, columns) in SEARCHED {
+        let doc = document("NEW", columns);
+        // Runs as the owner, which alone may write `search_docs`; the row is the one the
+        // write touched, under the tenant the row-level-security policies let it write.
+        statements.push(format!(
+            "CREATE FUNCTION dossier_search_doc_{table}() RETURNS trigger LANGUAGE plpgsql \
+             SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$ \
+             BEGIN \
+               IF TG_OP = 'DELETE' THEN \
+                 DELETE FROM public.search_docs WHERE tenant_id = OLD.tenant_id AND entity = '{table}' AND row_id = OLD.id; \
+                 RETURN NULL; \
+               END IF; \
+               INSERT INTO public.search_docs (tenant_id, entity, row_id, doc) \
+                 VALUES (NEW.tenant_id, '{table}', NEW.id, {doc}) \
+                 ON CONFLICT (tenant_id, entity, row_id) DO UPDATE SET doc = EXCLUDED.doc; \
+               RETURN NULL; \
+             END $$"
+        ));
+        statements.push(format!(
+            "CREATE TRIGGER {table}_search_doc AFTER INSERT OR DELETE OR UPDATE OF {} ON {table} \
+             FOR EACH ROW EXECUTE FUNCTION dossier_search_doc_{table}()",
+            columns.join(", ")
+        ));
+        // The rows already there, read across tenants by the owner.
+        statements.push(format!("ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY"));
+        statements.push(format!(
+            "INSERT INTO search_docs (tenant_id, entity, row_id, doc) \
+             SELECT tenant_id, '{table}', id, {} FROM {table}",
+            document(table, columns)
+        ));
+        statements.push(format!("ALTER TABLE {table} FORCE ROW LEVEL SECURITY"));
+    }
+    let fold = |x: &str| format!("public.{FOLD}({x})");
+    let (text, pattern) = (fold("p_text"), fold("p_pattern"));
+    statements.push(format!(
+        // A row holding the text scores above one that only comes close to it; among equal
+        // scores, the row whose whole text is closest (the shorter name) comes first.
+        "CREATE FUNCTION {SEARCH}(p_table text, p_text text, p_pattern text, p_limit integer) \
+         RETURNS TABLE (row_id uuid, score double precision) \
+         LANGUAGE sql STABLE SECURITY DEFINER \
+         SET search_path = pg_catalog, public, pg_temp \
+         SET pg_trgm.word_similarity_threshold = {WORD_THRESHOLD} \
+         AS $$ \
+           SELECT d.row_id, \
+                  ((public.word_similarity({text}, d.doc) + CASE WHEN d.doc LIKE {pattern} THEN 1 ELSE 0 END) / 2)::float8 \
+           FROM public.search_docs d \
+           WHERE d.tenant_id = {CURRENT_TENANT} AND d.entity = p_table \
+             AND (d.doc LIKE {pattern} OR {text} OPERATOR(public.<%) d.doc) \
+           ORDER BY 2 DESC, public.similarity({text}, d.doc) DESC, d.row_id \
+           LIMIT least(p_limit, 100) \
+         $$"
+    ));
+    statements.push(format!(
+        "REVOKE ALL ON FUNCTION {SEARCH}(text, text, text, integer) FROM PUBLIC"
+    ));
+    statements.push(format!(
+        "DO $$ BEGIN \
+           IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'dossier_runtime') THEN \
+             GRANT EXECUTE ON FUNCTION {SEARCH}(text, text, text, integer) TO dossier_runtime; \
+           END IF; \
+         END $$"
+    ));
+    statements
+}
