@@ -52,6 +52,10 @@ function signOut() {
   sessionStorage.removeItem("dossier-token");
   $("token").value = "";
   $("work").hidden = true;
+  // Nothing personal stays on the page after sign-out.
+  selected = null;
+  $("people").tBodies[0].replaceChildren();
+  $("person").hidden = true;
   show("who", "Not signed in.");
 }
 
@@ -201,12 +205,147 @@ async function confirmErase() {
     const e = (await gql(`mutation($id: UUID!, $reason: String!) {
       eraseContact(contactId: $id, reason: $reason) { id erasedAt } }`, { id, reason })).eraseContact;
     show("erase-status", `Erased. Tombstone ${e.id} at ${e.erasedAt}.`, "ok");
+    if (selected && selected.id === id) await loadPerson();
   } catch (err) {
     show("erase-status", "Not erased: " + err.message, "error");
   }
 }
 
+const FIND = `query($text: String!) {
+  search(text: $text, first: 20, kinds: [CONTACT]) {
+    score
+    node { ... on Contact { id firstName lastName email phone customer { name } } }
+  } }`;
+
+// The person the officer picked from the search: the other tools act on them.
+let selected = null;
+
+function fullName(c) {
+  return [c.firstName, c.lastName].filter(Boolean).join(" ") || "(no name)";
+}
+
+async function findPeople() {
+  const text = $("find-text").value.trim();
+  $("people").tBodies[0].replaceChildren();
+  show("find-status", "Searching…");
+  try {
+    const hits = (await gql(FIND, { text })).search;
+    const body = $("people").tBodies[0];
+    for (const { score, node: c } of hits) {
+      const row = body.insertRow();
+      for (const value of [fullName(c), c.email || "", c.phone || "", c.customer.name, score.toFixed(2)]) {
+        row.insertCell().textContent = value;
+      }
+      const pick = document.createElement("button");
+      pick.type = "button";
+      pick.textContent = "Select";
+      pick.addEventListener("click", () => selectPerson(c));
+      row.insertCell().append(pick);
+    }
+    show("find-status", hits.length ? `${hits.length} people found, best match first.` : "No one found.");
+  } catch (err) {
+    show("find-status", err.message, "error");
+  }
+}
+
+const PERSON = `query($id: UUID!) {
+  contact(id: $id) { id customerId consents { purpose granted legalBasis source recordedAt } }
+  legalHolds { id entity entityId reason placedAt placedBy }
+}`;
+
+async function selectPerson(c) {
+  selected = c;
+  $("person").hidden = false;
+  $("person-name").textContent = fullName(c);
+  $("person-email").textContent = c.email || "";
+  $("person-id").textContent = c.id;
+  // The tools below act on the selected person.
+  $("export-id").value = c.id;
+  $("erase-id").value = c.id;
+  $("f-subject").value = c.id;
+  await loadPerson();
+}
+
+async function loadPerson() {
+  if (!selected) return;
+  show("consents-status", "Loading…");
+  show("holds-status", "");
+  $("consents").tBodies[0].replaceChildren();
+  $("holds").tBodies[0].replaceChildren();
+  try {
+    const data = await gql(PERSON, { id: selected.id });
+    if (!data.contact) {
+      show("consents-status", "This person is no longer in the file.", "error");
+      return;
+    }
+    const consents = $("consents").tBodies[0];
+    for (const k of data.contact.consents) {
+      const row = consents.insertRow();
+      const decision = k.granted === null ? "(hidden)" : k.granted ? "granted" : "refused or withdrawn";
+      for (const value of [k.purpose, decision, k.legalBasis, k.source || "", k.recordedAt.replace("T", " ").slice(0, 19)]) {
+        row.insertCell().textContent = value;
+      }
+    }
+    show("consents-status", `${data.contact.consents.length} current decisions.`);
+    const covering = data.legalHolds.filter((h) =>
+      (h.entity === "CONTACT" && h.entityId === selected.id) ||
+      (h.entity === "CUSTOMER" && h.entityId === data.contact.customerId));
+    const holds = $("holds").tBodies[0];
+    for (const h of covering) {
+      const row = holds.insertRow();
+      for (const value of [h.entity === "CONTACT" ? "this person" : "their company", h.reason,
+                           h.placedAt.replace("T", " ").slice(0, 19), h.placedBy]) {
+        row.insertCell().textContent = value;
+      }
+      const release = document.createElement("button");
+      release.type = "button";
+      release.textContent = "Release";
+      release.addEventListener("click", () => releaseHold(h.id));
+      row.insertCell().append(release);
+    }
+    show("holds-status", covering.length ? `${covering.length} active holds: erasure is blocked.` : "No active hold.");
+  } catch (err) {
+    show("consents-status", err.message, "error");
+  }
+}
+
+async function placeHold() {
+  const reason = $("hold-reason").value.trim();
+  if (!selected || !reason) {
+    show("holds-status", "A selected person and a reason are needed.", "error");
+    return;
+  }
+  try {
+    await gql(`mutation($input: PlaceLegalHoldInput!) { placeLegalHold(input: $input) { id } }`,
+      { input: { entity: "CONTACT", entityId: selected.id, reason } });
+    $("hold-reason").value = "";
+    await loadPerson();
+  } catch (err) {
+    show("holds-status", "Not placed: " + err.message, "error");
+  }
+}
+
+async function releaseHold(id) {
+  try {
+    await gql(`mutation($id: UUID!) { releaseLegalHold(id: $id) { id } }`, { id });
+    await loadPerson();
+  } catch (err) {
+    show("holds-status", "Not released: " + err.message, "error");
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  $("find-form").addEventListener("submit", (e) => { e.preventDefault(); findPeople(); });
+  $("hold-button").addEventListener("click", placeHold);
+  $("person-trail-button").addEventListener("click", () => {
+    $("audit").scrollIntoView();
+    search(false);
+  });
+  $("person-export-button").addEventListener("click", () => $("export").scrollIntoView());
+  $("person-erase-button").addEventListener("click", () => {
+    $("erase").scrollIntoView();
+    $("erase-reason").focus();
+  });
   $("signin-button").addEventListener("click", signIn);
   $("signout-button").addEventListener("click", signOut);
   $("verify-button").addEventListener("click", verifyChain);

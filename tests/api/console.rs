@@ -73,6 +73,13 @@ async fn an_officer_works_through_the_console_in_a_browser(backend: Backend) {
         .await;
     app.contact(&agent, customer, "Ben", "ben@acme.example")
         .await;
+    app.gql(
+        &agent,
+        "mutation($id: UUID!) { recordConsent(input: {contactId: $id, purpose: \"marketing_email\", granted: true, source: \"web_form:newsletter\"}) { id } }",
+        serde_json::json!({"id": ann}),
+    )
+    .await
+    .ok();
     // The read is made by a caller whose free-text claims are markup: the page must show them
     // as text, never build elements from them.
     let mut markup = claims(app.a.id, "agent", None);
@@ -106,7 +113,8 @@ async fn an_officer_works_through_the_console_in_a_browser(backend: Backend) {
         .env("AGENT_TOKEN", &agent)
         .env("SUBJECT_ID", ann.to_string())
         .env("READER_ACTOR", MARKUP_ACTOR)
-        .env("SUBJECT_EMAIL", "ann@acme.example");
+        .env("SUBJECT_EMAIL", "ann@acme.example")
+        .env("SUBJECT_NAME", "Ann Martin");
     let output = tokio::task::spawn_blocking(move || run_bounded(run, BROWSER_RUN_LIMIT))
         .await
         .expect("join");
@@ -123,12 +131,22 @@ async fn an_officer_works_through_the_console_in_a_browser(backend: Backend) {
         "the console run failed ({status}):\n{stdout}\n{stderr}"
     );
     assert!(
-        stdout.contains("ok - the erasure is confirmed with its tombstone"),
+        stdout.contains("ok - the person is found by email, best match first")
+            && stdout.contains("ok - a person under a legal hold cannot be erased")
+            && stdout.contains("ok - the erasure is confirmed with its tombstone"),
         "{stdout}"
     );
 
     // What the page said happened, happened.
     assert_eq!(app.admin_count("SELECT COUNT(*) FROM contacts").await, 1);
+    assert_eq!(
+        app.admin_count(
+            "SELECT COUNT(*) FROM legal_holds WHERE reason = 'Litigation 2026-17' AND released_at IS NOT NULL"
+        )
+        .await,
+        1,
+        "the hold was placed and released"
+    );
     assert_eq!(
         app.admin_count(
             "SELECT COUNT(*) FROM erasures WHERE reason = 'Art. 17 request via console'"

@@ -1,9 +1,12 @@
-// Drives Dossier's compliance console in headless Chromium as an officer would: sign in with a
-// token, verify the chain, search the audit log for one person, export them, and erase them
-// through the confirmation step. It checks what the page shows; the Rust test that starts it
-// (tests/api/console.rs) checks the database afterwards. Exits non-zero on the first failure.
+// Drives Dossier's compliance console in headless Chromium as an officer would with a request
+// that names a person by email: sign in with a token, verify the chain, find the person by
+// their email, see their consents, place a legal hold (which blocks their erasure) and release
+// it, read their audit trail, export them, and erase them through the confirmation step. It
+// checks what the page shows; the Rust test that starts it (tests/api/console.rs) checks the
+// database afterwards. Exits non-zero on the first failure.
 //
-// Environment: DOSSIER_URL, OFFICER_TOKEN, AGENT_TOKEN, SUBJECT_ID, SUBJECT_EMAIL, CHROMIUM.
+// Environment: DOSSIER_URL, OFFICER_TOKEN, AGENT_TOKEN, SUBJECT_ID, SUBJECT_EMAIL, SUBJECT_NAME,
+// READER_ACTOR, CHROMIUM.
 import { checker, env, launchChromium, watchdog } from "./harness.mjs";
 
 const url = env("DOSSIER_URL");
@@ -48,26 +51,63 @@ try {
   await page.waitForFunction(() => /Chain (intact|broken)/.test(document.getElementById("chain-status").textContent));
   check(/^Chain intact: \d+ events verified\.$/.test(await text("#chain-status")), "the chain is shown intact");
 
-  // The person's audit trail: their creation and the agent's read of their email.
-  await page.fill("#f-subject", subject);
-  await page.click("#search-button");
+  // The request names the person by email: find them (an audited lookup) and pick them.
+  await page.fill("#find-text", email);
+  await page.click("#find-button");
+  await page.waitForFunction(() => /found/i.test(document.getElementById("find-status").textContent));
+  const people = await page.locator("#people tbody tr").allTextContents();
+  check(people.length >= 1 && people[0].includes(env("SUBJECT_NAME")) && people[0].includes(email),
+        `the person is found by email, best match first (saw ${JSON.stringify(people)})`);
+  await page.locator("#people tbody tr").first().getByRole("button", { name: "Select" }).click();
+  await page.waitForFunction(() => /current decisions/.test(document.getElementById("consents-status").textContent));
+  check((await text("#person-id")) === subject, "the selected person is the subject");
+  check(await page.inputValue("#export-id") === subject && await page.inputValue("#erase-id") === subject
+        && await page.inputValue("#f-subject") === subject, "the export, erasure and audit tools now act on them");
+  const consents = await page.locator("#consents tbody tr").allTextContents();
+  check(consents.length === 1 && consents[0].includes("marketing_email") && consents[0].includes("granted"),
+        `their consents are shown (saw ${JSON.stringify(consents)})`);
+  check((await text("#holds-status")) === "No active hold.", "no hold covers them yet");
+
+  // A legal hold blocks their erasure until it is released.
+  await page.fill("#hold-reason", "Litigation 2026-17");
+  await page.click("#hold-button");
+  await page.waitForFunction(() => /active holds/.test(document.getElementById("holds-status").textContent));
+  const holds = await page.locator("#holds tbody tr").allTextContents();
+  check(holds.length === 1 && holds[0].includes("Litigation 2026-17") && holds[0].includes("user-compliance"),
+        "the hold is shown with its reason and who placed it");
+  await page.fill("#erase-reason", "Art. 17 request via console");
+  await page.click("#erase-button");
+  await page.fill("#erase-typed", "ERASE");
+  await page.click("#erase-confirm-button");
+  await page.waitForFunction(() => /^(Erased|Not erased)/.test(document.getElementById("erase-status").textContent));
+  check((await text("#erase-status")).startsWith("Not erased: CONFLICT"), "a person under a legal hold cannot be erased");
+  await page.locator("#holds tbody tr").first().getByRole("button", { name: "Release" }).click();
+  await page.waitForFunction(() => document.getElementById("holds-status").textContent === "No active hold.");
+  check(await page.locator("#holds tbody tr").count() === 0, "the released hold no longer shows");
+
+  // The person's audit trail: their creation, the agent's read of their email, the officer's
+  // own lookup, and the hold.
+  await page.click("#person-trail-button");
   await page.waitForFunction(() => /events\.$/.test(document.getElementById("audit-status").textContent));
   const rows = await page.locator("#events tbody tr").allTextContents();
-  check(rows.length === 2, `two events name the subject (saw ${rows.length})`);
-  check(rows[0].includes(env("READER_ACTOR")) && rows[0].includes("READ") && rows[0].includes("email"),
-        "the newest is the agent's read of the email, its actor shown as the text it is");
+  check(rows.some((r) => r.includes(env("READER_ACTOR")) && r.includes("READ") && r.includes("email")),
+        "the agent's read of the email is listed, its actor shown as the text it is");
+  check(rows.some((r) => r.includes("user-compliance") && r.includes("READ") && r.includes("phone")),
+        "the officer's own lookup by personal data is listed");
+  check(rows.some((r) => r.includes("user-compliance") && r.includes("CREATE") && r.includes("LegalHold")),
+        "the legal hold is listed");
   check(await page.locator("#events img, #events script, #events b").count() === 0,
         "markup in an actor, a purpose or a client id builds no element");
   check(await page.evaluate(() => window.__pwned === undefined), "no markup ran");
-  check(rows[1].includes("CREATE"), "the oldest is the creation");
+  check(rows[rows.length - 1].includes("CREATE") && rows[rows.length - 1].includes("Contact"), "the oldest is the creation");
   check(!rows.join(" ").includes(email), "the audit log shows field names, never values");
 
   // The CSV download of the same search.
   const [csv] = await Promise.all([page.waitForEvent("download"), page.click("#csv-button")]);
   const csvPath = await csv.path();
   const csvText = (await import("node:fs")).readFileSync(csvPath, "utf8");
-  check(csvText.startsWith('"seq","at","actor"') && csvText.trim().split("\n").length === 3,
-        "the CSV download holds a header and the two events");
+  check(csvText.startsWith('"seq","at","actor"') && csvText.trim().split("\n").length === rows.length + 1,
+        "the CSV download holds a header and the same events");
 
   // The register of processing, downloaded as Markdown.
   const [register] = await Promise.all([page.waitForEvent("download"), page.click("#register-md-button")]);
@@ -77,8 +117,7 @@ try {
   check(/^Register of .+: 8 categories of personal data, 0 purposes\.$/.test(await text("#register-status")),
         "the register's summary is shown");
 
-  // Subject access export.
-  await page.fill("#export-id", subject);
+  // Subject access export, of the person selected.
   await page.click("#export-button");
   await page.waitForFunction(() => /^Export of /.test(document.getElementById("export-status").textContent));
   const exported = JSON.parse(await page.locator("#export-json").textContent());
@@ -87,8 +126,6 @@ try {
   check(await page.locator("#export-download").isVisible(), "the export can be downloaded");
 
   // Erasure needs its confirmation step.
-  await page.fill("#erase-id", subject);
-  await page.fill("#erase-reason", "Art. 17 request via console");
   await page.click("#erase-button");
   check(await page.locator("#erase-confirm").isVisible(), "erasing first asks for confirmation");
   check((await text("#erase-warning")).includes(subject), "the confirmation names the contact");
@@ -113,6 +150,8 @@ try {
   check((await text("#export-status")).includes("NOT_FOUND"), "the person can no longer be exported");
   check((await page.locator("#export-json").textContent()) === "" && await page.locator("#export-download").isHidden(),
     "no earlier export of the person stays on the page");
+  check((await text("#consents-status")) === "This person is no longer in the file.",
+        "the selected person shows as gone");
   await page.selectOption("#f-action", "ERASE");
   await page.click("#search-button");
   await page.waitForFunction(() => /events\.$/.test(document.getElementById("audit-status").textContent)
