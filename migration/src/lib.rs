@@ -27,6 +27,13 @@ pub fn rebuild_customer_stats() -> Vec<String> {
     m20261202_000006_customer_stats::backfill()
 }
 
+/// The statements that rebuild the search documents from the customers and contacts
+/// (PostgreSQL; none on SQLite, which searches the tables themselves): for the same operators'
+/// bulk loads.
+pub fn rebuild_search_docs() -> Vec<String> {
+    m20261202_000008_search::rebuild()
+}
+
 pub struct Migrator;
 
 #[async_trait::async_trait]

@@ -64,6 +64,19 @@ impl MigrationTrait for Migration {
     }
 }
 
+/// Every search document, from scratch.
+pub fn rebuild() -> Vec<String> {
+    let mut statements = vec!["DELETE FROM search_docs".to_owned()];
+    for (table, columns) in SEARCHED {
+        statements.push(format!(
+            "INSERT INTO search_docs (tenant_id, entity, row_id, doc) \
+             SELECT tenant_id, '{table}', id, {} FROM {table}",
+            document(table, columns)
+        ));
+    }
+    statements
+}
+
 fn statements() -> Vec<String> {
     let mut statements = vec![
         // All three are trusted extensions: the database's owner may create them. In `public`,
@@ -120,32 +133,48 @@ fn statements() -> Vec<String> {
              FOR EACH ROW EXECUTE FUNCTION dossier_search_doc_{table}()",
             columns.join(", ")
         ));
-        // The rows already there, read across tenants by the owner.
+    }
+    // The rows already there, read across tenants by the owner.
+    for (table, _) in SEARCHED {
         statements.push(format!("ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY"));
-        statements.push(format!(
-            "INSERT INTO search_docs (tenant_id, entity, row_id, doc) \
-             SELECT tenant_id, '{table}', id, {} FROM {table}",
-            document(table, columns)
-        ));
+    }
+    statements.extend(rebuild());
+    for (table, _) in SEARCHED {
         statements.push(format!("ALTER TABLE {table} FORCE ROW LEVEL SECURITY"));
     }
     let fold = |x: &str| format!("public.{FOLD}({x})");
-    let (text, pattern) = (fold("p_text"), fold("p_pattern"));
+    let (text, escaped) = (fold("p_text"), fold("p_escaped"));
+    let mine = format!("d.tenant_id = {CURRENT_TENANT} AND d.entity = p_table");
     statements.push(format!(
-        // A row holding the text scores above one that only comes close to it; among equal
-        // scores, the row whose whole text is closest (the shorter name) comes first.
-        "CREATE FUNCTION {SEARCH}(p_table text, p_text text, p_pattern text, p_limit integer) \
+        // Rows holding the text come first: as a whole word (1), at a word's start (0.75),
+        // inside a word (0.5). Only when no row holds it, the rows that come close to it
+        // (typos), by word similarity (at most 0.5): ranking every near row costs a trigram
+        // comparison each, and with the text itself found they would only be noise. Among
+        // equal scores, the shorter text (the closer row) first.
+        "CREATE FUNCTION {SEARCH}(p_table text, p_text text, p_escaped text, p_limit integer) \
          RETURNS TABLE (row_id uuid, score double precision) \
          LANGUAGE sql STABLE SECURITY DEFINER \
          SET search_path = pg_catalog, public, pg_temp \
          SET pg_trgm.word_similarity_threshold = {WORD_THRESHOLD} \
          AS $$ \
-           SELECT d.row_id, \
-                  ((public.word_similarity({text}, d.doc) + CASE WHEN d.doc LIKE {pattern} THEN 1 ELSE 0 END) / 2)::float8 \
-           FROM public.search_docs d \
-           WHERE d.tenant_id = {CURRENT_TENANT} AND d.entity = p_table \
-             AND (d.doc LIKE {pattern} OR {text} OPERATOR(public.<%) d.doc) \
-           ORDER BY 2 DESC, public.similarity({text}, d.doc) DESC, d.row_id \
+           WITH holding AS MATERIALIZED ( \
+             SELECT d.row_id, d.doc FROM public.search_docs d \
+             WHERE {mine} AND d.doc LIKE '%' || {escaped} || '%' \
+           ) \
+           SELECT m.row_id, m.score FROM ( \
+             SELECT h.row_id, \
+                    CASE WHEN ' ' || h.doc || ' ' LIKE '% ' || {escaped} || ' %' THEN 1.0 \
+                         WHEN ' ' || h.doc LIKE '% ' || {escaped} || '%' THEN 0.75 \
+                         ELSE 0.5 END::float8 AS score, \
+                    length(h.doc) AS len \
+             FROM holding h \
+             UNION ALL \
+             SELECT d.row_id, (public.word_similarity({text}, d.doc) / 2)::float8, length(d.doc) \
+             FROM public.search_docs d \
+             WHERE NOT EXISTS (SELECT 1 FROM holding) AND {mine} \
+               AND {text} OPERATOR(public.<%) d.doc \
+           ) m \
+           ORDER BY m.score DESC, m.len, m.row_id \
            LIMIT least(p_limit, 100) \
          $$"
     ));

@@ -5,7 +5,8 @@
 //! from word lists), 2 people each, 10 sales each (one in ten in USD, the rest in EUR, spread
 //! over three years) and 2 interactions each. On SQLite the aggregate triggers keep up as the
 //! rows go in; on PostgreSQL (as the superuser) the rows go in with triggers off and the
-//! aggregates are rebuilt once at the end, as an operator's bulk import would.
+//! aggregates and search documents are rebuilt once at the end, as an operator's bulk import
+//! would.
 //!
 //! `aggregates measure URL TOKEN [RUNS]` times, over HTTP, one request at a time after a
 //! warm-up, the two questions issue 11 names — the top 50 customers by twelve-month spend, and
@@ -230,7 +231,10 @@ async fn load(url: &str, tenant: Uuid, scale: usize) -> anyhow::Result<()> {
         txn.commit().await?;
     }
     if bulk {
-        for statement in migration::rebuild_customer_stats() {
+        for statement in migration::rebuild_customer_stats()
+            .into_iter()
+            .chain(migration::rebuild_search_docs())
+        {
             db.execute_unprepared(&statement).await?;
         }
     }

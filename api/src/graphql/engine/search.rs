@@ -147,9 +147,8 @@ pub async fn search<E: Declared>(ctx: &Context<'_>, text: &str, first: u64) -> A
     (decl.hooks.before_list)(rc).await?;
     let ranked = match scope.backend() {
         DbBackend::Postgres => {
-            let pattern = format!("%{}%", escape_like(text));
             let ranked = scope
-                .search_ranked(searched.table, text, &pattern, first)
+                .search_ranked(searched.table, text, &escape_like(text), first)
                 .await?;
             let ids = ranked.iter().map(|(id, _)| *id);
             let rows = scope
@@ -339,9 +338,10 @@ pub struct SearchHit {
 
 #[Object]
 impl SearchHit {
-    /// How well the row matched, from 0 to 1; results come in descending order of it. A row
-    /// holding the text scores above one that only comes close to it (PostgreSQL), and the
-    /// text as a whole field or word above the text inside a word.
+    /// How well the row matched, from 0 to 1; results come in descending order of it: the
+    /// text as a whole word or field above the text at a word's start, above the text inside
+    /// a word. On PostgreSQL, when no row holds the text, rows that come close to it (a typo
+    /// away) score below 0.5.
     async fn score(&self) -> f64 {
         self.score
     }
