@@ -301,28 +301,25 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
         Ok(self.conn().query_all_raw(statement).await?)
     }
 
-    /// PostgreSQL: the ids of `table`'s rows whose searched text holds `text` (`escaped` is
-    /// the same, escaped for `LIKE`) or, when none does, comes close to it, with their
-    /// scores, best first, at most `limit`. Read by
+    /// PostgreSQL: the ids of `table`'s rows whose searched text holds `text` or, when none
+    /// does, comes close to it, with their scores, best first, at most `limit`. Read by
     /// `dossier_search()`, which sees the search documents of the transaction's tenant only
     /// (`migration::search` says why they are not read through the tables' own policies).
     pub async fn search_ranked(
         &self,
         table: &str,
         text: &str,
-        escaped: &str,
         limit: u64,
     ) -> ApiResult<Vec<(Uuid, f64)>> {
         let statement = Statement::from_sql_and_values(
             DbBackend::Postgres,
             format!(
-                "SELECT row_id, score FROM {}($1, $2, $3, $4)",
+                "SELECT row_id, score FROM {}($1, $2, $3)",
                 migration::search::SEARCH
             ),
             [
                 table.into(),
                 text.into(),
-                escaped.into(),
                 i32::try_from(limit).unwrap_or(i32::MAX).into(),
             ],
         );

@@ -45,7 +45,7 @@ impl MigrationTrait for Migration {
         }
         let db = manager.get_connection();
         let mut statements = vec![format!(
-            "DROP FUNCTION IF EXISTS {SEARCH}(text, text, text, integer)"
+            "DROP FUNCTION IF EXISTS {SEARCH}(text, text, integer)"
         )];
         for (table, _) in SEARCHED {
             statements.push(format!(
@@ -118,8 +118,10 @@ fn statements() -> Vec<String> {
             "CREATE FUNCTION dossier_search_doc_{table}() RETURNS trigger LANGUAGE plpgsql \
              SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$ \
              BEGIN \
-               IF TG_OP = 'DELETE' THEN \
+               IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND (OLD.tenant_id, OLD.id) IS DISTINCT FROM (NEW.tenant_id, NEW.id)) THEN \
                  DELETE FROM public.search_docs WHERE tenant_id = OLD.tenant_id AND entity = '{table}' AND row_id = OLD.id; \
+               END IF; \
+               IF TG_OP = 'DELETE' THEN \
                  RETURN NULL; \
                END IF; \
                INSERT INTO public.search_docs (tenant_id, entity, row_id, doc) \
@@ -128,9 +130,16 @@ fn statements() -> Vec<String> {
                RETURN NULL; \
              END $$"
         ));
+        // EXECUTE is checked when a trigger is created, not when it fires: nobody else may
+        // hang this owner's function on a table of their own (a temporary one, say) to write
+        // another tenant's documents.
         statements.push(format!(
-            "CREATE TRIGGER {table}_search_doc AFTER INSERT OR DELETE OR UPDATE OF {} ON {table} \
-             FOR EACH ROW EXECUTE FUNCTION dossier_search_doc_{table}()",
+            "REVOKE ALL ON FUNCTION dossier_search_doc_{table}() FROM PUBLIC"
+        ));
+        // A row's key too: a document must not outlive the key it was written under.
+        statements.push(format!(
+            "CREATE TRIGGER {table}_search_doc AFTER INSERT OR DELETE OR UPDATE OF tenant_id, id, {} \
+             ON {table} FOR EACH ROW EXECUTE FUNCTION dossier_search_doc_{table}()",
             columns.join(", ")
         ));
     }
@@ -142,49 +151,58 @@ fn statements() -> Vec<String> {
     for (table, _) in SEARCHED {
         statements.push(format!("ALTER TABLE {table} FORCE ROW LEVEL SECURITY"));
     }
-    let fold = |x: &str| format!("public.{FOLD}({x})");
-    let (text, escaped) = (fold("p_text"), fold("p_escaped"));
     let mine = format!("d.tenant_id = {CURRENT_TENANT} AND d.entity = p_table");
     statements.push(format!(
-        // Rows holding the text come first: as a whole word (1), at a word's start (0.75),
-        // inside a word (0.5). Only when no row holds it, the rows that come close to it
-        // (typos), by word similarity (at most 0.5): ranking every near row costs a trigram
-        // comparison each, and with the text itself found they would only be noise. Among
-        // equal scores, the shorter text (the closer row) first.
-        "CREATE FUNCTION {SEARCH}(p_table text, p_text text, p_escaped text, p_limit integer) \
+        // The text is folded, then escaped for LIKE: folding turns some characters into
+        // LIKE's own (a fullwidth `％` into `%`) and drops combining marks, so escaping first
+        // would let them through as wildcards. Rows holding the text come first: as a whole
+        // word (1), at a word's start (0.75), inside a word (0.5). Only when no row holds it,
+        // the rows that come close to it (typos), by word similarity (at most 0.5): ranking
+        // every near row costs a trigram comparison each, and with the text itself found they
+        // would only be noise. Among equal scores, the shorter text (the closer row) first.
+        "CREATE FUNCTION {SEARCH}(p_table text, p_text text, p_limit integer) \
          RETURNS TABLE (row_id uuid, score double precision) \
-         LANGUAGE sql STABLE SECURITY DEFINER \
+         LANGUAGE plpgsql STABLE SECURITY DEFINER \
          SET search_path = pg_catalog, public, pg_temp \
          SET pg_trgm.word_similarity_threshold = {WORD_THRESHOLD} \
          AS $$ \
+         #variable_conflict use_column
+         DECLARE \
+           v_text text := public.{FOLD}(p_text); \
+           v_like text := replace(replace(replace(public.{FOLD}(p_text), '\\', '\\\\'), '%', '\\%'), '_', '\\_'); \
+         BEGIN \
+           IF v_text IS NULL OR length(v_text) < 2 THEN \
+             RETURN; \
+           END IF; \
+           RETURN QUERY \
            WITH holding AS MATERIALIZED ( \
              SELECT d.row_id, d.doc FROM public.search_docs d \
-             WHERE {mine} AND d.doc LIKE '%' || {escaped} || '%' \
+             WHERE {mine} AND d.doc LIKE '%' || v_like || '%' \
            ) \
            SELECT m.row_id, m.score FROM ( \
              SELECT h.row_id, \
-                    CASE WHEN ' ' || h.doc || ' ' LIKE '% ' || {escaped} || ' %' THEN 1.0 \
-                         WHEN ' ' || h.doc LIKE '% ' || {escaped} || '%' THEN 0.75 \
+                    CASE WHEN ' ' || h.doc || ' ' LIKE '% ' || v_like || ' %' THEN 1.0 \
+                         WHEN ' ' || h.doc LIKE '% ' || v_like || '%' THEN 0.75 \
                          ELSE 0.5 END::float8 AS score, \
                     length(h.doc) AS len \
              FROM holding h \
              UNION ALL \
-             SELECT d.row_id, (public.word_similarity({text}, d.doc) / 2)::float8, length(d.doc) \
+             SELECT d.row_id, (public.word_similarity(v_text, d.doc) / 2)::float8, length(d.doc) \
              FROM public.search_docs d \
              WHERE NOT EXISTS (SELECT 1 FROM holding) AND {mine} \
-               AND {text} OPERATOR(public.<%) d.doc \
+               AND v_text OPERATOR(public.<%) d.doc \
            ) m \
            ORDER BY m.score DESC, m.len, m.row_id \
-           LIMIT least(p_limit, 100) \
-         $$"
+           LIMIT least(greatest(p_limit, 0), 100); \
+         END $$"
     ));
     statements.push(format!(
-        "REVOKE ALL ON FUNCTION {SEARCH}(text, text, text, integer) FROM PUBLIC"
+        "REVOKE ALL ON FUNCTION {SEARCH}(text, text, integer) FROM PUBLIC"
     ));
     statements.push(format!(
         "DO $$ BEGIN \
            IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'dossier_runtime') THEN \
-             GRANT EXECUTE ON FUNCTION {SEARCH}(text, text, text, integer) TO dossier_runtime; \
+             GRANT EXECUTE ON FUNCTION {SEARCH}(text, text, integer) TO dossier_runtime; \
            END IF; \
          END $$"
     ));

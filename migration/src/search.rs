@@ -10,8 +10,8 @@
 /// The function folding text for search: lower case, accents removed.
 pub const FOLD: &str = "dossier_search_fold";
 
-/// The function the API calls: `dossier_search(table, text, text_escaped_for_like, limit)`
-/// → `(row_id, score)`, best first.
+/// The function the API calls: `dossier_search(table, text, limit)` → `(row_id, score)`,
+/// best first.
 pub const SEARCH: &str = "dossier_search";
 
 /// How close a word must be to the text to match (`pg_trgm`'s word similarity): 0.5 finds

@@ -405,4 +405,126 @@ async fn search_forgives_typos_and_accents_on_postgres(backend: Backend) {
     assert_eq!(people, vec![("Contact".to_owned(), helene)]);
 }
 
-on_postgres!(search_forgives_typos_and_accents_on_postgres);
+/// Folding (accents, case) turns some characters into `LIKE`'s own — fullwidth `％`, `＿`,
+/// `∖` — and drops combining marks: escaped before folding, a two-character text matched
+/// every customer and person of the tenant (found by review). They match only themselves.
+async fn like_metacharacters_stay_literal_after_folding(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = app.agent_a();
+    let acme = app.customer(&agent, "Dupont").await;
+    app.contact(&agent, acme, "Jeanne", "jeanne@acme.example")
+        .await;
+    app.customer(&agent, "Globex").await;
+    for text in ["％％", "＿＿", "\u{301}\u{301}", "∖%"] {
+        let hits = found(&app, &agent, text, None).await;
+        assert!(
+            hits.is_empty(),
+            "{text:?} is in no searched field, yet matched: {hits:?}"
+        );
+    }
+}
+
+/// Runs `statements` in one transaction as the API's database role with tenant A set, as a
+/// compromised API could; commits if all succeed.
+async fn as_api_role(app: &TestApp, statements: &[String]) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let txn = app.db.begin().await?;
+    txn.execute_unprepared(&format!(
+        "SELECT set_config('app.tenant_id', '{}', true)",
+        app.a.id
+    ))
+    .await?;
+    for statement in statements {
+        txn.execute_unprepared(statement).await?;
+    }
+    txn.commit().await
+}
+
+/// The trigger functions that write `search_docs` run as the owner: a role that may create a
+/// table (a temporary one, wherever TEMP is not revoked — as on a database copied from a
+/// template after migrating, like the tests') must not hang them on it to write or delete
+/// another tenant's search documents (found by review: EXECUTE was left to PUBLIC).
+async fn the_search_doc_triggers_cannot_be_borrowed_by_the_api_role(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let b = app.customer(&app.agent_b(), "Bcorp").await;
+    let bertrand = app
+        .contact(&app.agent_b(), b, "Bertrand", "bertrand@b.example")
+        .await;
+    // Refused at the trigger's creation now; before, the insert rewrote B's document.
+    let _ = as_api_role(
+        &app,
+        &[
+            "CREATE TEMP TABLE t (tenant_id uuid, id uuid, first_name text, last_name text, \
+             email text, phone text)"
+                .to_owned(),
+            "CREATE TRIGGER t_doc AFTER INSERT ON t FOR EACH ROW \
+             EXECUTE FUNCTION public.dossier_search_doc_contacts()"
+                .to_owned(),
+            format!(
+                "INSERT INTO t VALUES ('{}', '{bertrand}', 'planted', 'by tenant a', NULL, NULL)",
+                app.b.id
+            ),
+        ],
+    )
+    .await;
+    let docs = app
+        .admin_strings(&format!(
+            "SELECT doc FROM search_docs WHERE tenant_id = '{}'",
+            app.b.id
+        ))
+        .await;
+    assert!(
+        !docs.iter().any(|d| d.contains("planted")),
+        "tenant A's transaction rewrote tenant B's search document: {docs:?}"
+    );
+    let executable = app
+        .admin_count(
+            "SELECT COUNT(*) FROM pg_proc p WHERE p.proname LIKE 'dossier\\_search\\_doc\\_%' \
+             AND has_function_privilege('dossier', p.oid, 'EXECUTE')",
+        )
+        .await;
+    assert_eq!(
+        executable, 0,
+        "the API's role may execute the search-document trigger functions"
+    );
+}
+
+/// A search document goes with its row's key: a row given a new id (no API path does, but
+/// the database role may) leaves no document under the old one for an erasure to miss.
+async fn a_search_document_follows_its_rows_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let acme = app.customer(&app.agent_a(), "Acme").await;
+    let old = app
+        .contact(&app.agent_a(), acme, "Odile", "odile@acme.example")
+        .await;
+    as_api_role(
+        &app,
+        &[format!(
+            "UPDATE contacts SET id = gen_random_uuid() WHERE id = '{old}'"
+        )],
+    )
+    .await
+    .expect("the runtime role may change a key");
+    assert_eq!(
+        app.admin_count(&format!(
+            "SELECT COUNT(*) FROM search_docs WHERE row_id = '{old}'"
+        ))
+        .await,
+        0,
+        "no document under the old id"
+    );
+    assert_eq!(
+        app.admin_count("SELECT COUNT(*) FROM search_docs WHERE doc LIKE 'odile%'")
+            .await,
+        1,
+        "one under the new id"
+    );
+}
+
+on_both_backends!(like_metacharacters_stay_literal_after_folding);
+
+on_postgres!(
+    search_forgives_typos_and_accents_on_postgres,
+    the_search_doc_triggers_cannot_be_borrowed_by_the_api_role,
+    a_search_document_follows_its_rows_key,
+);

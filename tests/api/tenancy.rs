@@ -613,7 +613,7 @@ async fn row_level_security_is_a_second_wall_on_postgres(backend: Backend) {
 
     // The search sees the transaction's tenant's documents only: tenant A's Alice is found
     // with tenant A set, not with tenant B set nor with none.
-    let search = "SELECT COUNT(*) FROM dossier_search('contacts', 'alice', 'alice', 10)";
+    let search = "SELECT COUNT(*) FROM dossier_search('contacts', 'alice', 10)";
     assert_eq!(
         count_as_role(&db, Some(a), search).await,
         1,

@@ -147,9 +147,7 @@ pub async fn search<E: Declared>(ctx: &Context<'_>, text: &str, first: u64) -> A
     (decl.hooks.before_list)(rc).await?;
     let ranked = match scope.backend() {
         DbBackend::Postgres => {
-            let ranked = scope
-                .search_ranked(searched.table, text, &escape_like(text), first)
-                .await?;
+            let ranked = scope.search_ranked(searched.table, text, first).await?;
             let ids = ranked.iter().map(|(id, _)| *id);
             let rows = scope
                 .all(E::find().filter(E::id_column().is_in(ids)))
