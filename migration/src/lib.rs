@@ -18,6 +18,7 @@ mod m20261202_000005_interactions;
 mod m20261202_000006_customer_stats;
 mod m20261202_000007_segments;
 mod m20261202_000008_search;
+mod m20261202_000009_activity_for_every_customer;
 pub mod search;
 pub mod walls;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_customer_stats::Migration),
             Box::new(m20261202_000007_segments::Migration),
             Box::new(m20261202_000008_search::Migration),
+            Box::new(m20261202_000009_activity_for_every_customer::Migration),
         ]
     }
 }

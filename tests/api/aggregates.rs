@@ -390,3 +390,50 @@ async fn aggregates_follow_every_write_and_the_window(backend: Backend) {
 }
 
 on_both_backends!(aggregates_follow_every_write_and_the_window);
+
+/// Every customer has its activity row from its creation, whatever its sales and interactions
+/// do afterwards: the stats filters read the rows that match, so a customer without one would
+/// silently drop out of "no purchase yet".
+async fn every_customer_has_its_activity_row(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = app.agent_a();
+    let quiet = app.customer(&agent, "Quiet").await;
+    let buyer = app.customer(&agent, "Buyer").await;
+    let sale = app
+        .sale(&agent, buyer, "10.00", "2020-01-01T00:00:00Z")
+        .await;
+    app.gql(
+        &agent,
+        "mutation($id: UUID!) { deleteSale(id: $id) }",
+        json!({"id": sale}),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        app.admin_count(
+            "SELECT COUNT(*) FROM customers c WHERE NOT EXISTS (SELECT 1 FROM customer_activity a \
+             WHERE a.tenant_id = c.tenant_id AND a.customer_id = c.id)"
+        )
+        .await,
+        0,
+        "a customer without its activity row"
+    );
+    let never = app
+        .gql(
+            &agent,
+            "{ customers(filter: {stats: {lastPurchaseAt: {isNull: true}, salesCount: {eq: 0}}}) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    let ids: Vec<Uuid> = never["customers"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| uuid(&e["node"]["id"]))
+        .collect();
+    assert_eq!(ids.len(), 2, "both have bought nothing (any more): {never}");
+    assert!(ids.contains(&quiet) && ids.contains(&buyer));
+}
+
+on_both_backends!(every_customer_has_its_activity_row);
