@@ -71,6 +71,31 @@ impl RequestContext {
         Ok(())
     }
 
+    /// The one gate of a lookup by personal data (a filter, an ordering or a search over
+    /// personal `fields` of `entity`): refused as `may_read_personal` says, prefixed with
+    /// `what` was attempted, and audited as denied; allowed, it is noted before any row is
+    /// read, so that a lookup failing on the way is on record too. No personal field: no
+    /// lookup.
+    pub fn gate_lookup(
+        &self,
+        entity: &'static str,
+        fields: &[&'static str],
+        what: &str,
+    ) -> ApiResult<()> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        if let Err(refused) = self.may_read_personal() {
+            self.reads.note_all(entity, &[], fields, Outcome::Denied);
+            return Err(match refused {
+                ApiError::Forbidden(why) => ApiError::Forbidden(format!("{what}: {why}")),
+                other => other,
+            });
+        }
+        self.reads.note_all(entity, &[], fields, Outcome::Allowed);
+        Ok(())
+    }
+
     /// The one gate of every personal-data field: without `pii:read` (or without a purpose
     /// where the tenant requires one) the field is refused, and either way the access is
     /// noted for the request's audit event.

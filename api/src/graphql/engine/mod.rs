@@ -261,11 +261,14 @@ impl<E: Declared> Decl<E> {
 
     /// Whether the field's value is personal data, per the entity's one marking.
     pub fn is_personal(field: &Field<E>) -> bool {
-        field.columns.iter().any(|c| {
-            E::personal_columns()
-                .iter()
-                .any(|p| p.as_str() == c.as_str())
-        })
+        field.columns.iter().any(Self::is_personal_column)
+    }
+
+    /// Whether the column holds personal data, per the entity's one marking.
+    pub fn is_personal_column(column: &E::Column) -> bool {
+        E::personal_columns()
+            .iter()
+            .any(|p| p.as_str() == column.as_str())
     }
 }
 

@@ -25,7 +25,7 @@ use super::write::{CreateInput, UpdateInput};
 use super::{Declared, meta};
 use crate::audit::{NewEvent, Outcome};
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::graphql::context::RequestContext;
 use crate::graphql::page;
 use crate::tenancy::Scoped;
@@ -107,19 +107,11 @@ impl<C: Declared> Lookup<C> {
             related,
             entity: PhantomData,
         };
-        if !lookup.personal.is_empty()
-            && let Err(refused) = rc.may_read_personal()
-        {
-            rc.reads
-                .note_all(C::decl().name, &[], &lookup.personal, Outcome::Denied);
-            return Err(match refused {
-                ApiError::Forbidden(why) => {
-                    ApiError::Forbidden(format!("filtering or ordering by personal data: {why}"))
-                }
-                other => other,
-            });
-        }
-        lookup.note(rc, &[]);
+        rc.gate_lookup(
+            C::decl().name,
+            &lookup.personal,
+            "filtering or ordering by personal data",
+        )?;
         Ok((cond, lookup))
     }
 
@@ -192,7 +184,7 @@ pub trait RootEntity: Send + Sync {
         ctx: &'a Context<'_>,
         text: &'a str,
         first: u64,
-    ) -> BoxFuture<'a, ApiResult<Vec<super::search::Hit>>>;
+    ) -> BoxFuture<'a, ApiResult<Vec<super::search::SearchHit>>>;
     fn query_fields(&self, registry: &mut Registry) -> Vec<MetaField>;
     fn mutation_fields(&self, registry: &mut Registry) -> Vec<MetaField>;
     fn resolve_query<'a>(
@@ -320,7 +312,7 @@ impl<E: Declared> RootEntity for Root<E> {
         ctx: &'a Context<'_>,
         text: &'a str,
         first: u64,
-    ) -> BoxFuture<'a, ApiResult<Vec<super::search::Hit>>> {
+    ) -> BoxFuture<'a, ApiResult<Vec<super::search::SearchHit>>> {
         Box::pin(super::search::search::<E>(ctx, text, first))
     }
 

@@ -21,7 +21,7 @@ use async_graphql::{
 };
 use futures_util::future::BoxFuture;
 use sea_orm::sea_query::{Alias, Expr, Order};
-use sea_orm::{ColumnTrait, DbBackend, FromQueryResult, IdenStatic, QueryFilter, QueryOrder};
+use sea_orm::{DbBackend, FromQueryResult, IdenStatic, QueryFilter, QueryOrder};
 use sea_orm::{QuerySelect, Select};
 use uuid::Uuid;
 
@@ -30,7 +30,6 @@ use crate::audit::Outcome;
 use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult, GqlResult};
 use crate::graphql::context::RequestContext;
-use crate::tenancy;
 
 /// The shortest text searched: one letter would match nearly every row.
 pub const MIN_CHARS: usize = 2;
@@ -57,16 +56,16 @@ impl Searched {
         if decl.search.is_empty() {
             return None;
         }
-        let columns: Vec<&'static str> = decl.search.iter().map(|c| c.as_str()).collect();
-        let personal = columns
+        let personal = decl
+            .search
             .iter()
-            .copied()
-            .filter(|c| E::personal_columns().iter().any(|p| p.as_str() == *c))
+            .filter(|c| super::Decl::<E>::is_personal_column(c))
+            .map(|c| c.as_str())
             .collect();
         Some(Searched {
             name: decl.name,
             table: E::default().table_name(),
-            columns,
+            columns: decl.search.iter().map(|c| c.as_str()).collect(),
             read: decl.read,
             personal,
         })
@@ -83,24 +82,23 @@ impl Searched {
     }
 }
 
-/// The entities the search covers, in the schema's order.
-fn searched() -> impl Iterator<Item = (Searched, &'static dyn super::root::RootEntity)> {
-    crate::graphql::entities()
-        .iter()
-        .filter_map(|entity| Some((entity.searched()?, entity.as_ref())))
-}
+type SearchedEntity = (Searched, &'static dyn super::root::RootEntity);
 
-/// One row found, with how well it matched.
-pub struct Hit {
-    pub score: f64,
-    pub entity: &'static str,
-    pub id: Uuid,
-    pub node: Box<dyn HitNode>,
+/// The entities the search covers, in the schema's order (read off their declarations once).
+fn searched() -> impl Iterator<Item = &'static SearchedEntity> {
+    static SEARCHED: std::sync::LazyLock<Vec<SearchedEntity>> = std::sync::LazyLock::new(|| {
+        crate::graphql::entities()
+            .iter()
+            .filter_map(|entity| Some((entity.searched()?, entity.as_ref())))
+            .collect()
+    });
+    SEARCHED.iter()
 }
 
 /// A row of any searched entity, resolved as its own object type.
 pub trait HitNode: Send + Sync {
     fn type_name(&self) -> &'static str;
+    fn id(&self) -> Uuid;
     fn resolve<'a>(
         &'a self,
         ctx: &'a ContextSelectionSet<'_>,
@@ -111,6 +109,10 @@ pub trait HitNode: Send + Sync {
 impl<E: Declared> HitNode for Node<E> {
     fn type_name(&self) -> &'static str {
         E::decl().name
+    }
+
+    fn id(&self) -> Uuid {
+        Node::id(self)
     }
 
     fn resolve<'a>(
@@ -124,41 +126,36 @@ impl<E: Declared> HitNode for Node<E> {
 
 /// The rows of `E` matching `text`, best first, at most `first`: the tenant's only (the scoped
 /// handle), gated and noted as a lookup when the searched columns are personal.
-pub async fn search<E: Declared>(ctx: &Context<'_>, text: &str, first: u64) -> ApiResult<Vec<Hit>> {
+pub async fn search<E: Declared>(
+    ctx: &Context<'_>,
+    text: &str,
+    first: u64,
+) -> ApiResult<Vec<SearchHit>> {
     let rc = RequestContext::of(ctx);
     let decl = E::decl();
     let scope = rc.scope_for(decl.read)?;
-    let searched = Searched::of::<E>().unwrap_or_else(|| unreachable!("searched entities only"));
-    if !searched.personal.is_empty() {
-        if let Err(refused) = rc.may_read_personal() {
-            rc.reads
-                .note_all(decl.name, &[], &searched.personal, Outcome::Denied);
-            return Err(match refused {
-                ApiError::Forbidden(why) => {
-                    ApiError::Forbidden(format!("searching {} by personal data: {why}", decl.many))
-                }
-                other => other,
-            });
-        }
-        // On record before any row is read, so that a search failing on the way is too.
-        rc.reads
-            .note_all(decl.name, &[], &searched.personal, Outcome::Allowed);
-    }
+    let (searched, _) = searched()
+        .find(|(s, _)| s.name == decl.name)
+        .unwrap_or_else(|| unreachable!("searched entities only"));
+    rc.gate_lookup(
+        decl.name,
+        &searched.personal,
+        &format!("searching {} by personal data", decl.many),
+    )?;
     (decl.hooks.before_list)(rc).await?;
     let ranked = match scope.backend() {
         DbBackend::Postgres => {
             let ranked = scope.search_ranked(searched.table, text, first).await?;
-            let ids = ranked.iter().map(|(id, _)| *id);
-            let rows = scope
-                .all(E::find().filter(E::id_column().is_in(ids)))
-                .await?;
+            let mut rows = rc
+                .loaders
+                .by_id::<E>()
+                .load_many(ranked.iter().map(|(id, _)| *id))
+                .await
+                .map_err(crate::graphql::loader_err)?;
             // In the order and with the scores the search gave; a row gone since is left out.
             ranked
                 .into_iter()
-                .filter_map(|(id, score)| {
-                    let row = rows.iter().find(|r| tenancy::id_of::<E>(r) == Some(id))?;
-                    Some((row.clone(), score))
-                })
+                .filter_map(|(id, score)| Some((rows.remove(&id)?, score)))
                 .collect()
         }
         backend => {
@@ -175,14 +172,9 @@ pub async fn search<E: Declared>(ctx: &Context<'_>, text: &str, first: u64) -> A
     };
     Ok(ranked
         .into_iter()
-        .map(|(model, score)| {
-            let node = Node::<E>(model);
-            Hit {
-                score,
-                entity: decl.name,
-                id: node.id(),
-                node: Box::new(node),
-            }
+        .map(|(model, score)| SearchHit {
+            score,
+            node: SearchResult(Box::new(Node::<E>(model))),
         })
         .collect())
 }
@@ -411,19 +403,13 @@ impl SearchQuery {
         for (searched, _) in chosen.iter().filter(|(s, _)| !s.personal.is_empty()) {
             let ids: Vec<Uuid> = hits
                 .iter()
-                .filter(|h| h.entity == searched.name)
-                .map(|h| h.id)
+                .filter(|h| h.node.0.type_name() == searched.name)
+                .map(|h| h.node.0.id())
                 .collect();
             rc.reads
                 .note_all(searched.name, &ids, &searched.personal, Outcome::Allowed);
         }
-        Ok(hits
-            .into_iter()
-            .map(|hit| SearchHit {
-                score: hit.score,
-                node: SearchResult(hit.node),
-            })
-            .collect())
+        Ok(hits)
     }
 }
 
