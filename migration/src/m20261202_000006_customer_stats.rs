@@ -248,13 +248,10 @@ impl MigrationTrait for Migration {
         let mut statements = Vec::new();
         if backend == DbBackend::Postgres {
             // The owner reads every tenant's rows for the backfill, then the walls go up.
-            for table in ["customers", "sales", "interactions"] {
-                statements.push(format!("ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY"));
-            }
-            statements.extend(backfill());
-            for table in ["customers", "sales", "interactions"] {
-                statements.push(format!("ALTER TABLE {table} FORCE ROW LEVEL SECURITY"));
-            }
+            statements.extend(walls::across_tenants(
+                &["customers", "sales", "interactions"],
+                backfill(),
+            ));
             statements.push(format!(
                 // The customer's row is locked first, so that two transactions changing the
                 // same customer's sales recompute one after the other, each seeing the other's.

@@ -144,13 +144,8 @@ fn statements() -> Vec<String> {
         ));
     }
     // The rows already there, read across tenants by the owner.
-    for (table, _) in SEARCHED {
-        statements.push(format!("ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY"));
-    }
-    statements.extend(rebuild());
-    for (table, _) in SEARCHED {
-        statements.push(format!("ALTER TABLE {table} FORCE ROW LEVEL SECURITY"));
-    }
+    let tables: Vec<&str> = SEARCHED.iter().map(|(table, _)| *table).collect();
+    statements.extend(crate::walls::across_tenants(&tables, rebuild()));
     let mine = format!("d.tenant_id = {CURRENT_TENANT} AND d.entity = p_table");
     statements.push(format!(
         // The text is folded, then escaped for LIKE: folding turns some characters into

@@ -32,13 +32,10 @@ impl MigrationTrait for Migration {
         match backend {
             DbBackend::Postgres => {
                 // The owner reads every tenant's customers for the backfill.
-                statements.push("ALTER TABLE customers NO FORCE ROW LEVEL SECURITY".to_owned());
-                statements
-                    .push("ALTER TABLE customer_activity NO FORCE ROW LEVEL SECURITY".to_owned());
-                statements.push(backfill);
-                statements.push("ALTER TABLE customers FORCE ROW LEVEL SECURITY".to_owned());
-                statements
-                    .push("ALTER TABLE customer_activity FORCE ROW LEVEL SECURITY".to_owned());
+                statements.extend(crate::walls::across_tenants(
+                    &["customers", "customer_activity"],
+                    vec![backfill],
+                ));
                 statements.push(format!(
                     "CREATE FUNCTION customers_activity_row() RETURNS trigger LANGUAGE plpgsql \
                      SET search_path = pg_catalog, public, pg_temp AS $$ \

@@ -21,6 +21,17 @@ pub fn tenant_isolation(table: &str) -> Vec<String> {
     ]
 }
 
+/// PostgreSQL: `statements` run by the owner across every tenant's rows of `tables` (a
+/// backfill), their row-level security unFORCEd for that time only and FORCEd again after.
+pub fn across_tenants(tables: &[&str], statements: Vec<String>) -> Vec<String> {
+    let force = |how: &'static str| {
+        tables
+            .iter()
+            .map(move |table| format!("ALTER TABLE {table} {how}FORCE ROW LEVEL SECURITY"))
+    };
+    force("NO ").chain(statements).chain(force("")).collect()
+}
+
 /// PostgreSQL: what the API's runtime role may do to the table, granted when operators
 /// created the role (see the README); nothing more.
 pub fn runtime_grant(table: &str, privileges: &str) -> String {

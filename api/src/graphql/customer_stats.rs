@@ -48,8 +48,9 @@ pub async fn refresh_recent(scope: &TenantHandle) -> ApiResult<()> {
     // all (7 ms at scale 10, every request), though after the day's refresh no row is stale.
     // The window's start as a literal lets it see that (an index lookup that finds nothing);
     // the statement's text changes once a day. It is a date we format, never input.
-    let (since_sql, values): (String, Vec<sea_orm::Value>) = match backend {
+    let (tenant, since_sql, values): (_, _, Vec<sea_orm::Value>) = match backend {
         sea_orm::DbBackend::Postgres => (
+            "$1",
             format!(
                 "'{}'::timestamptz",
                 since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -57,13 +58,10 @@ pub async fn refresh_recent(scope: &TenantHandle) -> ApiResult<()> {
             vec![scope.tenant_id().into()],
         ),
         _ => (
+            "?1",
             "?2".to_owned(),
             vec![scope.tenant_id().into(), since.into()],
         ),
-    };
-    let tenant = match backend {
-        sea_orm::DbBackend::Postgres => "$1",
-        _ => "?1",
     };
     let of_row = format!(
         "s.tenant_id = customer_totals.tenant_id AND s.customer_id = customer_totals.customer_id \
