@@ -226,6 +226,11 @@ impl Principal {
             Err(crate::error::ApiError::missing_scope(scope))
         }
     }
+
+    /// Every one of `scopes` (the first missing one is named).
+    pub fn require_all(&self, scopes: &[Scope]) -> Result<(), crate::error::ApiError> {
+        scopes.iter().try_for_each(|scope| self.require(*scope))
+    }
 }
 
 /// The claims we read. Unknown claims are ignored; a claim of the wrong type fails decoding.

@@ -8,7 +8,6 @@ use entity::customer;
 use entity::segment::{Column, Model};
 use sea_orm::ActiveValue::Set;
 
-use crate::audit::Outcome;
 use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult, GqlResult};
 use crate::graphql::context::RequestContext;
@@ -102,21 +101,11 @@ impl SegmentMore<'_> {
         let filter = stored(self.0)?;
         let mut scopes = Vec::new();
         filter.scopes(&mut scopes);
-        for scope in scopes {
-            rc.principal.require(scope)?;
-        }
+        rc.principal.require_all(&scopes)?;
         let mut personal = Vec::new();
         filter.personal_fields(&mut personal);
         if !personal.is_empty() {
-            let outcome = match rc.may_read_personal() {
-                Ok(()) => Outcome::Allowed,
-                Err(refused) => {
-                    rc.reads
-                        .note("Segment", self.0.id, "filter", Outcome::Denied);
-                    return Err(refused.into());
-                }
-            };
-            rc.reads.note("Segment", self.0.id, "filter", outcome);
+            rc.gate_read("Segment", self.0.id, "filter")?;
         }
         let json = serde_json::from_str(&self.0.filter)
             .map_err(|e| ApiError::internal(anyhow::anyhow!("segment {}: {e}", self.0.id)))?;

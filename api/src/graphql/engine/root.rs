@@ -86,9 +86,7 @@ impl<C: Declared> Lookup<C> {
                     .filter_map(|c| c.scope),
             );
         }
-        for scope in scopes {
-            rc.principal.require(scope)?;
-        }
+        rc.principal.require_all(&scopes)?;
         let mut personal = Vec::new();
         let mut related = Vec::new();
         let cond = match &args.filter {
