@@ -1004,6 +1004,24 @@ async fn the_audit_log_searches_and_exports_by_subject_purpose_and_time(backend:
     );
 }
 
+/// The people `search` finds for `text`.
+async fn people_found(app: &TestApp, token: &str, text: &str) -> Vec<Uuid> {
+    let data = app
+        .gql(
+            token,
+            "query($t: String!) { search(text: $t, kinds: [CONTACT]) { node { ... on Contact { id } } } }",
+            json!({ "t": text }),
+        )
+        .await
+        .ok();
+    data["search"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .map(|h| uuid(&h["node"]["id"]))
+        .collect()
+}
+
 async fn retention_dry_run_changes_nothing_and_the_run_erases_exactly_what_it_listed(
     backend: Backend,
 ) {
@@ -1071,6 +1089,12 @@ async fn retention_dry_run_changes_nothing_and_the_run_erases_exactly_what_it_li
 
     let keys = api::gdpr::SubjectKeys::derive(SECRET.as_bytes());
     // Without a policy, nothing is due.
+    assert!(
+        people_found(&app, &agent, "old@acme.example")
+            .await
+            .contains(&stale),
+        "the person to be erased is found before the run"
+    );
     let none = api::gdpr::run_retention(
         &app.owner,
         &keys,
@@ -1199,6 +1223,20 @@ async fn retention_dry_run_changes_nothing_and_the_run_erases_exactly_what_it_li
     let mut expected = vec![buyer, held, fresh_stale, consenting];
     expected.sort();
     assert_eq!(left, expected);
+    // The erased person cannot be found any more (on PostgreSQL, no searched text of theirs
+    // is left in the search documents either).
+    let found = people_found(&app, &agent, "old@acme.example").await;
+    assert!(!found.contains(&stale), "the erased person is still found");
+    if app.backend == Backend::Postgres {
+        assert_eq!(
+            app.admin_count(&format!(
+                "SELECT COUNT(*) FROM search_docs WHERE row_id = '{stale}'"
+            ))
+            .await,
+            0,
+            "the retention run left the erased person's searched text"
+        );
+    }
     let still_b = app
         .gql(
             &app.agent_b(),
