@@ -19,13 +19,16 @@ mod m20261202_000006_customer_stats;
 mod m20261202_000007_segments;
 mod m20261202_000008_search;
 mod m20261202_000009_activity_for_every_customer;
+mod m20261202_000010_totals_for_every_customer;
 pub mod search;
 pub mod walls;
 
 /// The statements that recompute every customer's aggregates from scratch: for operators
 /// after a bulk load with triggers disabled, run by a role that sees every tenant's rows.
 pub fn rebuild_customer_stats() -> Vec<String> {
-    m20261202_000006_customer_stats::backfill()
+    let mut statements = m20261202_000006_customer_stats::backfill();
+    statements.extend(m20261202_000010_totals_for_every_customer::backfill());
+    statements
 }
 
 /// The statements that rebuild the search documents from the customers and contacts
@@ -54,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_segments::Migration),
             Box::new(m20261202_000008_search::Migration),
             Box::new(m20261202_000009_activity_for_every_customer::Migration),
+            Box::new(m20261202_000010_totals_for_every_customer::Migration),
         ]
     }
 }

@@ -52,7 +52,7 @@ enum Activity {
 
 /// The `recent_since` of rows whose twelve-month spend must be recomputed before it is read:
 /// earlier than any window, so the API finds them with an index range scan.
-const EPOCH: &str = "'1970-01-01T00:00:00+00:00'";
+pub(crate) const EPOCH: &str = "'1970-01-01T00:00:00+00:00'";
 
 /// The statements that recompute the aggregates of the customer `(tenant, customer)` (SQL
 /// expressions: `NEW.…`, `OLD.…`, a function's parameters) from its sales and interactions.
@@ -108,9 +108,41 @@ fn recompute(only: Option<(&str, &str)>) -> Vec<String> {
     ]
 }
 
+/// The statements that recompute one customer's aggregates, as a function of the SQL
+/// expressions naming its tenant and id ([`refresh`] here; a later migration adds to it).
+pub type Refresh = fn(&str, &str) -> Vec<String>;
+
+/// PostgreSQL: `dossier_refresh_customer(p_tenant, p_customer)`, which runs `refresh` for one
+/// customer (created, or replaced when `replace`).
+pub fn refresh_function(refresh: Refresh, replace: bool) -> String {
+    format!(
+        // The customer's row is locked first, so that two transactions changing the same
+        // customer's sales recompute one after the other, each seeing the other's. NO KEY
+        // UPDATE: the foreign-key checks of the inserts that fired the trigger hold KEY SHARE
+        // on the same row, which a plain FOR UPDATE would deadlock on.
+        "CREATE {}FUNCTION dossier_refresh_customer(p_tenant uuid, p_customer uuid) \
+         RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$ \
+         BEGIN \
+           PERFORM 1 FROM customers WHERE tenant_id = p_tenant AND id = p_customer FOR NO KEY UPDATE; \
+           {} \
+         END $$",
+        if replace { "OR REPLACE " } else { "" },
+        refresh("p_tenant", "p_customer")
+            .iter()
+            .map(|s| format!("{s}; "))
+            .collect::<String>()
+    )
+}
+
+/// SQLite: the names of the triggers [`triggers`] creates on `table`.
+pub fn sqlite_trigger_names(table: &str) -> [String; 3] {
+    ["insert", "update", "delete"].map(|op| format!("{table}_stats_{op}"))
+}
+
 /// Triggers on `table` (`sales`, `interactions`) that refresh the customer a row names, before
-/// and after the change.
-fn triggers(backend: DbBackend, table: &str) -> Vec<String> {
+/// and after the change (on PostgreSQL by calling `dossier_refresh_customer`; SQLite triggers
+/// run `refresh` themselves).
+pub fn triggers(backend: DbBackend, table: &str, refresh: Refresh) -> Vec<String> {
     match backend {
         DbBackend::Postgres => vec![
             format!(
@@ -140,17 +172,18 @@ fn triggers(backend: DbBackend, table: &str) -> Vec<String> {
                     .map(|statement| format!("{statement}; "))
                     .collect::<String>()
             };
+            let [insert, update, delete] = sqlite_trigger_names(table);
             vec![
                 format!(
-                    "CREATE TRIGGER {table}_stats_insert AFTER INSERT ON {table} BEGIN {} END",
+                    "CREATE TRIGGER {insert} AFTER INSERT ON {table} BEGIN {} END",
                     body(&["NEW"])
                 ),
                 format!(
-                    "CREATE TRIGGER {table}_stats_update AFTER UPDATE ON {table} BEGIN {} END",
+                    "CREATE TRIGGER {update} AFTER UPDATE ON {table} BEGIN {} END",
                     body(&["OLD", "NEW"])
                 ),
                 format!(
-                    "CREATE TRIGGER {table}_stats_delete AFTER DELETE ON {table} BEGIN {} END",
+                    "CREATE TRIGGER {delete} AFTER DELETE ON {table} BEGIN {} END",
                     body(&["OLD"])
                 ),
             ]
@@ -252,27 +285,12 @@ impl MigrationTrait for Migration {
                 &["customers", "sales", "interactions"],
                 backfill(),
             ));
-            statements.push(format!(
-                // The customer's row is locked first, so that two transactions changing the
-                // same customer's sales recompute one after the other, each seeing the other's.
-                // NO KEY UPDATE: the foreign-key checks of the inserts that fired the trigger
-                // hold KEY SHARE on the same row, which a plain FOR UPDATE would deadlock on.
-                "CREATE FUNCTION dossier_refresh_customer(p_tenant uuid, p_customer uuid) \
-                 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$ \
-                 BEGIN \
-                   PERFORM 1 FROM customers WHERE tenant_id = p_tenant AND id = p_customer FOR NO KEY UPDATE; \
-                   {} \
-                 END $$",
-                refresh("p_tenant", "p_customer")
-                    .iter()
-                    .map(|s| format!("{s}; "))
-                    .collect::<String>()
-            ));
+            statements.push(refresh_function(refresh, false));
         } else {
             statements.extend(backfill());
         }
         for table in ["sales", "interactions"] {
-            statements.extend(triggers(backend, table));
+            statements.extend(triggers(backend, table, refresh));
         }
         for statement in statements {
             db.execute_unprepared(&statement).await?;

@@ -391,14 +391,37 @@ async fn aggregates_follow_every_write_and_the_window(backend: Backend) {
 
 on_both_backends!(aggregates_follow_every_write_and_the_window);
 
-/// Every customer has its activity row from its creation, whatever its sales and interactions
-/// do afterwards: the stats filters read the rows that match, so a customer without one would
-/// silently drop out of "no purchase yet".
-async fn every_customer_has_its_activity_row(backend: Backend) {
+/// Customers without their activity row, or without a totals row in their tenant's default
+/// currency.
+async fn customers_missing_a_row(app: &TestApp) -> (i64, i64) {
+    let activity = app
+        .admin_count(
+            "SELECT COUNT(*) FROM customers c WHERE NOT EXISTS (SELECT 1 FROM customer_activity a \
+             WHERE a.tenant_id = c.tenant_id AND a.customer_id = c.id)",
+        )
+        .await;
+    let totals = app
+        .admin_count(
+            "SELECT COUNT(*) FROM customers c JOIN tenants t ON t.id = c.tenant_id \
+             WHERE NOT EXISTS (SELECT 1 FROM customer_totals m WHERE m.tenant_id = c.tenant_id \
+             AND m.customer_id = c.id AND m.currency = t.default_currency)",
+        )
+        .await;
+    (activity, totals)
+}
+
+/// Every customer has its activity row and its totals row in the tenant's default currency
+/// from its creation, whatever its sales and interactions do afterwards: the stats filters
+/// read the rows that match, so a customer without its activity row would silently drop out
+/// of "no purchase yet"; orderings by money join the totals row, so one without it would drop
+/// out of the list.
+async fn every_customer_has_its_aggregate_rows(backend: Backend) {
     let app = spawn_app(backend).await;
     let agent = app.agent_a();
     let quiet = app.customer(&agent, "Quiet").await;
     let buyer = app.customer(&agent, "Buyer").await;
+    let abroad = app.customer(&agent, "Abroad").await;
+    sale(&app, &agent, abroad, "30", "USD", &ago(5)).await;
     let sale = app
         .sale(&agent, buyer, "10.00", "2020-01-01T00:00:00Z")
         .await;
@@ -409,15 +432,38 @@ async fn every_customer_has_its_activity_row(backend: Backend) {
     )
     .await
     .ok();
+    assert_eq!(customers_missing_a_row(&app).await, (0, 0));
+    // The zero row is not a purchase: only the dollars show.
+    let data = app.gql(&agent, STATS, json!({"id": abroad})).await.ok();
     assert_eq!(
-        app.admin_count(
-            "SELECT COUNT(*) FROM customers c WHERE NOT EXISTS (SELECT 1 FROM customer_activity a \
-             WHERE a.tenant_id = c.tenant_id AND a.customer_id = c.id)"
-        )
-        .await,
-        0,
-        "a customer without its activity row"
+        data["customer"]["stats"]["totalSpent"],
+        json!([{"amount": "30.00", "currency": "USD"}]),
+        "{data}"
     );
+    for field in ["SPENT_LAST_12_MONTHS", "TOTAL_SPENT"] {
+        for direction in ["ASC", "DESC"] {
+            let listed = list(
+                &app,
+                json!({}),
+                json!([{"field": field, "direction": direction}]),
+            )
+            .await;
+            assert_eq!(
+                sorted(listed),
+                sorted(vec![quiet, buyer, abroad]),
+                "{field} {direction}: everyone, once"
+            );
+        }
+    }
+    // A new default currency (an operator's SQL: the API does not change it) gives every
+    // customer its row in it.
+    app.admin_exec(&format!(
+        "UPDATE tenants SET default_currency = 'USD' WHERE id = {}",
+        app.uuid_literal(app.a.id)
+    ))
+    .await
+    .expect("a new default currency");
+    assert_eq!(customers_missing_a_row(&app).await, (0, 0));
     let never = app
         .gql(
             &agent,
@@ -436,4 +482,4 @@ async fn every_customer_has_its_activity_row(backend: Backend) {
     assert!(ids.contains(&quiet) && ids.contains(&buyer));
 }
 
-on_both_backends!(every_customer_has_its_activity_row);
+on_both_backends!(every_customer_has_its_aggregate_rows);

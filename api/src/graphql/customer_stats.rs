@@ -143,7 +143,9 @@ impl Loader<Uuid> for StatsLoader {
             .scope
             .all(
                 customer_totals::Entity::find()
-                    .filter(customer_totals::Column::CustomerId.is_in(ids())),
+                    .filter(customer_totals::Column::CustomerId.is_in(ids()))
+                    // A customer's zero row in the default currency is not a purchase.
+                    .filter(customer_totals::Column::SalesCount.gt(0)),
             )
             .await?;
         let activity = self
@@ -408,7 +410,9 @@ impl FilterPart for CustomerFilterMore {
     }
 }
 
-/// `LEFT JOIN customer_totals AS money_stats` in `currency`.
+/// `customer_totals AS money_stats` in `currency`: the tenant's default currency, in which
+/// every customer has a row (zeros until it buys in it: migration
+/// `totals_for_every_customer`), indexed in the order the money sorts ask for.
 fn money_join(currency: &str) -> Join {
     let alias = Alias::new("money_stats");
     let col = |name: &str| Expr::col((alias.clone(), Alias::new(name)));
@@ -422,7 +426,7 @@ fn money_join(currency: &str) -> Join {
     }
 }
 
-/// `LEFT JOIN customer_activity AS activity_stats`.
+/// `customer_activity AS activity_stats` (every customer has its row).
 fn activity_join() -> Join {
     let alias = Alias::new("activity_stats");
     let col = |name: &str| Expr::col((alias.clone(), Alias::new(name)));
@@ -435,10 +439,11 @@ fn activity_join() -> Join {
     }
 }
 
-fn or_zero(alias: &str, name: &str) -> (Expr, KeyKind) {
-    let value = Expr::col((Alias::new(alias), Alias::new(name)));
+/// A figure every joined row has (never `NULL`), as the ordering reads it: the bare column,
+/// which an index can serve.
+fn figure(alias: &str, name: &str) -> (Expr, KeyKind) {
     (
-        Expr::expr(Func::coalesce([value, Expr::val(0i64)])),
+        Expr::col((Alias::new(alias), Alias::new(name))),
         KeyKind::Int,
     )
 }
@@ -465,8 +470,8 @@ pub fn computed_sorts() -> Vec<ComputedSort> {
                 (
                     vec![money_join(&tenant.default_currency)],
                     vec![
-                        or_zero("money_stats", "recent_high"),
-                        or_zero("money_stats", "recent_low"),
+                        figure("money_stats", "recent_high"),
+                        figure("money_stats", "recent_low"),
                     ],
                 )
             },
@@ -479,8 +484,8 @@ pub fn computed_sorts() -> Vec<ComputedSort> {
                 (
                     vec![money_join(&tenant.default_currency)],
                     vec![
-                        or_zero("money_stats", "total_high"),
-                        or_zero("money_stats", "total_low"),
+                        figure("money_stats", "total_high"),
+                        figure("money_stats", "total_low"),
                     ],
                 )
             },
@@ -492,7 +497,7 @@ pub fn computed_sorts() -> Vec<ComputedSort> {
             build: |_| {
                 (
                     vec![activity_join()],
-                    vec![or_zero("activity_stats", "sales_count")],
+                    vec![figure("activity_stats", "sales_count")],
                 )
             },
         },
@@ -509,7 +514,7 @@ pub fn computed_sorts() -> Vec<ComputedSort> {
             build: |_| {
                 (
                     vec![activity_join()],
-                    vec![or_zero("activity_stats", "interactions_count")],
+                    vec![figure("activity_stats", "interactions_count")],
                 )
             },
         },
