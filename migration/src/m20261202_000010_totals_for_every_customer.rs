@@ -74,6 +74,11 @@ impl MigrationTrait for Migration {
                     backfill(),
                 ));
                 statements.push(stats::refresh_function(refresh, true));
+                // A customer inserted while the currency changes reads the old currency (its
+                // snapshot) and would get its row in it: the change waits for such inserts to
+                // commit, and later ones wait for the change.
+                let on_new_currency =
+                    format!("LOCK TABLE customers IN SHARE MODE; {on_new_currency}");
                 for (function, body) in [
                     ("tenants_default_totals", &on_new_currency),
                     ("customers_default_totals", &on_new_customer),
@@ -86,7 +91,9 @@ impl MigrationTrait for Migration {
                 }
                 statements.push(
                     "CREATE TRIGGER tenants_default_totals AFTER UPDATE OF default_currency \
-                     ON tenants FOR EACH ROW EXECUTE FUNCTION tenants_default_totals()"
+                     ON tenants FOR EACH ROW \
+                     WHEN (NEW.default_currency IS DISTINCT FROM OLD.default_currency) \
+                     EXECUTE FUNCTION tenants_default_totals()"
                         .to_owned(),
                 );
                 statements.push(

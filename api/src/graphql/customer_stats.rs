@@ -410,10 +410,12 @@ impl FilterPart for CustomerFilterMore {
     }
 }
 
-/// `customer_totals AS money_stats` in `currency`: the tenant's default currency, in which
-/// every customer has a row (zeros until it buys in it: migration
-/// `totals_for_every_customer`), indexed in the order the money sorts ask for.
-fn money_join(currency: &str) -> Join {
+/// `customer_totals AS money_stats` in the tenant's default currency, in which every customer
+/// has a row (zeros until it buys in it: migration `totals_for_every_customer`), indexed in the
+/// order the money sorts ask for. The currency is read from the tenant's row in the statement,
+/// not from the request's cached tenant: after a change of default currency, customers created
+/// or recomputed since have rows only in the new one.
+fn money_join(tenant: uuid::Uuid) -> Join {
     let alias = Alias::new("money_stats");
     let col = |name: &str| Expr::col((alias.clone(), Alias::new(name)));
     Join {
@@ -422,7 +424,21 @@ fn money_join(currency: &str) -> Join {
         on: Condition::all()
             .add(col("tenant_id").equals((customer::Entity, customer::Column::TenantId)))
             .add(col("customer_id").equals((customer::Entity, customer::Column::Id)))
-            .add(col("currency").eq(currency.to_owned())),
+            // `= (SELECT …)`, a value computed once: `IN (SELECT …)` would be planned as a
+            // join, and the index order lost (24 ms instead of 0.2 at scale 10).
+            .add(
+                col("currency").eq(Expr::SubQuery(
+                    None,
+                    Box::new(
+                        Query::select()
+                            .column(entity::tenant::Column::DefaultCurrency)
+                            .from(entity::tenant::Entity)
+                            .and_where(Expr::col(entity::tenant::Column::Id).eq(tenant))
+                            .to_owned()
+                            .into(),
+                    ),
+                )),
+            ),
     }
 }
 
@@ -468,7 +484,7 @@ pub fn computed_sorts() -> Vec<ComputedSort> {
             doc: Some("In the tenant's default currency."),
             build: |tenant| {
                 (
-                    vec![money_join(&tenant.default_currency)],
+                    vec![money_join(tenant.id)],
                     vec![
                         figure("money_stats", "recent_high"),
                         figure("money_stats", "recent_low"),
@@ -482,7 +498,7 @@ pub fn computed_sorts() -> Vec<ComputedSort> {
             doc: Some("In the tenant's default currency."),
             build: |tenant| {
                 (
-                    vec![money_join(&tenant.default_currency)],
+                    vec![money_join(tenant.id)],
                     vec![
                         figure("money_stats", "total_high"),
                         figure("money_stats", "total_low"),
