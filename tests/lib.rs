@@ -89,6 +89,8 @@ pub struct TestApp {
     pub owner: DatabaseConnection,
     /// SQL statements the application has run, for checking that loaders batch.
     pub statements: Arc<AtomicUsize>,
+    /// Turns compiled reads on and off (the differential tests), and counts them.
+    pub compiled_reads: Arc<api::graphql::engine::compile::CompiledReads>,
     pub a: Tenant,
     pub b: Tenant,
     /// The PostgreSQL database this app runs on (`None` on SQLite), dropped with the app.
@@ -319,6 +321,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     .expect("tenant B");
     let url = format!("http://127.0.0.1:{}", app.port());
     let app_db = app.db().clone();
+    let compiled_reads = app.compiled_reads();
     let server = app.into_server();
     let handle = server.handle();
     let server = tokio::spawn(server);
@@ -336,6 +339,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         db: app_db,
         owner,
         statements,
+        compiled_reads,
         a: Tenant {
             id: a.id,
             name: a.name,

@@ -15,6 +15,7 @@ pub struct Application {
     port: u16,
     db: DatabaseConnection,
     server: actix_web::dev::Server,
+    compiled_reads: Arc<graphql::engine::compile::CompiledReads>,
 }
 
 impl Application {
@@ -34,6 +35,7 @@ impl Application {
             root_fields: config.max_root_fields,
             counts: config.max_counts,
         };
+        let compiled_reads = graphql::engine::compile::CompiledReads::new(true);
         let state = Arc::new(AppState {
             cors_origins: config.cors_origins(),
             schema: graphql::build_schema(limits),
@@ -51,6 +53,7 @@ impl Application {
                 budgets: crate::budget::Budgets::new(config.budgets()),
                 limits,
                 introspection: graphql::build_introspection(limits),
+                compiled_reads: compiled_reads.clone(),
             },
             verifier: config.verifier()?,
             metrics: Default::default(),
@@ -70,11 +73,21 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.listen(listener)?.run();
-        Ok(Application { port, db, server })
+        Ok(Application {
+            port,
+            db,
+            server,
+            compiled_reads,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The switch and counters of compiled reads.
+    pub fn compiled_reads(&self) -> Arc<graphql::engine::compile::CompiledReads> {
+        self.compiled_reads.clone()
     }
 
     pub fn db(&self) -> &DatabaseConnection {

@@ -331,6 +331,11 @@ pub fn currency(field: &'static str, value: &str) -> Result<u32, Invalid> {
         })
 }
 
+/// Every active currency with its decimal places (what [`currency`] accepts).
+pub fn currencies() -> &'static [(&'static str, u32)] {
+    &CURRENCIES
+}
+
 /// La Poste's SIREN. INSEE numbers its establishments' SIRETs under a different check
 /// than everyone else's: the sum of all 14 digits is a multiple of 5.
 const LA_POSTE_SIREN: &str = "356000000";

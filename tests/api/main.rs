@@ -4,6 +4,7 @@
 mod aggregates;
 mod audit;
 mod auth;
+mod compiled;
 mod compliance;
 mod console;
 mod interactions;

@@ -9,6 +9,7 @@ use crate::auth::Scope;
 use crate::error::{ApiResult, GqlResult};
 use crate::graphql::context::RequestContext;
 use crate::graphql::customer_stats::{self, CustomerFilterMore, CustomerStats};
+use crate::graphql::engine::compile::Shape;
 use crate::graphql::engine::text;
 use crate::graphql::engine::{Decl, FilterKind, Hooks, SortKind, field, id_field, time_field};
 use crate::graphql::loader_err;
@@ -95,6 +96,16 @@ fn declare() -> Decl<customer::Entity> {
                         Column::BillingCountry,
                     ])
                     .extra()
+                    .compiled_as(Shape::Group {
+                        type_name: "Address",
+                        fields: vec![
+                            ("line1", "billing_line1"),
+                            ("line2", "billing_line2"),
+                            ("postalCode", "billing_postal_code"),
+                            ("city", "billing_city"),
+                            ("country", "billing_country"),
+                        ],
+                    })
                     .optional::<AddressInput>(|m, v, _| {
                         set_address(m, address(v)?);
                         Ok(())

@@ -113,6 +113,7 @@ pub fn build_schema(limits: Limits) -> DossierSchema {
         .limit_directives(limits.directives)
         .limit_recursive_depth(32)
         .disable_suggestions()
+        .extension(engine::compile::Compiler)
         .finish()
 }
 
@@ -243,6 +244,8 @@ pub struct Services {
     pub limits: Limits,
     /// The schema under the limits of introspection-only operations ([`build_introspection`]).
     pub introspection: DossierSchema,
+    /// Whether reads are compiled to SQL, and how many were (`engine::compile`).
+    pub compiled_reads: Arc<engine::compile::CompiledReads>,
 }
 
 /// The ids of one request: the server's own, and the `X-Request-Id` the caller sent (kept
@@ -323,7 +326,13 @@ pub async fn execute(
         scope: scope.clone(),
         reads: Default::default(),
     });
-    let mut response = schema.execute(request.data(context.clone())).await;
+    let mut response = schema
+        .execute(
+            request
+                .data(context.clone())
+                .data(services.compiled_reads.clone()),
+        )
+        .await;
     let events = context.reads.take_events();
     let actor = context.actor();
     let tenant_changed = context

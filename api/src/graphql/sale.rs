@@ -16,7 +16,8 @@ use crate::graphql::context::RequestContext;
 use crate::graphql::engine::reference;
 use crate::graphql::engine::text;
 use crate::graphql::engine::{
-    Decl, Fate, FilterKind, Hooks, Output, SortKind, belongs_to, field, id_field, time_field,
+    Decl, Fate, FilterKind, Hooks, Output, SortKind, belongs_to, compile::Shape, field, id_field,
+    time_field,
 };
 use crate::money::amount_in;
 use crate::validate;
@@ -78,10 +79,13 @@ fn declare() -> Decl<sale::Entity> {
                 .into(),
             field("amount", Column::AmountScaled)
                 .doc("Exact decimal, as a string.")
-                .show_with(Output {
-                    type_info: <Decimal as OutputType>::create_type_info,
-                    value: Box::new(|m: &Model| amount_in(m.amount_scaled, &m.currency).to_value()),
-                })
+                .show_with(
+                    Output {
+                        type_info: <Decimal as OutputType>::create_type_info,
+                        value: Box::new(|m: &Model| amount_in(m.amount_scaled, &m.currency).to_value()),
+                    },
+                    Some(Shape::Money { currency: "currency" }),
+                )
                 .filter(FilterKind::money())
                 .sort(SortKind::Plain)
                 // Checked against the currency's decimal places by `check_money`.

@@ -11,6 +11,7 @@
 //! changed fields computed from the change itself, and the write scopes that do not read.
 //! Nothing else builds these types, so an entity cannot be exposed without those rules.
 
+pub mod compile;
 pub mod dependents;
 pub mod filter;
 pub mod meta;
@@ -146,6 +147,9 @@ pub struct Field<E: sea_orm::EntityTrait> {
     pub filter: Option<FilterKind>,
     pub sort: Option<(SortKind, Option<&'static str>)>,
     pub input: Option<write::Input<E>>,
+    /// How compiled reads build the field's value in SQL (`None`: the field is not compiled,
+    /// and an operation selecting it runs on the resolvers).
+    pub compiled: Option<compile::Shape>,
 }
 
 impl<E: sea_orm::EntityTrait> Field<E> {
@@ -164,8 +168,9 @@ pub enum Member<E: sea_orm::EntityTrait> {
 }
 
 /// An ordering on values computed in other tables (a customer's spend, read from its
-/// aggregates): the tables joined and the sort expressions over them, with their defaults
-/// folded in (`COALESCE`) so every row has a position a cursor can carry.
+/// aggregates): the tables joined (each holds one row per listed row) and the sort expressions
+/// over them, with defaults folded in (`COALESCE`) where a value may be missing, so every row
+/// has a position a cursor can carry.
 pub struct ComputedSort {
     /// The ordering value is `SCREAMING_CASE` of this name (`SPENT_LAST_12_MONTHS`).
     pub name: &'static str,
@@ -299,6 +304,7 @@ where
         filter: None,
         sort: None,
         input: None,
+        compiled: None,
     }
 }
 
@@ -309,10 +315,19 @@ impl<E: sea_orm::EntityTrait> Field<E> {
     }
     pub fn show<T: InputType + OutputType + 'static>(mut self, get: fn(&E::Model) -> T) -> Self {
         self.output = Some(shown::<E, T>(get));
+        self.compiled = compile::Shape::of::<T>();
         self
     }
-    pub fn show_with(mut self, output: Output<E>) -> Self {
+    /// Shown as `output` says; compiled reads build it as `compiled` says (`None`: not
+    /// compiled).
+    pub fn show_with(mut self, output: Output<E>, compiled: Option<compile::Shape>) -> Self {
         self.output = Some(output);
+        self.compiled = compiled;
+        self
+    }
+    /// How compiled reads build a field shown by the extras.
+    pub fn compiled_as(mut self, shape: compile::Shape) -> Self {
+        self.compiled = Some(shape);
         self
     }
     /// Shown by the hand-written extras under the same name.
@@ -407,6 +422,7 @@ impl<E: sea_orm::EntityTrait> Field<E> {
             },
             value: Box::new(move |row| read(row).to_value()),
         });
+        self.compiled = Some(compile::Shape::stored_enum::<T>());
         self.filter = Some(FilterKind::enumeration::<T>());
         self.input = Some(if nullable {
             write::optional::<E, T>(move |m, v, _| {
@@ -498,17 +514,23 @@ where
     let field = field(name, column).filter(FilterKind::id());
     if nullable {
         field
-            .show_with(Output {
-                type_info: <Option<uuid::Uuid> as OutputType>::create_type_info,
-                value: Box::new(move |row| read(row).to_value()),
-            })
+            .show_with(
+                Output {
+                    type_info: <Option<uuid::Uuid> as OutputType>::create_type_info,
+                    value: Box::new(move |row| read(row).to_value()),
+                },
+                Some(compile::Shape::Uuid),
+            )
             .optional_value::<uuid::Uuid>()
     } else {
         field
-            .show_with(Output {
-                type_info: <uuid::Uuid as OutputType>::create_type_info,
-                value: Box::new(move |row| read(row).unwrap_or_default().to_value()),
-            })
+            .show_with(
+                Output {
+                    type_info: <uuid::Uuid as OutputType>::create_type_info,
+                    value: Box::new(move |row| read(row).unwrap_or_default().to_value()),
+                },
+                Some(compile::Shape::Uuid),
+            )
             .required_value::<uuid::Uuid>()
     }
 }
@@ -525,10 +547,13 @@ where
         _ => None,
     };
     field(name, column)
-        .show_with(Output {
-            type_info: <Option<String> as OutputType>::create_type_info,
-            value: Box::new(move |row| read(row).to_value()),
-        })
+        .show_with(
+            Output {
+                type_info: <Option<String> as OutputType>::create_type_info,
+                value: Box::new(move |row| read(row).to_value()),
+            },
+            Some(compile::Shape::Text),
+        )
         .filter(FilterKind::text())
         .optional_text(max)
 }

@@ -205,6 +205,8 @@ pub trait ManyTarget: Send + Sync {
         ctx: &'a Context<'_>,
         parent: Uuid,
     ) -> BoxFuture<'a, ServerResult<Option<Value>>>;
+    /// The rows as compiled reads see them, and the column naming the parent.
+    fn compiled(&self) -> (&'static dyn super::compile::Table, &'static str);
 }
 
 /// The rows of `C` whose `parent` column names the row.
@@ -284,6 +286,13 @@ impl<C: Declared> SomeFilter for SomeOf<C> {
 }
 
 impl<C: Declared> ManyTarget for Many<C> {
+    fn compiled(&self) -> (&'static dyn super::compile::Table, &'static str) {
+        (
+            super::compile::table::<C>(),
+            sea_orm::IdenStatic::as_str(&self.parent),
+        )
+    }
+
     fn filter_type(&self, registry: &mut Registry) -> String {
         <Option<Filter<C>> as async_graphql::InputType>::create_type_info(registry)
     }

@@ -174,6 +174,12 @@ pub trait RootEntity: Send + Sync {
     ) -> BoxFuture<'a, ApiResult<Vec<(&'static str, serde_json::Value)>>>;
     /// What `search` matches on, when the entity is searched.
     fn searched(&self) -> Option<super::search::Searched>;
+    /// The entity as compiled reads see it.
+    fn table(&self) -> &'static dyn super::compile::Table;
+    /// The root field of one row by id (`customer`).
+    fn one_field(&self) -> &'static str;
+    /// The root field of the connection (`customers`).
+    fn many_field(&self) -> &'static str;
     /// Registers the entity's object type; its name.
     fn node_type(&self, registry: &mut Registry) -> String;
     /// See [`super::search::search`].
@@ -298,6 +304,18 @@ impl<E: Declared> RootEntity for Root<E> {
 
     fn searched(&self) -> Option<super::search::Searched> {
         super::search::Searched::of::<E>()
+    }
+
+    fn table(&self) -> &'static dyn super::compile::Table {
+        super::compile::table::<E>()
+    }
+
+    fn one_field(&self) -> &'static str {
+        E::decl().one
+    }
+
+    fn many_field(&self) -> &'static str {
+        E::decl().many
     }
 
     fn node_type(&self, registry: &mut Registry) -> String {

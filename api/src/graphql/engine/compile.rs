@@ -1,0 +1,1098 @@
+//! Compiled reads: a validated query whose selection the engine understands becomes one SQL
+//! statement per root field that builds the field's JSON in the database (PostgreSQL:
+//! `json_build_object` and `json_agg`; SQLite: `json_object` and `json_group_array`), instead
+//! of a resolver per field and a statement per nested level.
+//!
+//! async-graphql still parses and validates the operation (every limit applies); the
+//! [`CompiledReads`] extension then answers it here when [`plan`] covers all of it, and hands
+//! it to the resolvers otherwise — they stay the reference path, and the differential tests
+//! run the same operations through both. What is covered: the engine's root fields (`customer(id)`,
+//! `customers(first)`…), their columns, nested connections by `first`, aliases, fragments,
+//! `@skip`/`@include` and `__typename`. Anything else — filters, orderings, cursors, counts,
+//! computed fields, an error the resolvers would report — is declined before any SQL runs.
+//!
+//! The rules hold inside the statement: every table is reached through [`scan`], which adds
+//! the tenant condition (row-level security stays on beneath it); an operation selecting a
+//! personal field compiles only when the caller may read personal data, and each object
+//! carrying personal fields brings its row's id under a key no GraphQL name can take (`#n`),
+//! which [`answer`] removes while noting the read for the request's audit event — the same
+//! notes the resolvers' gate makes, written before the response leaves.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as Atomic};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
+};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, Field, FragmentDefinition, OperationDefinition,
+    OperationType, Selection, SelectionSet,
+};
+use async_graphql::{Name, Positioned, ServerResult, Value, Variables};
+use async_graphql_value::Value as Argument;
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use sea_orm::{ConnectionTrait, DbBackend, IdenStatic, Statement};
+use uuid::Uuid;
+
+use super::{Declared, SortKind};
+use crate::audit::Outcome;
+use crate::auth::Scope;
+use crate::error::{ApiError, ApiResult};
+use crate::graphql::context::RequestContext;
+use crate::graphql::page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::graphql::scalars::Date;
+
+/// How a field's value is built in SQL from its row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shape {
+    /// Text or a number, as stored.
+    Text,
+    Bool,
+    Uuid,
+    /// A point in time, as RFC 3339 with as many fractional digits as it needs.
+    Time,
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
+    /// An enum stored as text: the stored value (lower case) and the GraphQL name.
+    Enum(Vec<(String, String)>),
+    /// Money stored as ten-thousandths, shown with its `currency` column's decimal places.
+    Money {
+        currency: &'static str,
+    },
+    /// An object of text columns (`billingAddress`), `null` when all are.
+    Group {
+        type_name: &'static str,
+        fields: Vec<(&'static str, &'static str)>,
+    },
+}
+
+impl Shape {
+    /// The shape of a column shown as `T`, when the compiler knows how to build it.
+    pub fn of<T: 'static>() -> Option<Shape> {
+        let t = TypeId::of::<T>();
+        let is = |types: &[TypeId]| types.contains(&t);
+        if is(&[
+            TypeId::of::<String>(),
+            TypeId::of::<Option<String>>(),
+            TypeId::of::<i32>(),
+            TypeId::of::<Option<i32>>(),
+            TypeId::of::<i64>(),
+            TypeId::of::<Option<i64>>(),
+        ]) {
+            Some(Shape::Text)
+        } else if is(&[TypeId::of::<bool>(), TypeId::of::<Option<bool>>()]) {
+            Some(Shape::Bool)
+        } else if is(&[TypeId::of::<Uuid>(), TypeId::of::<Option<Uuid>>()]) {
+            Some(Shape::Uuid)
+        } else if is(&[
+            TypeId::of::<DateTime<Utc>>(),
+            TypeId::of::<Option<DateTime<Utc>>>(),
+        ]) {
+            Some(Shape::Time)
+        } else if is(&[TypeId::of::<Date>(), TypeId::of::<Option<Date>>()]) {
+            Some(Shape::Date)
+        } else {
+            None
+        }
+    }
+
+    /// An enum stored as its lower-case name (see `filter::stored`).
+    pub fn stored_enum<T: async_graphql::EnumType>() -> Shape {
+        Shape::Enum(
+            T::items()
+                .iter()
+                .map(|item| (item.name.to_ascii_lowercase(), item.name.to_owned()))
+                .collect(),
+        )
+    }
+}
+
+/// A field of a [`Table`] as the compiler reads it.
+pub struct Column {
+    pub column: &'static str,
+    pub shape: &'static Shape,
+    /// Personal data: compiled only for a caller who may read it, and noted.
+    pub personal: bool,
+}
+
+/// An entity as the compiler sees it, whatever its type.
+pub trait Table: Send + Sync {
+    /// The GraphQL type (`Customer`).
+    fn name(&self) -> &'static str;
+    /// The `entity` of its audit notes.
+    fn audited_as(&self) -> &'static str;
+    fn sql_table(&self) -> &'static str;
+    fn tenant_column(&self) -> &'static str;
+    fn id_column(&self) -> &'static str;
+    fn read(&self) -> Scope;
+    /// A shown field, when it is compiled.
+    fn column(&self, name: &str) -> Option<Column>;
+    /// A connection field another entity's relation gives this type: its rows and the column
+    /// naming this row.
+    fn many(&self, name: &str) -> Option<(&'static dyn Table, &'static str)>;
+    /// The default ordering as `(column, text_or_empty, descending)`, the id last; `None`
+    /// when a key is not a column.
+    fn default_order(&self) -> Option<Vec<(&'static str, bool, bool)>>;
+    /// Brings derived data up to date before a root list, as the resolvers do.
+    fn before_list<'a>(&self, rc: &'a RequestContext) -> BoxFuture<'a, ApiResult<()>>;
+}
+
+struct Tabled<E>(PhantomData<fn() -> E>);
+
+/// The compiler's view of `E`.
+pub fn table<E: Declared>() -> &'static dyn Table {
+    &Tabled::<E>(PhantomData)
+}
+
+impl<E: Declared> Table for Tabled<E> {
+    fn name(&self) -> &'static str {
+        E::decl().name
+    }
+    fn audited_as(&self) -> &'static str {
+        <E as entity::PersonalData>::GRAPHQL_TYPE
+    }
+    fn sql_table(&self) -> &'static str {
+        E::default().table_name()
+    }
+    fn tenant_column(&self) -> &'static str {
+        E::tenant_column().as_str()
+    }
+    fn id_column(&self) -> &'static str {
+        E::id_column().as_str()
+    }
+    fn read(&self) -> Scope {
+        E::decl().read
+    }
+    fn column(&self, name: &str) -> Option<Column> {
+        let field = E::decl().field(name)?;
+        if field.output.is_none() && !field.from_extras {
+            return None;
+        }
+        Some(Column {
+            column: field.column().as_str(),
+            shape: field.compiled.as_ref()?,
+            personal: super::Decl::<E>::is_personal(field),
+        })
+    }
+    fn many(&self, name: &str) -> Option<(&'static dyn Table, &'static str)> {
+        super::dependents::reverse_fields(E::decl().name)
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.target.compiled())
+    }
+    fn default_order(&self) -> Option<Vec<(&'static str, bool, bool)>> {
+        let decl = E::decl();
+        let mut keys = Vec::new();
+        for (name, direction) in &decl.default_order {
+            let field = decl.field(name)?;
+            let (kind, _) = field.sort?;
+            keys.push((
+                field.column().as_str(),
+                kind == SortKind::TextOrEmpty,
+                *direction == crate::graphql::OrderDirection::Desc,
+            ));
+        }
+        keys.push((E::id_column().as_str(), false, false));
+        Some(keys)
+    }
+    fn before_list<'a>(&self, rc: &'a RequestContext) -> BoxFuture<'a, ApiResult<()>> {
+        (E::decl().hooks.before_list)(rc)
+    }
+}
+
+/// The engine's root fields, by name: the entity and whether the field is its list.
+fn root_field(name: &str) -> Option<(&'static dyn Table, bool)> {
+    crate::graphql::entities().iter().find_map(|entity| {
+        let table = entity.table();
+        if entity.one_field() == name {
+            Some((table, false))
+        } else if entity.many_field() == name {
+            Some((table, true))
+        } else {
+            None
+        }
+    })
+}
+
+// ----- plan -----------------------------------------------------------------------------
+
+/// Why an operation is not compiled: it runs on the resolvers instead.
+#[derive(Debug)]
+pub struct Declined;
+
+type Planned<T> = Result<T, Declined>;
+
+/// What an object shows, in the order of the response's keys.
+struct Object {
+    table: &'static dyn Table,
+    items: Vec<(String, Item)>,
+    /// The site of its personal fields in the request's notes, if it selects any.
+    personal: Option<usize>,
+}
+
+enum Item {
+    Typename(&'static str),
+    Column(Column),
+    /// `billingAddress { line1 }`: the group's selected columns (`None`: `__typename`).
+    Group {
+        chosen: Vec<(String, Option<&'static str>)>,
+        type_name: &'static str,
+        all: Vec<&'static str>,
+    },
+    Connection(&'static dyn Table, Connection),
+}
+
+struct Connection {
+    /// The column of the rows naming the parent; `None` at the root.
+    parent: Option<&'static str>,
+    first: u64,
+    items: Vec<(String, ConnectionItem)>,
+}
+
+enum ConnectionItem {
+    Typename(&'static str),
+    Edges(Vec<(String, EdgeItem)>),
+}
+
+enum EdgeItem {
+    Typename(&'static str),
+    Node(Object),
+}
+
+/// One root field, planned.
+enum Root {
+    Typename,
+    One {
+        id: Uuid,
+        node: Object,
+    },
+    Many {
+        table: &'static dyn Table,
+        connection: Connection,
+    },
+}
+
+/// A compiled operation: its root fields, and the personal fields of each site.
+pub struct Plan {
+    roots: Vec<(String, Root)>,
+    /// Per site: the entity and the personal fields (columns) its rows show.
+    sites: Vec<(&'static str, Vec<&'static str>)>,
+}
+
+struct Planner<'a> {
+    fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
+    variables: &'a Variables,
+    defaults: HashMap<&'a str, Value>,
+    rc: &'a RequestContext,
+    sites: Vec<(&'static str, Vec<&'static str>)>,
+}
+
+impl<'a> Planner<'a> {
+    /// The value of an argument or directive argument, variables resolved (a variable left
+    /// out takes its default, else `null`).
+    fn value(&self, value: &Argument) -> Value {
+        let resolved = value.clone().into_const_with(|name| {
+            Ok::<_, std::convert::Infallible>(
+                self.variables
+                    .get(&name)
+                    .cloned()
+                    .or_else(|| self.defaults.get(name.as_str()).cloned())
+                    .unwrap_or(Value::Null),
+            )
+        });
+        match resolved {
+            Ok(value) => value,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Whether `@skip`/`@include` keep the selection; any other directive declines.
+    fn kept(
+        &self,
+        directives: &[Positioned<async_graphql::parser::types::Directive>],
+    ) -> Planned<bool> {
+        let mut kept = true;
+        for directive in directives {
+            let directive = &directive.node;
+            let condition = match directive.get_argument("if").map(|v| self.value(&v.node)) {
+                Some(Value::Boolean(b)) => b,
+                _ => return Err(Declined),
+            };
+            match directive.name.node.as_str() {
+                "skip" => kept &= !condition,
+                "include" => kept &= condition,
+                _ => return Err(Declined),
+            }
+        }
+        Ok(kept)
+    }
+
+    /// The fields of `set` on the type `on`, fragments flattened, in response order. Two
+    /// fields under one response key are merged only when they are the same argument-free
+    /// leaf; anything else declines.
+    fn fields(&self, set: &'a SelectionSet, on: &str) -> Planned<Vec<(String, &'a Field)>> {
+        let mut out: Vec<(String, &'a Field)> = Vec::new();
+        self.collect(set, on, &mut out, 0)?;
+        if out.is_empty() {
+            // Everything skipped: async-graphql answers `null` for such an object.
+            return Err(Declined);
+        }
+        Ok(out)
+    }
+
+    fn collect(
+        &self,
+        set: &'a SelectionSet,
+        on: &str,
+        out: &mut Vec<(String, &'a Field)>,
+        depth: usize,
+    ) -> Planned<()> {
+        if depth > 16 {
+            return Err(Declined);
+        }
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    let field = &field.node;
+                    if !self.kept(&field.directives)? {
+                        continue;
+                    }
+                    let key = field.response_key().node.to_string();
+                    if let Some((_, seen)) = out.iter().find(|(k, _)| *k == key) {
+                        let same_leaf = seen.name.node == field.name.node
+                            && seen.arguments.is_empty()
+                            && field.arguments.is_empty()
+                            && seen.selection_set.node.items.is_empty()
+                            && field.selection_set.node.items.is_empty();
+                        if !same_leaf {
+                            return Err(Declined);
+                        }
+                        continue;
+                    }
+                    out.push((key, field));
+                }
+                Selection::InlineFragment(inline) => {
+                    let inline = &inline.node;
+                    if !self.kept(&inline.directives)? {
+                        continue;
+                    }
+                    if let Some(condition) = &inline.type_condition
+                        && condition.node.on.node.as_str() != on
+                    {
+                        return Err(Declined);
+                    }
+                    self.collect(&inline.selection_set.node, on, out, depth + 1)?;
+                }
+                Selection::FragmentSpread(spread) => {
+                    let spread = &spread.node;
+                    if !self.kept(&spread.directives)? {
+                        continue;
+                    }
+                    let fragment = &self
+                        .fragments
+                        .get(&spread.fragment_name.node)
+                        .ok_or(Declined)?
+                        .node;
+                    if fragment.type_condition.node.on.node.as_str() != on
+                        || !fragment.directives.is_empty()
+                    {
+                        return Err(Declined);
+                    }
+                    self.collect(&fragment.selection_set.node, on, out, depth + 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The only argument a connection takes here: `first`, checked as the resolvers check it.
+    fn first(&self, field: &Field) -> Planned<u64> {
+        let mut first = i64::from(DEFAULT_PAGE_SIZE);
+        for (name, value) in &field.arguments {
+            match (name.node.as_str(), self.value(&value.node)) {
+                ("first", Value::Number(n)) => first = n.as_i64().ok_or(Declined)?,
+                ("first", Value::Null) => {}
+                _ => return Err(Declined),
+            }
+        }
+        if !(0..=i64::from(MAX_PAGE_SIZE)).contains(&first) {
+            return Err(Declined);
+        }
+        Ok(first as u64)
+    }
+
+    fn object(&mut self, table: &'static dyn Table, set: &'a SelectionSet) -> Planned<Object> {
+        let mut items = Vec::new();
+        let mut personal = Vec::new();
+        for (key, field) in self.fields(set, table.name())? {
+            let name = field.name.node.as_str();
+            if name == "__typename" {
+                items.push((key, Item::Typename(table.name())));
+                continue;
+            }
+            if let Some((rows, parent)) = table.many(name) {
+                if !self.rc.principal.has(rows.read()) {
+                    return Err(Declined);
+                }
+                let first = self.first(field)?;
+                let connection = self.connection(rows, Some(parent), first, field)?;
+                items.push((key, Item::Connection(rows, connection)));
+                continue;
+            }
+            let column = table.column(name).ok_or(Declined)?;
+            if !field.arguments.is_empty() {
+                return Err(Declined);
+            }
+            if column.personal {
+                if self.rc.may_read_personal().is_err() {
+                    return Err(Declined);
+                }
+                if !personal.contains(&column.column) {
+                    personal.push(column.column);
+                }
+            }
+            let item = match column.shape {
+                Shape::Group { type_name, fields } => {
+                    let mut chosen = Vec::new();
+                    for (key, sub) in self.fields(&field.selection_set.node, type_name)? {
+                        let sub_name = sub.name.node.as_str();
+                        if sub_name == "__typename" {
+                            chosen.push((key, None));
+                        } else {
+                            let (_, column) = fields
+                                .iter()
+                                .find(|(name, _)| *name == sub_name)
+                                .ok_or(Declined)?;
+                            chosen.push((key, Some(*column)));
+                        }
+                    }
+                    Item::Group {
+                        chosen,
+                        type_name,
+                        all: fields.iter().map(|(_, column)| *column).collect(),
+                    }
+                }
+                _ if !field.selection_set.node.items.is_empty() => return Err(Declined),
+                _ => Item::Column(column),
+            };
+            items.push((key, item));
+        }
+        let personal = if personal.is_empty() {
+            None
+        } else {
+            self.sites.push((table.audited_as(), personal));
+            Some(self.sites.len() - 1)
+        };
+        Ok(Object {
+            table,
+            items,
+            personal,
+        })
+    }
+
+    fn connection(
+        &mut self,
+        table: &'static dyn Table,
+        parent: Option<&'static str>,
+        first: u64,
+        field: &'a Field,
+    ) -> Planned<Connection> {
+        let connection_type = format!("{}Connection", table.name());
+        let edge_type = format!("{}Edge", table.name());
+        let mut items = Vec::new();
+        for (key, field) in self.fields(&field.selection_set.node, &connection_type)? {
+            match field.name.node.as_str() {
+                "__typename" => items.push((key, ConnectionItem::Typename(leak(&connection_type)))),
+                "edges" => {
+                    let mut edges = Vec::new();
+                    for (key, field) in self.fields(&field.selection_set.node, &edge_type)? {
+                        match field.name.node.as_str() {
+                            "__typename" => edges.push((key, EdgeItem::Typename(leak(&edge_type)))),
+                            "node" => {
+                                let node = self.object(table, &field.selection_set.node)?;
+                                edges.push((key, EdgeItem::Node(node)));
+                            }
+                            _ => return Err(Declined),
+                        }
+                    }
+                    items.push((key, ConnectionItem::Edges(edges)));
+                }
+                _ => return Err(Declined),
+            }
+        }
+        table.default_order().ok_or(Declined)?;
+        Ok(Connection {
+            parent,
+            first,
+            items,
+        })
+    }
+}
+
+/// Type names made once per entity, kept for the life of the process (a handful).
+fn leak(name: &str) -> &'static str {
+    static NAMES: std::sync::LazyLock<std::sync::Mutex<HashMap<String, &'static str>>> =
+        std::sync::LazyLock::new(Default::default);
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = names.get(name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(name.to_owned(), leaked);
+    leaked
+}
+
+/// Plans the operation `operation_name` of `document`, or declines.
+pub fn plan(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &Variables,
+    rc: &RequestContext,
+) -> Planned<Plan> {
+    let operation: &OperationDefinition = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => &op.node,
+        (DocumentOperations::Multiple(ops), Some(name)) => &ops.get(name).ok_or(Declined)?.node,
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            &ops.values().next().ok_or(Declined)?.node
+        }
+        _ => return Err(Declined),
+    };
+    if operation.ty != OperationType::Query || !operation.directives.is_empty() {
+        return Err(Declined);
+    }
+    let mut planner = Planner {
+        fragments: &document.fragments,
+        variables,
+        defaults: operation
+            .variable_definitions
+            .iter()
+            .filter_map(|v| {
+                let default = v.node.default_value.as_ref()?;
+                Some((v.node.name.node.as_str(), default.node.clone()))
+            })
+            .collect(),
+        rc,
+        sites: Vec::new(),
+    };
+    let mut roots = Vec::new();
+    for (key, field) in planner.fields(&operation.selection_set.node, "Query")? {
+        let name = field.name.node.as_str();
+        if name == "__typename" {
+            roots.push((key, Root::Typename));
+            continue;
+        }
+        let (table, many) = root_field(name).ok_or(Declined)?;
+        if !rc.principal.has(table.read()) {
+            return Err(Declined);
+        }
+        let root = if many {
+            let first = planner.first(field)?;
+            let connection = planner.connection(table, None, first, field)?;
+            Root::Many { table, connection }
+        } else {
+            let [(arg, value)] = field.arguments.as_slice() else {
+                return Err(Declined);
+            };
+            let id = match (arg.node.as_str(), planner.value(&value.node)) {
+                ("id", Value::String(text)) => Uuid::parse_str(&text).map_err(|_| Declined)?,
+                _ => return Err(Declined),
+            };
+            Root::One {
+                id,
+                node: planner.object(table, &field.selection_set.node)?,
+            }
+        };
+        roots.push((key, root));
+    }
+    Ok(Plan {
+        roots,
+        sites: planner.sites,
+    })
+}
+
+// ----- SQL ------------------------------------------------------------------------------
+
+/// Builds one root field's statement for a backend.
+struct Sql {
+    backend: DbBackend,
+    aliases: usize,
+}
+
+impl Sql {
+    fn pg(&self) -> bool {
+        self.backend == DbBackend::Postgres
+    }
+
+    /// The tenant's parameter: every statement binds the tenant first.
+    fn tenant(&self) -> &'static str {
+        if self.pg() { "$1" } else { "?1" }
+    }
+
+    fn alias(&mut self) -> String {
+        self.aliases += 1;
+        format!("t{}", self.aliases)
+    }
+
+    fn object(&self, pairs: &[(String, String)]) -> String {
+        let function = if self.pg() {
+            "json_build_object"
+        } else {
+            "json_object"
+        };
+        let args: Vec<String> = pairs
+            .iter()
+            .map(|(key, value)| format!("{}, {value}", literal(key)))
+            .collect();
+        format!("{function}({})", args.join(", "))
+    }
+
+    /// A JSON value computed in a sub-query, as a value of the enclosing JSON.
+    fn nested(&self, subquery: String) -> String {
+        if self.pg() {
+            format!("({subquery})")
+        } else {
+            format!("json(({subquery}))")
+        }
+    }
+
+    /// The value of `column` of the row `t` as `shape` shows it.
+    fn value(&self, t: &str, column: &str, shape: &Shape) -> String {
+        let c = format!("{t}.{}", quoted(column));
+        match shape {
+            Shape::Text | Shape::Date => c,
+            Shape::Bool if self.pg() => c,
+            Shape::Bool => format!(
+                "CASE WHEN {c} IS NULL THEN NULL WHEN {c} THEN json('true') ELSE json('false') END"
+            ),
+            Shape::Uuid if self.pg() => c,
+            // `hex(NULL)` is '' (not NULL).
+            Shape::Uuid => format!(
+                "CASE WHEN {c} IS NULL THEN NULL ELSE lower(substr(hex({c}), 1, 8) || '-' || substr(hex({c}), 9, 4) || '-' || \
+                 substr(hex({c}), 13, 4) || '-' || substr(hex({c}), 17, 4) || '-' || substr(hex({c}), 21)) END"
+            ),
+            // SQLite keeps the text chrono wrote (RFC 3339, as many digits as needed).
+            Shape::Time if !self.pg() => c,
+            Shape::Time => format!(
+                "to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || \
+                 CASE WHEN extract(microseconds FROM {c})::bigint % 1000000 = 0 THEN '' \
+                 WHEN extract(microseconds FROM {c})::bigint % 1000 = 0 THEN to_char({c}, '.MS') \
+                 ELSE to_char({c}, '.US') END || '+00:00'"
+            ),
+            Shape::Enum(values) => {
+                let arms: String = values
+                    .iter()
+                    .map(|(stored, name)| {
+                        format!(" WHEN {} THEN {}", literal(stored), literal(name))
+                    })
+                    .collect();
+                format!("CASE lower({c}){arms} END")
+            }
+            Shape::Money { currency } => self.money(&c, &format!("{t}.{}", quoted(currency))),
+            Shape::Group { .. } => unreachable!("groups are built by `group`"),
+        }
+    }
+
+    /// Ten-thousandths as a decimal with at least the currency's places (`19.90`, `1990`,
+    /// `0.0005`), as `money::amount_in` shows them.
+    fn money(&self, scaled: &str, currency: &str) -> String {
+        let places = currency_places(currency);
+        let (four, greatest) = if self.pg() {
+            (
+                format!("right('000' || (abs({scaled}) % 10000)::text, 4)"),
+                "greatest",
+            )
+        } else {
+            (
+                format!("substr('000' || (abs({scaled}) % 10000), -4, 4)"),
+                "max",
+            )
+        };
+        let trimmed = format!("rtrim({four}, '0')");
+        let digits = format!("{greatest}({places}, length({trimmed}))");
+        let integer = if self.pg() {
+            format!("(abs({scaled}) / 10000)::text")
+        } else {
+            format!("(abs({scaled}) / 10000)")
+        };
+        format!(
+            "CASE WHEN {scaled} IS NULL THEN NULL ELSE \
+             (CASE WHEN {scaled} < 0 THEN '-' ELSE '' END) || {integer} || \
+             (CASE WHEN {digits} = 0 THEN '' ELSE '.' || substr({trimmed} || '0000', 1, {digits}) END) END"
+        )
+    }
+
+    fn group(
+        &self,
+        t: &str,
+        chosen: &[(String, Option<&'static str>)],
+        all: &[&str],
+        type_name: &str,
+    ) -> String {
+        let pairs: Vec<(String, String)> = chosen
+            .iter()
+            .map(|(key, column)| match column {
+                Some(column) => (key.clone(), format!("{t}.{}", quoted(column))),
+                None => (key.clone(), literal(type_name)),
+            })
+            .collect();
+        let any: Vec<String> = all
+            .iter()
+            .map(|c| format!("{t}.{} IS NOT NULL", quoted(c)))
+            .collect();
+        format!(
+            "CASE WHEN {} THEN {} ELSE NULL END",
+            any.join(" OR "),
+            self.object(&pairs)
+        )
+    }
+
+    fn node(&mut self, t: &str, object: &Object) -> String {
+        let mut pairs = Vec::new();
+        for (key, item) in &object.items {
+            let value = match item {
+                Item::Typename(name) => literal(name),
+                Item::Column(column) => self.value(t, column.column, column.shape),
+                Item::Group {
+                    chosen,
+                    type_name,
+                    all,
+                } => self.group(t, chosen, all, type_name),
+                Item::Connection(rows, connection) => {
+                    self.connection(*rows, connection, Some((object.table, t)))
+                }
+            };
+            pairs.push((key.clone(), value));
+        }
+        if let Some(site) = object.personal {
+            pairs.push((
+                format!("#{site}"),
+                self.value(t, object.table.id_column(), &Shape::Uuid),
+            ));
+        }
+        self.object(&pairs)
+    }
+
+    /// `FROM table AS t WHERE t.tenant = <the tenant>`: the one way a statement reaches a
+    /// table.
+    fn scan(&self, table: &dyn Table, t: &str) -> String {
+        format!(
+            "{} AS {t} WHERE {t}.{} = {}",
+            quoted(table.sql_table()),
+            quoted(table.tenant_column()),
+            self.tenant()
+        )
+    }
+
+    fn order(&self, table: &dyn Table, t: &str) -> String {
+        let keys = table.default_order().unwrap_or_default();
+        keys.iter()
+            .map(|(column, text_or_empty, desc)| {
+                let c = format!("{t}.{}", quoted(column));
+                let c = if *text_or_empty {
+                    format!("COALESCE({c}, '')")
+                } else {
+                    c
+                };
+                format!("{c} {}", if *desc { "DESC" } else { "ASC" })
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// A connection's JSON; nested, `parent` is the table and alias of the row it hangs from.
+    fn connection(
+        &mut self,
+        table: &'static dyn Table,
+        connection: &Connection,
+        parent: Option<(&dyn Table, &str)>,
+    ) -> String {
+        let mut pairs = Vec::new();
+        for (key, item) in &connection.items {
+            let value = match item {
+                ConnectionItem::Typename(name) => literal(name),
+                ConnectionItem::Edges(edges) => {
+                    let t = self.alias();
+                    let mut edge = Vec::new();
+                    for (key, item) in edges {
+                        let value = match item {
+                            EdgeItem::Typename(name) => literal(name),
+                            EdgeItem::Node(object) => self.node(&t, object),
+                        };
+                        edge.push((key.clone(), value));
+                    }
+                    let edge = self.object(&edge);
+                    let mut rows = format!("SELECT * FROM {}", self.scan(table, &t));
+                    if let (Some(column), Some((parent, p))) = (connection.parent, parent) {
+                        rows.push_str(&format!(
+                            " AND {t}.{} = {p}.{}",
+                            quoted(column),
+                            quoted(parent.id_column())
+                        ));
+                    }
+                    let order = self.order(table, &t);
+                    rows.push_str(&format!(" ORDER BY {order} LIMIT {}", connection.first));
+                    let array = if self.pg() {
+                        format!(
+                            "SELECT COALESCE(json_agg({edge} ORDER BY {order}), '[]'::json) FROM ({rows}) AS {t}"
+                        )
+                    } else {
+                        format!(
+                            "SELECT json_group_array(json({edge}) ORDER BY {order}) FROM ({rows}) AS {t}"
+                        )
+                    };
+                    self.nested(array)
+                }
+            };
+            pairs.push((key.clone(), value));
+        }
+        self.object(&pairs)
+    }
+
+    /// The statement of one root field and its values (the tenant first).
+    fn root(&mut self, root: &Root, tenant: Uuid) -> Option<(String, Vec<sea_orm::Value>)> {
+        match root {
+            Root::Typename => None,
+            Root::One { id, node } => {
+                let t = self.alias();
+                let object = self.node(&t, node);
+                let id_param = if self.pg() { "$2" } else { "?2" };
+                let sql = format!(
+                    "SELECT CAST({object} AS TEXT) FROM {} AND {t}.{} = {id_param}",
+                    self.scan(node.table, &t),
+                    quoted(node.table.id_column())
+                );
+                Some((sql, vec![tenant.into(), (*id).into()]))
+            }
+            Root::Many { table, connection } => {
+                let object = self.connection(*table, connection, None);
+                Some((
+                    format!("SELECT CAST({object} AS TEXT)"),
+                    vec![tenant.into()],
+                ))
+            }
+        }
+    }
+}
+
+fn quoted(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// `CASE` over the currencies' decimal places (those with 2 are the default).
+fn currency_places(currency: &str) -> String {
+    static ARMS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let mut by_places: std::collections::BTreeMap<u32, Vec<String>> = Default::default();
+        for (code, places) in crate::validate::currencies() {
+            by_places.entry(*places).or_default().push(literal(code));
+        }
+        by_places
+            .iter()
+            .map(|(places, codes)| format!(" WHEN {{c}} IN ({}) THEN {places}", codes.join(", ")))
+            .collect()
+    });
+    // Not an active currency: the amount's own places, as `money::amount_in` leaves it.
+    format!("(CASE{} ELSE 0 END)", ARMS.replace("{c}", currency))
+}
+
+// ----- running --------------------------------------------------------------------------
+
+/// Runs a plan in the request's transaction: the data, with the personal rows noted.
+pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<Value> {
+    let backend = rc.scope.backend();
+    let mut data = async_graphql::indexmap::IndexMap::new();
+    for (key, root) in &plan.roots {
+        if let Root::Many { table, .. } = root {
+            table.before_list(rc).await?;
+        }
+        let mut sql = Sql {
+            backend,
+            aliases: 0,
+        };
+        let value = match sql.root(root, rc.scope.tenant_id()) {
+            None => Value::String("Query".into()),
+            Some((text, values)) => {
+                let row = rc
+                    .scope
+                    .conn()
+                    .query_one_raw(Statement::from_sql_and_values(backend, text, values))
+                    .await?;
+                match row {
+                    None => Value::Null,
+                    Some(row) => {
+                        let json: String = row.try_get_by_index(0)?;
+                        let value: Value = serde_json::from_str(&json).map_err(|e| {
+                            ApiError::internal(anyhow::anyhow!("compiled JSON: {e}"))
+                        })?;
+                        answer(value, plan, rc)?
+                    }
+                }
+            }
+        };
+        data.insert(Name::new(key), value);
+    }
+    Ok(Value::Object(data))
+}
+
+/// The database's JSON as the response's value: each object's `#n` key (the row of a site
+/// with personal fields) removed and its read noted.
+fn answer(value: Value, plan: &Plan, rc: &RequestContext) -> ApiResult<Value> {
+    Ok(match value {
+        Value::Object(map) => {
+            let mut out = async_graphql::indexmap::IndexMap::with_capacity(map.len());
+            for (key, value) in map {
+                if let Some(site) = key.as_str().strip_prefix('#') {
+                    let site: usize = site.parse().map_err(|_| invalid())?;
+                    let (entity, fields) = plan.sites.get(site).ok_or_else(invalid)?;
+                    let Value::String(id) = value else {
+                        return Err(invalid());
+                    };
+                    let id = Uuid::parse_str(&id).map_err(|_| invalid())?;
+                    for field in fields {
+                        rc.reads.note(entity, id, field, Outcome::Allowed);
+                    }
+                    continue;
+                }
+                out.insert(key, answer(value, plan, rc)?);
+            }
+            Value::Object(out)
+        }
+        Value::List(items) => Value::List(
+            items
+                .into_iter()
+                .map(|item| answer(item, plan, rc))
+                .collect::<ApiResult<_>>()?,
+        ),
+        other => other,
+    })
+}
+
+fn invalid() -> ApiError {
+    ApiError::internal(anyhow::anyhow!("compiled JSON: a malformed row key"))
+}
+
+// ----- the extension --------------------------------------------------------------------
+
+/// Whether reads are compiled, and how many operations were compiled or ran on the
+/// resolvers (`/metrics`).
+#[derive(Debug)]
+pub struct CompiledReads {
+    enabled: AtomicBool,
+    compiled: AtomicU64,
+    fallback: AtomicU64,
+}
+
+impl CompiledReads {
+    pub fn new(enabled: bool) -> Arc<Self> {
+        Arc::new(CompiledReads {
+            enabled: AtomicBool::new(enabled),
+            compiled: AtomicU64::new(0),
+            fallback: AtomicU64::new(0),
+        })
+    }
+
+    /// Turns compiling on or off (the differential tests run both ways on one database).
+    pub fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Atomic::Relaxed);
+    }
+
+    /// Operations compiled, and operations that ran on the resolvers.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.compiled.load(Atomic::Relaxed),
+            self.fallback.load(Atomic::Relaxed),
+        )
+    }
+
+    /// The counters in Prometheus' text format.
+    pub fn render(&self) -> String {
+        let (compiled, fallback) = self.counts();
+        format!(
+            "# HELP dossier_graphql_operations_total GraphQL operations executed, by how: \
+             compiled to SQL or on the resolvers.\n\
+             # TYPE dossier_graphql_operations_total counter\n\
+             dossier_graphql_operations_total{{executor=\"compiled\"}} {compiled}\n\
+             dossier_graphql_operations_total{{executor=\"resolvers\"}} {fallback}\n"
+        )
+    }
+}
+
+/// Installs [`CompiledReads`] in a schema: it keeps each request's parsed document and answers
+/// the operation when it compiles.
+pub struct Compiler;
+
+impl ExtensionFactory for Compiler {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(CompilerRun {
+            document: std::sync::Mutex::new(None),
+        })
+    }
+}
+
+struct CompilerRun {
+    document: std::sync::Mutex<Option<(ExecutableDocument, Variables)>>,
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for CompilerRun {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let wanted = ctx
+            .data_opt::<Arc<CompiledReads>>()
+            .is_some_and(|reads| reads.enabled.load(Atomic::Relaxed));
+        if wanted {
+            *self.document.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((document.clone(), variables.clone()));
+        }
+        Ok(document)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> async_graphql::Response {
+        let (Some(reads), Some(rc)) = (
+            ctx.data_opt::<Arc<CompiledReads>>(),
+            ctx.data_opt::<Arc<RequestContext>>(),
+        ) else {
+            return next.run(ctx, operation_name).await;
+        };
+        let taken = self
+            .document
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let planned = taken
+            .as_ref()
+            .and_then(|(document, variables)| plan(document, operation_name, variables, rc).ok());
+        let Some(planned) = planned else {
+            reads.fallback.fetch_add(1, Atomic::Relaxed);
+            return next.run(ctx, operation_name).await;
+        };
+        reads.compiled.fetch_add(1, Atomic::Relaxed);
+        match run(&planned, rc).await {
+            Ok(data) => async_graphql::Response::new(data),
+            Err(err) => {
+                let err: async_graphql::Error = err.into();
+                async_graphql::Response::from_errors(vec![
+                    err.into_server_error(Default::default()),
+                ])
+            }
+        }
+    }
+}

@@ -1,0 +1,618 @@
+//! Compiled reads against the resolvers: operations generated from the schema (random
+//! nesting, fields, aliases, fragments, `@skip`/`@include`, `first`, rows that exist, do not,
+//! or belong to the other tenant; tokens with and without `pii:read` or a relation's scope) run
+//! once compiled and once on the resolvers, on the same data, and must answer byte for byte
+//! the same and leave the same audit events. Plus the SQL's tenant condition, checked on the
+//! statements themselves, and the `/metrics` counters.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+use tests::*;
+use uuid::Uuid;
+
+/// How many generated operations each backend runs (each twice).
+const OPERATIONS: usize = 2_000;
+
+/// A small deterministic generator (xorshift*), so a failure names a reproducible operation.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Customer,
+    Contact,
+    Sale,
+    Interaction,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Customer => "Customer",
+            Kind::Contact => "Contact",
+            Kind::Sale => "Sale",
+            Kind::Interaction => "Interaction",
+        }
+    }
+    fn scalars(self) -> &'static [&'static str] {
+        match self {
+            Kind::Customer => &[
+                "id",
+                "name",
+                "registrationNumber",
+                "country",
+                "acquisitionChannel",
+                "externalRef",
+                "createdAt",
+                "updatedAt",
+            ],
+            Kind::Contact => &[
+                "id",
+                "customerId",
+                "firstName",
+                "lastName",
+                "email",
+                "phone",
+                "birthday",
+                "jobTitle",
+                "externalRef",
+                "createdAt",
+                "updatedAt",
+            ],
+            Kind::Sale => &[
+                "id",
+                "customerId",
+                "contactId",
+                "reference",
+                "sku",
+                "quantity",
+                "amount",
+                "currency",
+                "soldAt",
+                "externalRef",
+                "createdAt",
+            ],
+            Kind::Interaction => &[
+                "id",
+                "customerId",
+                "contactId",
+                "kind",
+                "channel",
+                "occurredAt",
+                "subject",
+                "summary",
+                "source",
+                "externalRef",
+                "createdAt",
+                "updatedAt",
+            ],
+        }
+    }
+    fn connections(self) -> &'static [(&'static str, Kind)] {
+        match self {
+            Kind::Customer => &[
+                ("contacts", Kind::Contact),
+                ("sales", Kind::Sale),
+                ("interactions", Kind::Interaction),
+            ],
+            Kind::Contact => &[("sales", Kind::Sale), ("interactions", Kind::Interaction)],
+            _ => &[],
+        }
+    }
+    /// A field the compiler does not cover, so the operation runs on the resolvers.
+    fn uncovered(self) -> &'static str {
+        match self {
+            Kind::Customer => "stats { salesCount }",
+            Kind::Contact => "customer { id }",
+            Kind::Sale => "customer { name }",
+            Kind::Interaction => "contact { id }",
+        }
+    }
+}
+
+/// One generated operation under construction.
+struct Operation {
+    fragments: Vec<String>,
+    variables: BTreeSet<&'static str>,
+}
+
+fn first(rng: &mut Rng) -> String {
+    match rng.below(6) {
+        0 => String::new(),
+        1 => "(first: 0)".into(),
+        2 => "(first: 1)".into(),
+        3 => "(first: 2)".into(),
+        4 => "(first: 3)".into(),
+        _ => "(first: 500)".into(),
+    }
+}
+
+fn connection(rng: &mut Rng, op: &mut Operation, kind: Kind, depth: usize) -> String {
+    let mut edges = format!("node {{ {} }}", selection(rng, op, kind, depth));
+    if rng.chance(15) {
+        edges = format!("__typename {edges}");
+    }
+    let mut inner = format!("edges {{ {edges} }}");
+    if rng.chance(10) {
+        inner.push_str(" __typename");
+    }
+    if rng.chance(3) {
+        inner.push_str(" totalCount");
+    }
+    inner
+}
+
+fn selection(rng: &mut Rng, op: &mut Operation, kind: Kind, depth: usize) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for _ in 0..1 + rng.below(5) {
+        let field = *rng.pick(kind.scalars());
+        parts.push(if rng.chance(15) {
+            format!("f{}: {field}", rng.below(3))
+        } else {
+            field.to_owned()
+        });
+    }
+    if kind == Kind::Customer && rng.chance(25) {
+        let sub = *rng.pick(&[
+            "line1",
+            "line2",
+            "postalCode",
+            "city",
+            "country",
+            "__typename",
+        ]);
+        parts.push(format!("billingAddress {{ {sub} city }}"));
+    }
+    if rng.chance(10) {
+        parts.push("__typename".into());
+    }
+    if depth < 2 {
+        for (name, child) in kind.connections() {
+            if rng.chance(30) {
+                let alias = if rng.chance(20) { "more: " } else { "" };
+                let body = connection(rng, op, *child, depth + 1);
+                parts.push(format!("{alias}{name}{} {{ {body} }}", first(rng)));
+            }
+        }
+    }
+    if rng.chance(3) {
+        parts.push(kind.uncovered().into());
+    }
+    // Directives, inline and named fragments around some of the parts.
+    let mut out = Vec::new();
+    for part in parts {
+        let wrapped = match rng.below(12) {
+            0 => {
+                op.variables.insert("yes");
+                format!("{part} @include(if: $yes)")
+            }
+            1 => {
+                op.variables.insert("no");
+                format!("{part} @skip(if: $no)")
+            }
+            2 => {
+                op.variables.insert("yes");
+                format!("{part} @skip(if: $yes)")
+            }
+            3 => format!("... on {} {{ {part} }}", kind.name()),
+            4 => format!("... {{ {part} }}"),
+            5 => {
+                let name = format!("F{}", op.fragments.len());
+                op.fragments
+                    .push(format!("fragment {name} on {} {{ {part} }}", kind.name()));
+                format!("...{name}")
+            }
+            _ => part,
+        };
+        out.push(wrapped);
+    }
+    out.join(" ")
+}
+
+/// The ids an operation may ask for by id: its tenant's, none, the other tenant's.
+struct Ids {
+    customers: Vec<Uuid>,
+    contacts: Vec<Uuid>,
+}
+
+fn operation(rng: &mut Rng, ids: &Ids, other: &Ids) -> (String, Value) {
+    let mut op = Operation {
+        fragments: Vec::new(),
+        variables: BTreeSet::new(),
+    };
+    let mut variables = json!({"yes": true, "no": false});
+    let mut roots = Vec::new();
+    for n in 0..1 + rng.below(2) {
+        let alias = if n > 0 || rng.chance(15) {
+            format!("r{n}: ")
+        } else {
+            String::new()
+        };
+        let root = match rng.below(7) {
+            0 | 1 => format!(
+                "{alias}customers{} {{ {} }}",
+                first(rng),
+                connection(rng, &mut op, Kind::Customer, 0)
+            ),
+            2 => format!(
+                "{alias}contacts{} {{ {} }}",
+                first(rng),
+                connection(rng, &mut op, Kind::Contact, 1)
+            ),
+            3 => format!(
+                "{alias}sales{} {{ {} }}",
+                first(rng),
+                connection(rng, &mut op, Kind::Sale, 2)
+            ),
+            4 => format!(
+                "{alias}interactions{} {{ {} }}",
+                first(rng),
+                connection(rng, &mut op, Kind::Interaction, 2)
+            ),
+            5 => {
+                let id = match rng.below(5) {
+                    0 => Uuid::now_v7(),
+                    1 => *rng.pick(&other.customers),
+                    _ => *rng.pick(&ids.customers),
+                };
+                let var = if n == 0 { "c0" } else { "c1" };
+                op.variables.insert(var);
+                variables[var] = json!(id);
+                format!(
+                    "{alias}customer(id: ${var}) {{ {} }}",
+                    selection(rng, &mut op, Kind::Customer, 0)
+                )
+            }
+            _ => {
+                let id = match rng.below(5) {
+                    0 => *rng.pick(&other.contacts),
+                    _ => *rng.pick(&ids.contacts),
+                };
+                let var = if n == 0 { "p0" } else { "p1" };
+                op.variables.insert(var);
+                variables[var] = json!(id);
+                format!(
+                    "{alias}contact(id: ${var}) {{ {} }}",
+                    selection(rng, &mut op, Kind::Contact, 1)
+                )
+            }
+        };
+        roots.push(root);
+    }
+    if rng.chance(5) {
+        roots.push("__typename".into());
+    }
+    let declared: Vec<String> = op
+        .variables
+        .iter()
+        .map(|v| match *v {
+            "yes" | "no" => format!("${v}: Boolean!"),
+            other => format!("${other}: UUID!"),
+        })
+        .collect();
+    let header = if declared.is_empty() {
+        "query Generated".to_owned()
+    } else {
+        format!("query Generated({})", declared.join(", "))
+    };
+    let used: serde_json::Map<String, Value> = variables
+        .as_object()
+        .expect("variables")
+        .iter()
+        .filter(|(k, _)| op.variables.contains(k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let query = format!(
+        "{header} {{ {} }} {}",
+        roots.join(" "),
+        op.fragments.join(" ")
+    );
+    (query, Value::Object(used))
+}
+
+/// The same shapes in a tenant: customers (one without an address, one with a partial one),
+/// people (one without a birthday), sales in currencies of 0, 2 and 3 decimal places, at
+/// whole seconds and not, and interactions with and without a person.
+async fn world(app: &TestApp, token: &str) -> Ids {
+    let mut customers = Vec::new();
+    let mut contacts = Vec::new();
+    let channels = ["WEB", "REFERRAL", "PARTNER"];
+    for c in 0..4 {
+        let address = match c {
+            0 => json!(null),
+            1 => json!({"city": "Lyon"}),
+            _ => {
+                json!({"line1": format!("{c} rue de la Paix"), "postalCode": "75002", "city": "Paris", "country": "FR"})
+            }
+        };
+        let data = app
+            .gql(
+                token,
+                "mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }",
+                json!({"i": {
+                    "name": format!("Customer {c}"),
+                    "country": if c == 3 { "DE" } else { "FR" },
+                    "billingAddress": address,
+                    "acquisitionChannel": if c == 2 { Value::Null } else { json!(channels[c % 3]) },
+                    "externalRef": if c % 2 == 0 { json!(format!("CRM-{c}")) } else { Value::Null },
+                }}),
+            )
+            .await
+            .ok();
+        let customer = uuid(&data["createCustomer"]["id"]);
+        customers.push(customer);
+        if c == 3 {
+            continue; // a customer with nothing under it
+        }
+        for p in 0..2 {
+            let data = app
+                .gql(
+                    token,
+                    "mutation($i: CreateContactInput!) { createContact(input: $i) { id } }",
+                    json!({"i": {
+                        "customerId": customer,
+                        "firstName": format!("Ann{c}{p}"),
+                        "lastName": if p == 0 { json!("Lovelace") } else { Value::Null },
+                        "email": format!("ann{c}{p}@example.com"),
+                        "phone": if p == 0 { json!("+33612345678") } else { Value::Null },
+                        "birthday": if p == 0 { json!("1990-02-03") } else { Value::Null },
+                        "jobTitle": if p == 1 { json!("Buyer") } else { Value::Null },
+                    }}),
+                )
+                .await
+                .ok();
+            contacts.push(uuid(&data["createContact"]["id"]));
+        }
+        let person = contacts[contacts.len() - 2];
+        for (s, (amount, currency, at)) in [
+            ("19.99", "EUR", "2026-01-02T03:04:05Z"),
+            ("0.5", "EUR", "2026-02-02T03:04:05.123Z"),
+            ("1500", "JPY", "2026-03-02T03:04:05.123456Z"),
+            ("12.345", "KWD", "2025-03-02T03:04:05Z"),
+            ("1000000", "USD", "2025-03-02T03:04:05Z"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            app.gql(
+                token,
+                "mutation($i: CreateSaleInput!) { createSale(input: $i) { id } }",
+                json!({"i": {
+                    "customerId": customer,
+                    "contactId": if s % 2 == 0 { json!(person) } else { Value::Null },
+                    "sku": format!("SKU-{s}"),
+                    "amount": amount,
+                    "currency": currency,
+                    "soldAt": at,
+                    "quantity": s + 1,
+                    "reference": if s == 1 { json!("INV-1") } else { Value::Null },
+                }}),
+            )
+            .await
+            .ok();
+        }
+        for (i, kind) in ["WEB_VISIT", "EMAIL_OPENED", "CALL"]
+            .into_iter()
+            .enumerate()
+        {
+            app.gql(
+                token,
+                "mutation($i: CreateInteractionInput!) { createInteraction(input: $i) { id } }",
+                json!({"i": {
+                    "customerId": customer,
+                    "contactId": if i == 2 { json!(person) } else { Value::Null },
+                    "kind": kind,
+                    "occurredAt": format!("2026-0{}-01T10:00:00Z", i + 1),
+                    "summary": if i == 2 { json!("Asked about prices") } else { Value::Null },
+                    "subject": if i == 0 { json!("/pricing") } else { Value::Null },
+                }}),
+            )
+            .await
+            .ok();
+        }
+    }
+    Ids {
+        customers,
+        contacts,
+    }
+}
+
+/// The raw response body of `query` sent with a request id the audit log keeps.
+async fn send(app: &TestApp, token: &str, query: &str, variables: &Value, id: &str) -> String {
+    app.client
+        .post(format!("{}/graphql", app.url))
+        .bearer_auth(token)
+        .header("x-request-id", id)
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body")
+}
+
+/// A response as compared: byte for byte (key order included) when it has no errors; with
+/// errors (which only the resolvers report: they resolve fields concurrently, so in any
+/// order) its data parsed and its errors as a sorted set.
+fn comparable(body: &str) -> String {
+    let parsed: Value = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.into()));
+    let Some(errors) = parsed["errors"].as_array() else {
+        return body.to_owned();
+    };
+    let mut errors: Vec<String> = errors.iter().map(Value::to_string).collect();
+    errors.sort();
+    format!("data: {}\nerrors: {}", parsed["data"], errors.join("\n"))
+}
+
+/// Each request's audit events as comparable text: entity, outcome, fields and ids (sorted).
+async fn events_by_request(app: &TestApp) -> std::collections::HashMap<String, Vec<String>> {
+    let rows = app
+        .admin_strings(
+            "SELECT caller_request_id || '|' || entity || '|' || outcome || '|' || action || '|' \
+             || CAST(fields AS TEXT) || '|' || CAST(entity_ids AS TEXT) FROM audit_events \
+             WHERE caller_request_id LIKE 'diff-%'",
+        )
+        .await;
+    let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for row in rows {
+        let mut parts = row.splitn(6, '|');
+        let request = parts.next().unwrap_or_default();
+        let (op, _) = request.rsplit_once('-').unwrap_or((request, ""));
+        let head: Vec<&str> = parts.by_ref().take(3).collect();
+        let sorted = |text: &str| {
+            let mut items: Vec<String> = serde_json::from_str::<Vec<Value>>(text)
+                .unwrap_or_default()
+                .iter()
+                .map(|v| v.to_string())
+                .collect();
+            items.sort();
+            items.join(",")
+        };
+        let fields = sorted(parts.next().unwrap_or_default());
+        let ids = sorted(parts.next().unwrap_or_default());
+        out.entry(format!("{op}|{}", request.ends_with("-c")))
+            .or_default()
+            .push(format!("{}|{fields}|{ids}", head.join("|")));
+    }
+    for events in out.values_mut() {
+        events.sort();
+    }
+    out
+}
+
+async fn compiled_reads_answer_as_the_resolvers_do(backend: Backend) {
+    // Thousands of requests in a few seconds: above any tenant's budget.
+    let app = spawn_app_with(backend, |config| {
+        config.tenant_rate = 1_000_000;
+        config.tenant_burst = 1_000_000;
+    })
+    .await;
+    let a = world(&app, &app.agent_a()).await;
+    let b = world(&app, &app.agent_b()).await;
+    let tokens = [
+        app.agent_a(),
+        app.token_with(app.a.id, "agent", "customers:read contacts:read sales:read"),
+        app.token_with(app.a.id, "agent", "customers:read"),
+        app.agent_b(),
+    ];
+    let mut rng = Rng(0x5eed_0000_0000_0001 ^ backend as u64);
+    let mut generated = Vec::with_capacity(OPERATIONS);
+    for n in 0..OPERATIONS {
+        let caller = rng.below(tokens.len());
+        let (ids, other) = if caller == 3 { (&b, &a) } else { (&a, &b) };
+        let (query, variables) = operation(&mut rng, ids, other);
+        generated.push((n, caller, query, variables));
+    }
+    let (compiled_before, _) = app.compiled_reads.counts();
+    let mut answers = Vec::with_capacity(OPERATIONS);
+    app.compiled_reads.set_enabled(true);
+    for (n, caller, query, variables) in &generated {
+        answers.push(
+            send(
+                &app,
+                &tokens[*caller],
+                query,
+                variables,
+                &format!("diff-{n}-c"),
+            )
+            .await,
+        );
+    }
+    let (compiled_after, _) = app.compiled_reads.counts();
+    app.compiled_reads.set_enabled(false);
+    for ((n, caller, query, variables), compiled) in generated.iter().zip(&answers) {
+        let resolved = send(
+            &app,
+            &tokens[*caller],
+            query,
+            variables,
+            &format!("diff-{n}-r"),
+        )
+        .await;
+        assert_eq!(
+            comparable(compiled),
+            comparable(&resolved),
+            "operation {n} answers differently compiled (left) and on the resolvers (right):\n{query}\nvariables: {variables}"
+        );
+    }
+    let (compiled_at_end, _) = app.compiled_reads.counts();
+    assert_eq!(
+        compiled_at_end, compiled_after,
+        "switched off, nothing compiles"
+    );
+    let compiled = (compiled_after - compiled_before) as usize;
+    // A quarter of the callers lack a relation's scope and a quarter `pii:read`, and some
+    // operations select what is not compiled: those run on the resolvers.
+    assert!(
+        compiled * 3 > OPERATIONS,
+        "a third or more of the generated operations compile: {compiled} of {OPERATIONS}"
+    );
+    let events = events_by_request(&app).await;
+    let mut audited = 0;
+    for (n, ..) in &generated {
+        let of = |compiled: bool| events.get(&format!("diff-{n}|{compiled}")).cloned();
+        if of(true).is_some() {
+            audited += 1;
+        }
+        assert_eq!(
+            of(true),
+            of(false),
+            "operation {n} leaves different audit events:\n{}",
+            generated[*n].2
+        );
+    }
+    assert!(
+        audited > OPERATIONS / 10,
+        "personal reads were generated: {audited}"
+    );
+}
+
+on_both_backends!(compiled_reads_answer_as_the_resolvers_do);
+
+/// The benchmark's own queries compile, and the metric counts them.
+async fn the_benchmark_queries_compile(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ids = world(&app, &app.agent_a()).await;
+    let q1 = include_str!("../../bench/queries/q1.graphql");
+    let q1_nopii = include_str!("../../bench/queries/q1_nopii.graphql");
+    let q2 = include_str!("../../bench/queries/q2.graphql");
+    let (before, fallback_before) = app.compiled_reads.counts();
+    for (query, variables) in [
+        (q1, json!({})),
+        (q1_nopii, json!({})),
+        (q2, json!({"id": ids.customers[0]})),
+    ] {
+        let data = app.gql(&app.agent_a(), query, variables).await.ok();
+        assert!(!data.as_object().expect("data").is_empty());
+    }
+    let (after, fallback_after) = app.compiled_reads.counts();
+    assert_eq!((after - before, fallback_after - fallback_before), (3, 0));
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    assert!(
+        metrics.contains(&format!(
+            "dossier_graphql_operations_total{{executor=\"compiled\"}} {after}"
+        )),
+        "{metrics}"
+    );
+}
+
+on_both_backends!(the_benchmark_queries_compile);
