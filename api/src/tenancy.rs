@@ -329,6 +329,27 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
             .collect()
     }
 
+    /// The one text column of the one row (if any) of `sql`, whose first parameter (`$1`,
+    /// `?1`) is this handle's tenant and the others `values`: compiled reads, whose
+    /// statements state the tenant condition on every table they read with that parameter.
+    pub async fn tenant_text(
+        &self,
+        sql: String,
+        values: Vec<sea_orm::Value>,
+    ) -> ApiResult<Option<String>> {
+        let mut bound = Vec::with_capacity(values.len() + 1);
+        bound.push(self.tenant_id().into());
+        bound.extend(values);
+        let row = self
+            .conn()
+            .query_one_raw(Statement::from_sql_and_values(self.backend(), sql, bound))
+            .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get_by_index(0)?),
+            None => None,
+        })
+    }
+
     /// The ids of at most `limit` rows of `select`.
     pub async fn ids<E: TenantOwned>(&self, select: Select<E>, limit: u64) -> ApiResult<Vec<Uuid>>
     where

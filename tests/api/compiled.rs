@@ -606,10 +606,34 @@ async fn the_benchmark_queries_compile(backend: Backend) {
     }
     let (after, fallback_after) = app.compiled_reads.counts();
     assert_eq!((after - before, fallback_after - fallback_before), (3, 0));
+    // A document of several operations runs the one the request names, compiled.
+    let body: Value = app
+        .client
+        .post(format!("{}/graphql", app.url))
+        .bearer_auth(app.agent_a())
+        .json(&json!({
+            "query": "query A { customers(first: 1) { edges { node { id } } } } \
+                      query B { contacts(first: 1) { edges { node { id } } } } query C($p: UUID!) { contact(id: $p) { firstName } }",
+            "operationName": "C",
+            "variables": {"p": ids.contacts[0]},
+        }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        body["data"]["contact"]["firstName"],
+        json!("Ann00"),
+        "{body}"
+    );
+    let (named, _) = app.compiled_reads.counts();
+    assert_eq!(named, after + 1, "the named operation compiled");
     let metrics = app.get("/metrics").await.text().await.expect("metrics");
     assert!(
         metrics.contains(&format!(
-            "dossier_graphql_operations_total{{executor=\"compiled\"}} {after}"
+            "dossier_graphql_operations_total{{executor=\"compiled\"}} {named}"
         )),
         "{metrics}"
     );

@@ -98,13 +98,7 @@ fn declare() -> Decl<customer::Entity> {
                     .extra()
                     .compiled_as(Shape::Group {
                         type_name: "Address",
-                        fields: vec![
-                            ("line1", "billing_line1"),
-                            ("line2", "billing_line2"),
-                            ("postalCode", "billing_postal_code"),
-                            ("city", "billing_city"),
-                            ("country", "billing_country"),
-                        ],
+                        names: vec!["line1", "line2", "postalCode", "city", "country"],
                     })
                     .optional::<AddressInput>(|m, v, _| {
                         set_address(m, address(v)?);

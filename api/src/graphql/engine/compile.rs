@@ -35,7 +35,7 @@ use async_graphql::{Name, Positioned, ServerResult, Value, Variables};
 use async_graphql_value::Value as Argument;
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
-use sea_orm::{ConnectionTrait, DbBackend, IdenStatic, Statement};
+use sea_orm::{DbBackend, IdenStatic};
 use uuid::Uuid;
 
 use super::{Declared, SortKind};
@@ -50,7 +50,7 @@ use crate::graphql::scalars::Date;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Shape {
     /// Text or a number, as stored.
-    Text,
+    Plain,
     Bool,
     Uuid,
     /// A point in time, as RFC 3339 with as many fractional digits as it needs.
@@ -63,10 +63,11 @@ pub enum Shape {
     Money {
         currency: &'static str,
     },
-    /// An object of text columns (`billingAddress`), `null` when all are.
+    /// An object of the field's text columns (`billingAddress`), `null` when all are: the
+    /// GraphQL type and the names of its fields, one per column in the field's order.
     Group {
         type_name: &'static str,
-        fields: Vec<(&'static str, &'static str)>,
+        names: Vec<&'static str>,
     },
 }
 
@@ -83,7 +84,7 @@ impl Shape {
             TypeId::of::<i64>(),
             TypeId::of::<Option<i64>>(),
         ]) {
-            Some(Shape::Text)
+            Some(Shape::Plain)
         } else if is(&[TypeId::of::<bool>(), TypeId::of::<Option<bool>>()]) {
             Some(Shape::Bool)
         } else if is(&[TypeId::of::<Uuid>(), TypeId::of::<Option<Uuid>>()]) {
@@ -113,7 +114,10 @@ impl Shape {
 
 /// A field of a [`Table`] as the compiler reads it.
 pub struct Column {
+    /// The column it is read from; a group's first.
     pub column: &'static str,
+    /// Every column it is stored in (a group's, in order).
+    pub columns: Vec<&'static str>,
     pub shape: &'static Shape,
     /// Personal data: compiled only for a caller who may read it, and noted.
     pub personal: bool,
@@ -134,11 +138,17 @@ pub trait Table: Send + Sync {
     /// A connection field another entity's relation gives this type: its rows and the column
     /// naming this row.
     fn many(&self, name: &str) -> Option<(&'static dyn Table, &'static str)>;
-    /// The default ordering as `(column, text_or_empty, descending)`, the id last; `None`
-    /// when a key is not a column.
-    fn default_order(&self) -> Option<Vec<(&'static str, bool, bool)>>;
+    /// The default ordering, the id last; `None` when a key is not a column.
+    fn default_order(&self) -> Option<Vec<OrderKey>>;
     /// Brings derived data up to date before a root list, as the resolvers do.
     fn before_list<'a>(&self, rc: &'a RequestContext) -> BoxFuture<'a, ApiResult<()>>;
+}
+
+/// One key of an ordering: the column, whether `NULL` sorts as `''`, the direction.
+pub struct OrderKey {
+    column: &'static str,
+    or_empty: bool,
+    descending: bool,
 }
 
 struct Tabled<E>(PhantomData<fn() -> E>);
@@ -174,6 +184,7 @@ impl<E: Declared> Table for Tabled<E> {
         }
         Some(Column {
             column: field.column().as_str(),
+            columns: field.columns.iter().map(|c| c.as_str()).collect(),
             shape: field.compiled.as_ref()?,
             personal: super::Decl::<E>::is_personal(field),
         })
@@ -184,19 +195,24 @@ impl<E: Declared> Table for Tabled<E> {
             .find(|r| r.name == name)
             .map(|r| r.target.compiled())
     }
-    fn default_order(&self) -> Option<Vec<(&'static str, bool, bool)>> {
+    fn default_order(&self) -> Option<Vec<OrderKey>> {
         let decl = E::decl();
         let mut keys = Vec::new();
         for (name, direction) in &decl.default_order {
             let field = decl.field(name)?;
             let (kind, _) = field.sort?;
-            keys.push((
-                field.column().as_str(),
-                kind == SortKind::TextOrEmpty,
-                *direction == crate::graphql::OrderDirection::Desc,
-            ));
+            keys.push(OrderKey {
+                column: field.column().as_str(),
+                or_empty: kind == SortKind::TextOrEmpty,
+                descending: *direction == crate::graphql::OrderDirection::Desc,
+            });
         }
-        keys.push((E::id_column().as_str(), false, false));
+        // The tie-breaker of `page::Ordering`.
+        keys.push(OrderKey {
+            column: E::id_column().as_str(),
+            or_empty: false,
+            descending: false,
+        });
         Some(keys)
     }
     fn before_list<'a>(&self, rc: &'a RequestContext) -> BoxFuture<'a, ApiResult<()>> {
@@ -237,43 +253,40 @@ struct Object {
 enum Item {
     Typename(&'static str),
     Column(Column),
-    /// `billingAddress { line1 }`: the group's selected columns (`None`: `__typename`).
+    /// `billingAddress { line1 }`: the group's selected columns (`None`: `__typename`), and
+    /// all of them (the group is `null` when they all are).
     Group {
         chosen: Vec<(String, Option<&'static str>)>,
         type_name: &'static str,
         all: Vec<&'static str>,
     },
-    Connection(&'static dyn Table, Connection),
+    Connection(Connection),
 }
 
 struct Connection {
+    table: &'static dyn Table,
     /// The column of the rows naming the parent; `None` at the root.
     parent: Option<&'static str>,
     first: u64,
+    order: Vec<OrderKey>,
     items: Vec<(String, ConnectionItem)>,
 }
 
 enum ConnectionItem {
-    Typename(&'static str),
+    Typename(String),
     Edges(Vec<(String, EdgeItem)>),
 }
 
 enum EdgeItem {
-    Typename(&'static str),
+    Typename(String),
     Node(Object),
 }
 
 /// One root field, planned.
 enum Root {
     Typename,
-    One {
-        id: Uuid,
-        node: Object,
-    },
-    Many {
-        table: &'static dyn Table,
-        connection: Connection,
-    },
+    One { id: Uuid, node: Object },
+    Many(Connection),
 }
 
 /// A compiled operation: its root fields, and the personal fields of each site.
@@ -438,9 +451,8 @@ impl<'a> Planner<'a> {
                 if !self.rc.principal.has(rows.read()) {
                     return Err(Declined);
                 }
-                let first = self.first(field)?;
-                let connection = self.connection(rows, Some(parent), first, field)?;
-                items.push((key, Item::Connection(rows, connection)));
+                let connection = self.connection(rows, Some(parent), field)?;
+                items.push((key, Item::Connection(connection)));
                 continue;
             }
             let column = table.column(name).ok_or(Declined)?;
@@ -456,24 +468,21 @@ impl<'a> Planner<'a> {
                 }
             }
             let item = match column.shape {
-                Shape::Group { type_name, fields } => {
+                Shape::Group { type_name, names } => {
                     let mut chosen = Vec::new();
                     for (key, sub) in self.fields(&field.selection_set.node, type_name)? {
                         let sub_name = sub.name.node.as_str();
                         if sub_name == "__typename" {
                             chosen.push((key, None));
                         } else {
-                            let (_, column) = fields
-                                .iter()
-                                .find(|(name, _)| *name == sub_name)
-                                .ok_or(Declined)?;
-                            chosen.push((key, Some(*column)));
+                            let at = names.iter().position(|n| *n == sub_name).ok_or(Declined)?;
+                            chosen.push((key, Some(*column.columns.get(at).ok_or(Declined)?)));
                         }
                     }
                     Item::Group {
                         chosen,
                         type_name,
-                        all: fields.iter().map(|(_, column)| *column).collect(),
+                        all: column.columns,
                     }
                 }
                 _ if !field.selection_set.node.items.is_empty() => return Err(Declined),
@@ -498,20 +507,25 @@ impl<'a> Planner<'a> {
         &mut self,
         table: &'static dyn Table,
         parent: Option<&'static str>,
-        first: u64,
         field: &'a Field,
     ) -> Planned<Connection> {
+        let first = self.first(field)?;
+        let order = table.default_order().ok_or(Declined)?;
         let connection_type = format!("{}Connection", table.name());
         let edge_type = format!("{}Edge", table.name());
         let mut items = Vec::new();
         for (key, field) in self.fields(&field.selection_set.node, &connection_type)? {
             match field.name.node.as_str() {
-                "__typename" => items.push((key, ConnectionItem::Typename(leak(&connection_type)))),
+                "__typename" => {
+                    items.push((key, ConnectionItem::Typename(connection_type.clone())));
+                }
                 "edges" => {
                     let mut edges = Vec::new();
                     for (key, field) in self.fields(&field.selection_set.node, &edge_type)? {
                         match field.name.node.as_str() {
-                            "__typename" => edges.push((key, EdgeItem::Typename(leak(&edge_type)))),
+                            "__typename" => {
+                                edges.push((key, EdgeItem::Typename(edge_type.clone())));
+                            }
                             "node" => {
                                 let node = self.object(table, &field.selection_set.node)?;
                                 edges.push((key, EdgeItem::Node(node)));
@@ -524,26 +538,14 @@ impl<'a> Planner<'a> {
                 _ => return Err(Declined),
             }
         }
-        table.default_order().ok_or(Declined)?;
         Ok(Connection {
+            table,
             parent,
             first,
+            order,
             items,
         })
     }
-}
-
-/// Type names made once per entity, kept for the life of the process (a handful).
-fn leak(name: &str) -> &'static str {
-    static NAMES: std::sync::LazyLock<std::sync::Mutex<HashMap<String, &'static str>>> =
-        std::sync::LazyLock::new(Default::default);
-    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(known) = names.get(name) {
-        return known;
-    }
-    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
-    names.insert(name.to_owned(), leaked);
-    leaked
 }
 
 /// Plans the operation `operation_name` of `document`, or declines.
@@ -590,9 +592,7 @@ pub fn plan(
             return Err(Declined);
         }
         let root = if many {
-            let first = planner.first(field)?;
-            let connection = planner.connection(table, None, first, field)?;
-            Root::Many { table, connection }
+            Root::Many(planner.connection(table, None, field)?)
         } else {
             let [(arg, value)] = field.arguments.as_slice() else {
                 return Err(Declined);
@@ -627,9 +627,14 @@ impl Sql {
         self.backend == DbBackend::Postgres
     }
 
-    /// The tenant's parameter: every statement binds the tenant first.
-    fn tenant(&self) -> &'static str {
-        if self.pg() { "$1" } else { "?1" }
+    /// The statement's `n`th parameter. The first is always the tenant, bound by the
+    /// scoped handle ([`crate::tenancy::Scoped::tenant_text`]).
+    fn parameter(&self, n: usize) -> String {
+        if self.pg() {
+            format!("${n}")
+        } else {
+            format!("?{n}")
+        }
     }
 
     fn alias(&mut self) -> String {
@@ -663,7 +668,7 @@ impl Sql {
     fn value(&self, t: &str, column: &str, shape: &Shape) -> String {
         let c = format!("{t}.{}", quoted(column));
         match shape {
-            Shape::Text | Shape::Date => c,
+            Shape::Plain | Shape::Date => c,
             Shape::Bool if self.pg() => c,
             Shape::Bool => format!(
                 "CASE WHEN {c} IS NULL THEN NULL WHEN {c} THEN json('true') ELSE json('false') END"
@@ -692,7 +697,7 @@ impl Sql {
                 format!("CASE lower({c}){arms} END")
             }
             Shape::Money { currency } => self.money(&c, &format!("{t}.{}", quoted(currency))),
-            Shape::Group { .. } => unreachable!("groups are built by `group`"),
+            Shape::Group { .. } => unreachable!("groups are planned as `Item::Group`"),
         }
     }
 
@@ -761,8 +766,8 @@ impl Sql {
                     type_name,
                     all,
                 } => self.group(t, chosen, all, type_name),
-                Item::Connection(rows, connection) => {
-                    self.connection(*rows, connection, Some((object.table, t)))
+                Item::Connection(connection) => {
+                    self.connection(connection, Some((object.table, t)))
                 }
             };
             pairs.push((key.clone(), value));
@@ -783,21 +788,20 @@ impl Sql {
             "{} AS {t} WHERE {t}.{} = {}",
             quoted(table.sql_table()),
             quoted(table.tenant_column()),
-            self.tenant()
+            self.parameter(1)
         )
     }
 
-    fn order(&self, table: &dyn Table, t: &str) -> String {
-        let keys = table.default_order().unwrap_or_default();
+    fn order(&self, keys: &[OrderKey], t: &str) -> String {
         keys.iter()
-            .map(|(column, text_or_empty, desc)| {
-                let c = format!("{t}.{}", quoted(column));
-                let c = if *text_or_empty {
+            .map(|key| {
+                let c = format!("{t}.{}", quoted(key.column));
+                let c = if key.or_empty {
                     format!("COALESCE({c}, '')")
                 } else {
                     c
                 };
-                format!("{c} {}", if *desc { "DESC" } else { "ASC" })
+                format!("{c} {}", if key.descending { "DESC" } else { "ASC" })
             })
             .collect::<Vec<_>>()
             .join(", ")
@@ -806,10 +810,10 @@ impl Sql {
     /// A connection's JSON; nested, `parent` is the table and alias of the row it hangs from.
     fn connection(
         &mut self,
-        table: &'static dyn Table,
         connection: &Connection,
         parent: Option<(&dyn Table, &str)>,
     ) -> String {
+        let table = connection.table;
         let mut pairs = Vec::new();
         for (key, item) in &connection.items {
             let value = match item {
@@ -833,7 +837,7 @@ impl Sql {
                             quoted(parent.id_column())
                         ));
                     }
-                    let order = self.order(table, &t);
+                    let order = self.order(&connection.order, &t);
                     rows.push_str(&format!(" ORDER BY {order} LIMIT {}", connection.first));
                     let array = if self.pg() {
                         format!(
@@ -852,29 +856,22 @@ impl Sql {
         self.object(&pairs)
     }
 
-    /// The statement of one root field and its values (the tenant first).
-    fn root(&mut self, root: &Root, tenant: Uuid) -> Option<(String, Vec<sea_orm::Value>)> {
-        match root {
-            Root::Typename => None,
-            Root::One { id, node } => {
-                let t = self.alias();
-                let object = self.node(&t, node);
-                let id_param = if self.pg() { "$2" } else { "?2" };
-                let sql = format!(
-                    "SELECT CAST({object} AS TEXT) FROM {} AND {t}.{} = {id_param}",
-                    self.scan(node.table, &t),
-                    quoted(node.table.id_column())
-                );
-                Some((sql, vec![tenant.into(), (*id).into()]))
-            }
-            Root::Many { table, connection } => {
-                let object = self.connection(*table, connection, None);
-                Some((
-                    format!("SELECT CAST({object} AS TEXT)"),
-                    vec![tenant.into()],
-                ))
-            }
-        }
+    /// The statement of a row by id, and its value after the tenant.
+    fn one(&mut self, id: Uuid, node: &Object) -> (String, Vec<sea_orm::Value>) {
+        let t = self.alias();
+        let object = self.node(&t, node);
+        let sql = format!(
+            "SELECT CAST({object} AS TEXT) FROM {} AND {t}.{} = {}",
+            self.scan(node.table, &t),
+            quoted(node.table.id_column()),
+            self.parameter(2)
+        );
+        (sql, vec![id.into()])
+    }
+
+    /// The statement of a root connection.
+    fn many(&mut self, connection: &Connection) -> String {
+        format!("SELECT CAST({} AS TEXT)", self.connection(connection, None))
     }
 }
 
@@ -886,7 +883,7 @@ fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// `CASE` over the currencies' decimal places (those with 2 are the default).
+/// `CASE` over the active currencies' decimal places.
 fn currency_places(currency: &str) -> String {
     static ARMS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         let mut by_places: std::collections::BTreeMap<u32, Vec<String>> = Default::default();
@@ -909,31 +906,30 @@ pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<Value> {
     let backend = rc.scope.backend();
     let mut data = async_graphql::indexmap::IndexMap::new();
     for (key, root) in &plan.roots {
-        if let Root::Many { table, .. } = root {
-            table.before_list(rc).await?;
-        }
         let mut sql = Sql {
             backend,
             aliases: 0,
         };
-        let value = match sql.root(root, rc.scope.tenant_id()) {
-            None => Value::String("Query".into()),
-            Some((text, values)) => {
-                let row = rc
-                    .scope
-                    .conn()
-                    .query_one_raw(Statement::from_sql_and_values(backend, text, values))
-                    .await?;
-                match row {
-                    None => Value::Null,
-                    Some(row) => {
-                        let json: String = row.try_get_by_index(0)?;
-                        let value: Value = serde_json::from_str(&json).map_err(|e| {
-                            ApiError::internal(anyhow::anyhow!("compiled JSON: {e}"))
-                        })?;
-                        answer(value, plan, rc)?
-                    }
+        let (text, values) = match root {
+            Root::Typename => {
+                data.insert(Name::new(key), Value::String("Query".into()));
+                continue;
+            }
+            Root::One { id, node } => sql.one(*id, node),
+            Root::Many(connection) => {
+                connection.table.before_list(rc).await?;
+                (sql.many(connection), Vec::new())
+            }
+        };
+        let value = match rc.scope.tenant_text(text, values).await? {
+            None => Value::Null,
+            Some(json) => {
+                let mut value: Value = serde_json::from_str(&json)
+                    .map_err(|e| ApiError::internal(anyhow::anyhow!("compiled JSON: {e}")))?;
+                if !plan.sites.is_empty() {
+                    note_personal_rows(&mut value, plan, rc)?;
                 }
+                value
             }
         };
         data.insert(Name::new(key), value);
@@ -941,37 +937,33 @@ pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<Value> {
     Ok(Value::Object(data))
 }
 
-/// The database's JSON as the response's value: each object's `#n` key (the row of a site
-/// with personal fields) removed and its read noted.
-fn answer(value: Value, plan: &Plan, rc: &RequestContext) -> ApiResult<Value> {
-    Ok(match value {
+/// Removes each object's `#n` key (the row of a site with personal fields) from the
+/// database's JSON, noting the read.
+fn note_personal_rows(value: &mut Value, plan: &Plan, rc: &RequestContext) -> ApiResult<()> {
+    match value {
         Value::Object(map) => {
-            let mut out = async_graphql::indexmap::IndexMap::with_capacity(map.len());
-            for (key, value) in map {
-                if let Some(site) = key.as_str().strip_prefix('#') {
-                    let site: usize = site.parse().map_err(|_| invalid())?;
-                    let (entity, fields) = plan.sites.get(site).ok_or_else(invalid)?;
-                    let Value::String(id) = value else {
-                        return Err(invalid());
-                    };
-                    let id = Uuid::parse_str(&id).map_err(|_| invalid())?;
-                    for field in fields {
-                        rc.reads.note(entity, id, field, Outcome::Allowed);
-                    }
-                    continue;
+            // Added last to its object, after the fields.
+            if let Some((key, _)) = map.last()
+                && let Some(site) = key.as_str().strip_prefix('#')
+            {
+                let site: usize = site.parse().map_err(|_| invalid())?;
+                let (entity, fields) = plan.sites.get(site).ok_or_else(invalid)?;
+                let Some((_, Value::String(id))) = map.pop() else {
+                    return Err(invalid());
+                };
+                let id = Uuid::parse_str(&id).map_err(|_| invalid())?;
+                for field in fields {
+                    rc.reads.note(entity, id, field, Outcome::Allowed);
                 }
-                out.insert(key, answer(value, plan, rc)?);
             }
-            Value::Object(out)
+            map.values_mut()
+                .try_for_each(|value| note_personal_rows(value, plan, rc))
         }
-        Value::List(items) => Value::List(
-            items
-                .into_iter()
-                .map(|item| answer(item, plan, rc))
-                .collect::<ApiResult<_>>()?,
-        ),
-        other => other,
-    })
+        Value::List(items) => items
+            .iter_mut()
+            .try_for_each(|item| note_personal_rows(item, plan, rc)),
+        _ => Ok(()),
+    }
 }
 
 fn invalid() -> ApiError {
@@ -1024,20 +1016,21 @@ impl CompiledReads {
     }
 }
 
-/// Installs [`CompiledReads`] in a schema: it keeps each request's parsed document and answers
-/// the operation when it compiles.
+/// Installs [`CompiledReads`] in a schema: it plans each request's operations once parsed
+/// and, after validation, answers the operation that runs when it was planned.
 pub struct Compiler;
 
 impl ExtensionFactory for Compiler {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(CompilerRun {
-            document: std::sync::Mutex::new(None),
+            plans: std::sync::Mutex::new(Vec::new()),
         })
     }
 }
 
+/// A request's plans, by operation name (`None` for a document of one operation).
 struct CompilerRun {
-    document: std::sync::Mutex<Option<(ExecutableDocument, Variables)>>,
+    plans: std::sync::Mutex<Vec<(Option<String>, Plan)>>,
 }
 
 #[async_graphql::async_trait::async_trait]
@@ -1050,12 +1043,26 @@ impl Extension for CompilerRun {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        let wanted = ctx
+        let enabled = ctx
             .data_opt::<Arc<CompiledReads>>()
             .is_some_and(|reads| reads.enabled.load(Atomic::Relaxed));
-        if wanted {
-            *self.document.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some((document.clone(), variables.clone()));
+        if let (true, Some(rc)) = (enabled, ctx.data_opt::<Arc<RequestContext>>()) {
+            // Planned here, where the document is at hand (the request names the operation
+            // only later): usually one.
+            let names: Vec<Option<&str>> = match &document.operations {
+                DocumentOperations::Single(_) => vec![None],
+                DocumentOperations::Multiple(ops) => {
+                    ops.keys().map(|name| Some(name.as_str())).collect()
+                }
+            };
+            let plans = names
+                .into_iter()
+                .filter_map(|name| {
+                    let plan = plan(&document, name, variables, rc).ok()?;
+                    Some((name.map(str::to_owned), plan))
+                })
+                .collect();
+            *self.plans.lock().unwrap_or_else(|e| e.into_inner()) = plans;
         }
         Ok(document)
     }
@@ -1072,14 +1079,18 @@ impl Extension for CompilerRun {
         ) else {
             return next.run(ctx, operation_name).await;
         };
-        let taken = self
-            .document
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let planned = taken
-            .as_ref()
-            .and_then(|(document, variables)| plan(document, operation_name, variables, rc).ok());
+        let planned = {
+            let mut plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+            // Unnamed, the request runs the document's only operation (async-graphql refuses
+            // it otherwise before this point).
+            let at = match (operation_name, plans.len()) {
+                (None, 1) => Some(0),
+                _ => plans
+                    .iter()
+                    .position(|(name, _)| name.as_deref() == operation_name),
+            };
+            at.map(|at| plans.swap_remove(at).1)
+        };
         let Some(planned) = planned else {
             reads.fallback.fetch_add(1, Atomic::Relaxed);
             return next.run(ctx, operation_name).await;

@@ -552,7 +552,7 @@ where
                 type_info: <Option<String> as OutputType>::create_type_info,
                 value: Box::new(move |row| read(row).to_value()),
             },
-            Some(compile::Shape::Text),
+            Some(compile::Shape::Plain),
         )
         .filter(FilterKind::text())
         .optional_text(max)
