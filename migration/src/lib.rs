@@ -23,6 +23,19 @@ mod m20261202_000010_totals_for_every_customer;
 pub mod search;
 pub mod walls;
 
+/// Runs `statements`, in order, on the migration's connection.
+pub(crate) async fn execute<S: AsRef<str>>(
+    manager: &SchemaManager<'_>,
+    statements: impl IntoIterator<Item = S>,
+) -> Result<(), DbErr> {
+    use sea_orm_migration::sea_orm::ConnectionTrait;
+    let db = manager.get_connection();
+    for statement in statements {
+        db.execute_unprepared(statement.as_ref()).await?;
+    }
+    Ok(())
+}
+
 /// The statements that recompute every customer's aggregates from scratch: for operators
 /// after a bulk load with triggers disabled, run by a role that sees every tenant's rows.
 pub fn rebuild_customer_stats() -> Vec<String> {

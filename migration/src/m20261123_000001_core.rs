@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -306,8 +306,7 @@ impl MigrationTrait for Migration {
 /// and serve as the same (non-superuser, NOBYPASSRLS) role. `NULLIF` because a pooled
 /// connection that once had the setting reads `''` afterwards, which would not cast.
 async fn postgres_walls(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
-    let db = manager.get_connection();
-    let current = "NULLIF(current_setting('app.tenant_id', true), '')::uuid";
+    let current = crate::walls::CURRENT_TENANT;
     let mut sql = vec![
         "ALTER TABLE tenants ENABLE ROW LEVEL SECURITY".to_owned(),
         "ALTER TABLE tenants FORCE ROW LEVEL SECURITY".to_owned(),
@@ -316,11 +315,7 @@ async fn postgres_walls(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         ),
     ];
     for table in TENANT_TABLES {
-        sql.push(format!("ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"));
-        sql.push(format!("ALTER TABLE {table} FORCE ROW LEVEL SECURITY"));
-        sql.push(format!(
-            "CREATE POLICY tenant_isolation ON {table} USING (tenant_id = {current}) WITH CHECK (tenant_id = {current})"
-        ));
+        sql.extend(crate::walls::tenant_isolation(table));
     }
     sql.push(
         "CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ \
@@ -332,8 +327,5 @@ async fn postgres_walls(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
          FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()"
             .to_owned(),
     );
-    for statement in sql {
-        db.execute_unprepared(&statement).await?;
-    }
-    Ok(())
+    crate::execute(manager, sql).await
 }

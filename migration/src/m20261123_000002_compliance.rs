@@ -3,7 +3,7 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -255,18 +255,11 @@ impl MigrationTrait for Migration {
             .await?;
 
         if manager.get_database_backend() == DbBackend::Postgres {
-            let db = manager.get_connection();
-            let current = "NULLIF(current_setting('app.tenant_id', true), '')::uuid";
-            for table in NEW_TENANT_TABLES {
-                db.execute_unprepared(&format!("ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"))
-                    .await?;
-                db.execute_unprepared(&format!("ALTER TABLE {table} FORCE ROW LEVEL SECURITY"))
-                    .await?;
-                db.execute_unprepared(&format!(
-                    "CREATE POLICY tenant_isolation ON {table} USING (tenant_id = {current}) WITH CHECK (tenant_id = {current})"
-                ))
-                .await?;
-            }
+            let walls: Vec<String> = NEW_TENANT_TABLES
+                .iter()
+                .flat_map(|table| crate::walls::tenant_isolation(table))
+                .collect();
+            crate::execute(manager, walls).await?;
         }
         Ok(())
     }

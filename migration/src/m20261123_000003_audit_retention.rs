@@ -5,7 +5,7 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -56,23 +56,16 @@ impl MigrationTrait for Migration {
             )
             .await?;
         if manager.get_database_backend() == DbBackend::Postgres {
-            let db = manager.get_connection();
-            let current = "NULLIF(current_setting('app.tenant_id', true), '')::uuid";
-            for statement in [
-                "ALTER TABLE audit_anchors ENABLE ROW LEVEL SECURITY".to_owned(),
-                "ALTER TABLE audit_anchors FORCE ROW LEVEL SECURITY".to_owned(),
-                format!(
-                    "CREATE POLICY tenant_isolation ON audit_anchors USING (tenant_id = {current}) WITH CHECK (tenant_id = {current})"
-                ),
+            let mut statements = crate::walls::tenant_isolation("audit_anchors");
+            statements.push(
                 "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ \
                  BEGIN \
                    IF TG_OP = 'DELETE' AND current_setting('app.audit_retention', true) = 'on' THEN RETURN NULL; END IF; \
                    RAISE EXCEPTION 'audit_events is append-only' USING ERRCODE = 'insufficient_privilege'; \
                  END $$"
                     .to_owned(),
-            ] {
-                db.execute_unprepared(&statement).await?;
-            }
+            );
+            crate::execute(manager, statements).await?;
         }
         Ok(())
     }

@@ -19,7 +19,7 @@
 //!   upgrade.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -30,9 +30,8 @@ impl MigrationTrait for Migration {
         if manager.get_database_backend() != DbBackend::Postgres {
             return Ok(());
         }
-        let db = manager.get_connection();
         // A column type change rewrites the table without firing the append-only row trigger.
-        for statement in [
+        let statements = [
             "ALTER TABLE audit_events ALTER COLUMN entity_ids TYPE jsonb USING entity_ids::jsonb",
             "CREATE INDEX audit_events_subjects ON audit_events USING gin (entity_ids jsonb_path_ops)",
             "CREATE OR REPLACE FUNCTION audit_chain_head(tenant uuid) \
@@ -43,9 +42,7 @@ impl MigrationTrait for Migration {
                RETURN QUERY SELECT e.seq, e.hash FROM audit_events e \
                  WHERE e.tenant_id = tenant ORDER BY e.seq DESC LIMIT 1; \
              END $$",
-        ] {
-            db.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        ];
+        crate::execute(manager, statements).await
     }
 }

@@ -12,7 +12,7 @@
 //! for `legal_holds`.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::walls;
 
@@ -48,7 +48,6 @@ const RELEASE_ONLY: &str = "OLD.released_at IS NOT NULL OR NEW.released_at IS NU
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
         let mut statements = Vec::new();
         match manager.get_database_backend() {
             DbBackend::Postgres => {
@@ -90,9 +89,6 @@ impl MigrationTrait for Migration {
                 );
             }
         }
-        for statement in statements {
-            db.execute_unprepared(&statement).await?;
-        }
-        Ok(())
+        crate::execute(manager, statements).await
     }
 }

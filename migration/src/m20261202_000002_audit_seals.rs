@@ -10,7 +10,7 @@
 //!   that migrates, which the API's runtime role is not) may delete old events.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -63,8 +63,7 @@ impl MigrationTrait for Migration {
         if manager.get_database_backend() != DbBackend::Postgres {
             return Ok(());
         }
-        let db = manager.get_connection();
-        for statement in [
+        let statements = [
             // The owner of the table is who migrates; the API's runtime role owns nothing
             // and has no DELETE privilege on the log (see the README's roles).
             "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql \
@@ -78,9 +77,7 @@ impl MigrationTrait for Migration {
              END $$",
             "CREATE TRIGGER audit_anchors_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_anchors \
              FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()",
-        ] {
-            db.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        ];
+        crate::execute(manager, statements).await
     }
 }

@@ -5,7 +5,7 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -75,17 +75,11 @@ impl MigrationTrait for Migration {
             )
             .await?;
         if manager.get_database_backend() == DbBackend::Postgres {
-            let db = manager.get_connection();
-            let current = "NULLIF(current_setting('app.tenant_id', true), '')::uuid";
-            for statement in [
-                "ALTER TABLE identity_providers ENABLE ROW LEVEL SECURITY".to_owned(),
-                "ALTER TABLE identity_providers FORCE ROW LEVEL SECURITY".to_owned(),
-                format!(
-                    "CREATE POLICY tenant_isolation ON identity_providers USING (tenant_id = {current}) WITH CHECK (tenant_id = {current})"
-                ),
-            ] {
-                db.execute_unprepared(&statement).await?;
-            }
+            crate::execute(
+                manager,
+                crate::walls::tenant_isolation("identity_providers"),
+            )
+            .await?;
         }
         Ok(())
     }

@@ -8,7 +8,7 @@
 //! role (SQLite, or a development setup with a single role) there is nothing to grant.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -48,25 +48,20 @@ impl MigrationTrait for Migration {
             .collect();
         // No temporary tables for anyone but the owner: a session's temporary table would come
         // first in its search path, before the tables the triggers read.
-        manager
-            .get_connection()
-            .execute_unprepared(
-                "DO $$ BEGIN \
-                   EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database()); \
-                 END $$",
-            )
-            .await?;
-        manager
-            .get_connection()
-            .execute_unprepared(&format!(
+        let statements = [
+            "DO $$ BEGIN \
+               EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database()); \
+             END $$"
+                .to_owned(),
+            format!(
                 "DO $$ BEGIN \
                    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'dossier_runtime') THEN \
                      REVOKE ALL ON ALL TABLES IN SCHEMA public FROM dossier_runtime; \
                      {grants} \
                    END IF; \
                  END $$"
-            ))
-            .await?;
-        Ok(())
+            ),
+        ];
+        crate::execute(manager, statements).await
     }
 }

@@ -12,7 +12,7 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::walls;
 
@@ -277,7 +277,6 @@ impl MigrationTrait for Migration {
             )
             .await?;
         let backend = manager.get_database_backend();
-        let db = manager.get_connection();
         let mut statements = Vec::new();
         if backend == DbBackend::Postgres {
             // The owner reads every tenant's rows for the backfill, then the walls go up.
@@ -292,9 +291,7 @@ impl MigrationTrait for Migration {
         for table in ["sales", "interactions"] {
             statements.extend(triggers(backend, table, refresh));
         }
-        for statement in statements {
-            db.execute_unprepared(&statement).await?;
-        }
+        crate::execute(manager, statements).await?;
         for table in ["customer_totals", "customer_activity"] {
             walls::guard(manager, table, "SELECT, INSERT, UPDATE, DELETE", None).await?;
         }

@@ -32,18 +32,13 @@ impl MigrationTrait for Migration {
         if manager.get_database_backend() != DbBackend::Postgres {
             return Ok(());
         }
-        let db = manager.get_connection();
-        for statement in statements() {
-            db.execute_unprepared(&statement).await?;
-        }
-        Ok(())
+        crate::execute(manager, statements()).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         if manager.get_database_backend() != DbBackend::Postgres {
             return Ok(());
         }
-        let db = manager.get_connection();
         let mut statements = vec![format!(
             "DROP FUNCTION IF EXISTS {SEARCH}(text, text, integer)"
         )];
@@ -57,10 +52,7 @@ impl MigrationTrait for Migration {
         }
         statements.push("DROP TABLE IF EXISTS search_docs".to_owned());
         statements.push(format!("DROP FUNCTION IF EXISTS {FOLD}(text)"));
-        for statement in statements {
-            db.execute_unprepared(&statement).await?;
-        }
-        Ok(())
+        crate::execute(manager, statements).await
     }
 }
 

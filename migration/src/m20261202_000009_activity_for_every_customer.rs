@@ -61,11 +61,7 @@ impl MigrationTrait for Migration {
                 "CREATE INDEX customer_activity_{column} ON customer_activity ({column})"
             ));
         }
-        let db = manager.get_connection();
-        for statement in statements {
-            db.execute_unprepared(&statement).await?;
-        }
-        Ok(())
+        crate::execute(manager, statements).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -79,10 +75,6 @@ impl MigrationTrait for Migration {
         for column in ["last_purchase_at", "last_interaction_at"] {
             statements.push(format!("DROP INDEX IF EXISTS customer_activity_{column}"));
         }
-        let db = manager.get_connection();
-        for statement in statements {
-            db.execute_unprepared(&statement).await?;
-        }
-        Ok(())
+        crate::execute(manager, statements).await
     }
 }

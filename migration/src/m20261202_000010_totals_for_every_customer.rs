@@ -120,10 +120,6 @@ impl MigrationTrait for Migration {
                 ));
             }
         }
-        let db = manager.get_connection();
-        for statement in statements {
-            db.execute_unprepared(&statement).await?;
-        }
-        Ok(())
+        crate::execute(manager, statements).await
     }
 }

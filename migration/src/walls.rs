@@ -104,7 +104,6 @@ pub async fn guard(
     privileges: &str,
     hold: Option<(&str, &str)>,
 ) -> Result<(), sea_orm_migration::DbErr> {
-    use sea_orm_migration::sea_orm::ConnectionTrait;
     let backend = manager.get_database_backend();
     let mut statements = Vec::new();
     if backend == DbBackend::Postgres {
@@ -114,11 +113,5 @@ pub async fn guard(
     if let Some((ops, covered)) = hold {
         statements.extend(legal_hold(backend, table, ops, covered));
     }
-    for statement in statements {
-        manager
-            .get_connection()
-            .execute_unprepared(&statement)
-            .await?;
-    }
-    Ok(())
+    crate::execute(manager, statements).await
 }
