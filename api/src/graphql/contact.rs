@@ -110,6 +110,16 @@ fn declare() -> Decl<contact::Entity> {
     }
 }
 
+/// Refuses moving a person who has `count` `rows` with their current customer.
+fn stays_with_customer(count: u64, rows: &str) -> ApiResult<()> {
+    if count > 0 {
+        return Err(ApiError::Conflict(format!(
+            "customerId: this contact has {count} {rows} with their current customer, so they cannot move to another"
+        )));
+    }
+    Ok(())
+}
+
 /// A person with sales stays with their company; a person whose email or phone matches an
 /// erased person's tombstone is flagged as possibly re-imported.
 async fn before_write(
@@ -121,27 +131,16 @@ async fn before_write(
         && *customer_id != before.customer_id
     {
         // A sale names its customer and the person who bought: moving the person would
-        // leave their sales pointing at two companies.
+        // leave their sales pointing at two companies. Likewise their interactions, which
+        // belong to the customer's history.
         let sales =
-            w.tx.count(sale::Entity::find().filter(sale::Column::ContactId.eq(before.id)))
-                .await?;
-        if sales > 0 {
-            return Err(ApiError::Conflict(format!(
-                "customerId: this contact has {sales} sales with their current customer, so they cannot move to another"
-            )));
-        }
-        // Likewise their interactions, which belong to the customer's history.
-        let interactions =
-            w.tx.count(
-                entity::interaction::Entity::find()
-                    .filter(entity::interaction::Column::ContactId.eq(before.id)),
-            )
-            .await?;
-        if interactions > 0 {
-            return Err(ApiError::Conflict(format!(
-                "customerId: this contact has {interactions} interactions with their current customer, so they cannot move to another"
-            )));
-        }
+            w.tx.count(sale::Entity::find().filter(sale::Column::ContactId.eq(before.id)));
+        stays_with_customer(sales.await?, "sales")?;
+        let interactions = w.tx.count(
+            entity::interaction::Entity::find()
+                .filter(entity::interaction::Column::ContactId.eq(before.id)),
+        );
+        stays_with_customer(interactions.await?, "interactions")?;
     }
     if before.is_none() || model.email.is_set() || model.phone.is_set() {
         model.matches_erasure_id = Set(reimported(w.tx, w.rc, model).await?);
