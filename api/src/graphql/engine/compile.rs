@@ -34,7 +34,6 @@ use async_graphql::parser::types::{
 use async_graphql::{Name, Positioned, ServerResult, Value, Variables};
 use async_graphql_value::Value as Argument;
 use chrono::{DateTime, Utc};
-use futures_util::future::BoxFuture;
 use sea_orm::{DbBackend, IdenStatic};
 use uuid::Uuid;
 
@@ -101,12 +100,12 @@ impl Shape {
         }
     }
 
-    /// An enum stored as its lower-case name (see `filter::stored`).
-    pub fn stored_enum<T: async_graphql::EnumType>() -> Shape {
+    /// An enum stored as text ([`super::filter::stored`]).
+    pub fn stored_enum<T: async_graphql::EnumType + Copy + PartialEq>() -> Shape {
         Shape::Enum(
             T::items()
                 .iter()
-                .map(|item| (item.name.to_ascii_lowercase(), item.name.to_owned()))
+                .map(|item| (super::filter::stored(item.value), item.name.to_owned()))
                 .collect(),
         )
     }
@@ -140,8 +139,6 @@ pub trait Table: Send + Sync {
     fn many(&self, name: &str) -> Option<(&'static dyn Table, &'static str)>;
     /// The default ordering, the id last; `None` when a key is not a column.
     fn default_order(&self) -> Option<Vec<OrderKey>>;
-    /// Brings derived data up to date before a root list, as the resolvers do.
-    fn before_list<'a>(&self, rc: &'a RequestContext) -> BoxFuture<'a, ApiResult<()>>;
 }
 
 /// One key of an ordering: the column, whether `NULL` sorts as `''`, the direction.
@@ -214,9 +211,6 @@ impl<E: Declared> Table for Tabled<E> {
             descending: false,
         });
         Some(keys)
-    }
-    fn before_list<'a>(&self, rc: &'a RequestContext) -> BoxFuture<'a, ApiResult<()>> {
-        (E::decl().hooks.before_list)(rc)
     }
 }
 
@@ -916,10 +910,8 @@ pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<Value> {
                 continue;
             }
             Root::One { id, node } => sql.one(*id, node),
-            Root::Many(connection) => {
-                connection.table.before_list(rc).await?;
-                (sql.many(connection), Vec::new())
-            }
+            // No derived data is compiled, so none is brought up to date (`before_list`).
+            Root::Many(connection) => (sql.many(connection), Vec::new()),
         };
         let value = match rc.scope.tenant_text(text, values).await? {
             None => Value::Null,
@@ -1103,6 +1095,121 @@ impl Extension for CompilerRun {
                 async_graphql::Response::from_errors(vec![
                     err.into_server_error(Default::default()),
                 ])
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rows of `table` showing `fields`, with `nested` connections.
+    fn object(table: &'static dyn Table, fields: &[&str], nested: Vec<Connection>) -> Object {
+        let mut items: Vec<(String, Item)> = fields
+            .iter()
+            .map(|f| {
+                let column = table.column(f).unwrap_or_else(|| panic!("{f} compiles"));
+                let item = match column.shape {
+                    Shape::Group { type_name, .. } => Item::Group {
+                        chosen: vec![("city".into(), Some("billing_city"))],
+                        type_name,
+                        all: column.columns.clone(),
+                    },
+                    _ => Item::Column(column),
+                };
+                (f.to_string(), item)
+            })
+            .collect();
+        items.extend(
+            nested
+                .into_iter()
+                .enumerate()
+                .map(|(n, c)| (format!("nested{n}"), Item::Connection(c))),
+        );
+        Object {
+            table,
+            items,
+            personal: Some(0),
+        }
+    }
+
+    fn connection(
+        table: &'static dyn Table,
+        parent: Option<&'static str>,
+        node: Object,
+    ) -> Connection {
+        Connection {
+            table,
+            parent,
+            first: 5,
+            order: table.default_order().expect("a column ordering"),
+            items: vec![(
+                "edges".into(),
+                ConnectionItem::Edges(vec![("node".into(), EdgeItem::Node(node))]),
+            )],
+        }
+    }
+
+    /// Q1's shape and more: customers with their people (and the people's sales) and their
+    /// interactions.
+    fn nested_lists() -> Connection {
+        let customers = table::<entity::customer::Entity>();
+        let contacts = table::<entity::contact::Entity>();
+        let sales = table::<entity::sale::Entity>();
+        let interactions = table::<entity::interaction::Entity>();
+        let people_sales = connection(
+            sales,
+            Some("contact_id"),
+            object(sales, &["id", "amount", "soldAt"], Vec::new()),
+        );
+        let people = connection(
+            contacts,
+            Some("customer_id"),
+            object(contacts, &["id", "email", "birthday"], vec![people_sales]),
+        );
+        let timeline = connection(
+            interactions,
+            Some("customer_id"),
+            object(interactions, &["kind", "contactId"], Vec::new()),
+        );
+        connection(
+            customers,
+            None,
+            object(
+                customers,
+                &["id", "name", "billingAddress", "createdAt"],
+                vec![people, timeline],
+            ),
+        )
+    }
+
+    /// Every table a compiled statement reads is read under the tenant condition: each
+    /// `FROM "table" AS t` is followed by `WHERE t."tenant_id" = <the first parameter>`,
+    /// the parameter the scoped handle binds to the request's tenant.
+    #[test]
+    fn every_table_a_statement_reads_carries_the_tenant_condition() {
+        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+            let mut sql = Sql {
+                backend,
+                aliases: 0,
+            };
+            let statement = sql.many(&nested_lists());
+            let tenant = sql.parameter(1);
+            let reads: Vec<&str> = statement.split(" FROM ").skip(1).collect();
+            let tables: Vec<&&str> = reads.iter().filter(|r| r.starts_with('"')).collect();
+            assert_eq!(tables.len(), 4, "four tables read: {statement}");
+            for read in tables {
+                let (table, rest) = read[1..].split_once('"').expect("a quoted table");
+                let alias = rest
+                    .strip_prefix(" AS ")
+                    .and_then(|r| r.split_whitespace().next())
+                    .unwrap_or_else(|| panic!("{table} without an alias: {statement}"));
+                let condition = format!(" AS {alias} WHERE {alias}.\"tenant_id\" = {tenant}");
+                assert!(
+                    rest.starts_with(&condition),
+                    "{backend:?}: {table} read without `{condition}`: {statement}"
+                );
             }
         }
     }

@@ -142,7 +142,6 @@ pub async fn search<E: Declared>(
         &searched.personal,
         &format!("searching {} by personal data", decl.many),
     )?;
-    (decl.hooks.before_list)(rc).await?;
     let ranked = match scope.backend() {
         DbBackend::Postgres => {
             let ranked = scope.search_ranked(searched.table, text, first).await?;
