@@ -44,6 +44,32 @@ enum Kind {
 }
 
 impl Kind {
+    /// The root field of one row by id.
+    fn one(self) -> &'static str {
+        match self {
+            Kind::Customer => "customer",
+            Kind::Contact => "contact",
+            Kind::Sale => "sale",
+            Kind::Interaction => "interaction",
+        }
+    }
+    /// The root field of the list.
+    fn many(self) -> &'static str {
+        match self {
+            Kind::Customer => "customers",
+            Kind::Contact => "contacts",
+            Kind::Sale => "sales",
+            Kind::Interaction => "interactions",
+        }
+    }
+    /// How deep its rows start, so that nesting stops at two connections.
+    fn depth(self) -> usize {
+        match self {
+            Kind::Customer => 0,
+            Kind::Contact => 1,
+            _ => 2,
+        }
+    }
     fn name(self) -> &'static str {
         match self {
             Kind::Customer => "Customer",
@@ -247,51 +273,45 @@ fn operation(rng: &mut Rng, ids: &Ids, other: &Ids) -> (String, Value) {
             String::new()
         };
         let root = match rng.below(7) {
-            0 | 1 => format!(
-                "{alias}customers{} {{ {} }}",
-                first(rng),
-                connection(rng, &mut op, Kind::Customer, 0)
-            ),
-            2 => format!(
-                "{alias}contacts{} {{ {} }}",
-                first(rng),
-                connection(rng, &mut op, Kind::Contact, 1)
-            ),
-            3 => format!(
-                "{alias}sales{} {{ {} }}",
-                first(rng),
-                connection(rng, &mut op, Kind::Sale, 2)
-            ),
-            4 => format!(
-                "{alias}interactions{} {{ {} }}",
-                first(rng),
-                connection(rng, &mut op, Kind::Interaction, 2)
-            ),
-            5 => {
-                let id = match rng.below(5) {
-                    0 => Uuid::now_v7(),
-                    1 => *rng.pick(&other.customers),
-                    _ => *rng.pick(&ids.customers),
-                };
-                let var = if n == 0 { "c0" } else { "c1" };
-                op.variables.insert(var);
-                variables[var] = json!(id);
+            // Lists of every kind, customers most often.
+            pick @ 0..=4 => {
+                let kind = [
+                    Kind::Customer,
+                    Kind::Customer,
+                    Kind::Contact,
+                    Kind::Sale,
+                    Kind::Interaction,
+                ][pick];
                 format!(
-                    "{alias}customer(id: ${var}) {{ {} }}",
-                    selection(rng, &mut op, Kind::Customer, 0)
+                    "{alias}{}{} {{ {} }}",
+                    kind.many(),
+                    first(rng),
+                    connection(rng, &mut op, kind, kind.depth())
                 )
             }
-            _ => {
-                let id = match rng.below(5) {
-                    0 => *rng.pick(&other.contacts),
-                    _ => *rng.pick(&ids.contacts),
+            // A row by id: the caller's, the other tenant's, or none.
+            pick => {
+                let kind = if pick == 5 {
+                    Kind::Customer
+                } else {
+                    Kind::Contact
                 };
-                let var = if n == 0 { "p0" } else { "p1" };
+                let pool = |ids: &Ids| match kind {
+                    Kind::Customer => ids.customers.clone(),
+                    _ => ids.contacts.clone(),
+                };
+                let id = match rng.below(5) {
+                    0 => Uuid::now_v7(),
+                    1 => *rng.pick(&pool(other)),
+                    _ => *rng.pick(&pool(ids)),
+                };
+                let var = ["id0", "id1"][n];
                 op.variables.insert(var);
                 variables[var] = json!(id);
                 format!(
-                    "{alias}contact(id: ${var}) {{ {} }}",
-                    selection(rng, &mut op, Kind::Contact, 1)
+                    "{alias}{}(id: ${var}) {{ {} }}",
+                    kind.one(),
+                    selection(rng, &mut op, kind, kind.depth())
                 )
             }
         };
