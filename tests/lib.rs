@@ -249,6 +249,7 @@ pub fn config(database_url: &str) -> Config {
         db_pool: 4,
         workers: 1,
         log_sql: false,
+        compiled_reads: true,
         log_format: "compact".into(),
     }
 }

@@ -136,6 +136,11 @@ pub struct Config {
     #[arg(long, env = "DOSSIER_WORKERS", default_value_t = 0)]
     pub workers: usize,
 
+    /// Answer the queries the engine's compiler covers with one SQL statement per root field
+    /// (on by default); off, every operation runs on the resolvers, which answer the same.
+    #[arg(long, env = "DOSSIER_COMPILED_READS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub compiled_reads: bool,
+
     /// Log SQL statements. Off by default: bound values can be personal data.
     #[arg(long, env = "DOSSIER_LOG_SQL", default_value_t = false)]
     pub log_sql: bool,

@@ -35,7 +35,7 @@ impl Application {
             root_fields: config.max_root_fields,
             counts: config.max_counts,
         };
-        let compiled_reads = graphql::engine::compile::CompiledReads::new(true);
+        let compiled_reads = graphql::engine::compile::CompiledReads::new(config.compiled_reads);
         let state = Arc::new(AppState {
             cors_origins: config.cors_origins(),
             schema: graphql::build_schema(limits),

@@ -37,7 +37,8 @@ pub(crate) async fn execute<S: AsRef<str>>(
 }
 
 /// The statements that recompute every customer's aggregates from scratch: for operators
-/// after a bulk load with triggers disabled, run by a role that sees every tenant's rows.
+/// after a bulk load with triggers disabled, run as a superuser (or a `BYPASSRLS` role):
+/// under row-level security any other role sees no tenant's rows.
 pub fn rebuild_customer_stats() -> Vec<String> {
     let mut statements = m20261202_000006_customer_stats::backfill();
     statements.extend(m20261202_000010_totals_for_every_customer::backfill());

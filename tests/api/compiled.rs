@@ -660,3 +660,17 @@ async fn the_benchmark_queries_compile(backend: Backend) {
 }
 
 on_both_backends!(the_benchmark_queries_compile);
+
+/// `DOSSIER_COMPILED_READS=false` runs every operation on the resolvers.
+async fn compiled_reads_can_be_turned_off(backend: Backend) {
+    let app = spawn_app_with(backend, |config| config.compiled_reads = false).await;
+    app.customer(&app.agent_a(), "Acme").await;
+    let q1 = include_str!("../../bench/queries/q1.graphql");
+    let data = app.gql(&app.agent_a(), q1, json!({})).await.ok();
+    assert_eq!(data["customers"]["edges"][0]["node"]["name"], json!("Acme"));
+    let (compiled, fallback) = app.compiled_reads.counts();
+    assert_eq!(compiled, 0);
+    assert!(fallback >= 1, "{fallback}");
+}
+
+on_both_backends!(compiled_reads_can_be_turned_off);
