@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Dossier vs PostGraphile vs the SQL floor, interleaved, on the peer harness (bench/peers).
+# Dossier vs PostGraphile 4 and 5 vs the SQL floor, interleaved, on the peer harness (bench/peers).
 #
 # Usage (as root, from anywhere):   bench/run.sh
 # Env (all optional):
@@ -16,7 +16,7 @@
 #
 # Per scale: harness data (gen_data.sh) -> Dossier copy (bench/load_dossier.sh) -> PostGraphile and
 # Dossier started -> same-data check -> REPS x for each concurrency:
-#     Q1 Dossier, Q1 PostGraphile, Q2 Dossier, Q2 PostGraphile, Q3 Dossier, Q3 PostGraphile,
+#     for Q1, Q2, Q3: Dossier, PostGraphile 4, PostGraphile 5;
 #     Q1-without-personal-fields Dossier, SQL floor plain, SQL floor rls
 # (bench sales removed after every Q3 run; Dossier's audit events are kept). Labels
 # sSCALE/target/query/cC/rREP. Results: this run's JSON lines in bench/results/<run id>/results.jsonl,
@@ -52,13 +52,15 @@ if [ ! -x "$PEERS/bench.sh" ]; then
   say "copying the harness $PEERS_SRC -> $PEERS"
   mkdir -p "$PEERS"; cp -r "$PEERS_SRC"/. "$PEERS"/; chmod -R u+w "$PEERS"
 fi
-if [ "${INSTALL:-0}" = 1 ] || ! command -v wrk >/dev/null || [ ! -f "$PEERS/node_modules/postgraphile/package.json" ]; then
+if [ "${INSTALL:-0}" = 1 ] || ! command -v wrk >/dev/null || [ ! -f "$PEERS/node_modules/postgraphile/package.json" ] \
+   || [ ! -f "$PEERS/pg5/node_modules/postgraphile/package.json" ]; then
   say "installing the harness's tools (install.sh)"; "$PEERS/install.sh"
 fi
 "$PEERS/pg_start.sh"
 # shellcheck disable=SC1091
 . "$PEERS/env.sh"   # PGHOST/PGPORT/PGUSER/PGDATABASE=peers, JWT_SECRET, PG_HTTP_PORT, PATH
 PG_URL=http://127.0.0.1:$PG_HTTP_PORT/graphql
+PG5_URL=http://127.0.0.1:$PG5_HTTP_PORT/graphql
 
 # --- 2. the Dossier binary ---------------------------------------------------------------------
 # Always bring the default binary up to date (a no-op when it is), so a stale build is never measured.
@@ -102,7 +104,11 @@ dossier_start() {
   done
   echo "dossier did not come up"; cat "$PEERS/logs/dossier.log"; return 1
 }
-servers_stop() { dossier_stop || true; "$PEERS/postgraphile_stop.sh" >/dev/null 2>&1 || true; }
+servers_stop() {
+  dossier_stop || true
+  "$PEERS/postgraphile_stop.sh" >/dev/null 2>&1 || true
+  "$PEERS/postgraphile5_stop.sh" >/dev/null 2>&1 || true
+}
 trap 'servers_stop' EXIT
 trap 'exit 130' INT TERM
 
@@ -135,9 +141,11 @@ for SCALE in $SCALES; do
   cp "$BENCH/results/load_dossier_scale$SCALE.txt" "$PEERS/results/load_scale$SCALE.txt" "$OUT/" 2>/dev/null || true
 
   "$PEERS/postgraphile_start.sh"
+  "$PEERS/postgraphile5_start.sh"
   "$PEERS/verify_isolation.sh" | tail -1
   dossier_start
   DOSSIER_PID=$(cat "$DOSSIER_PID_FILE"); PG_PID=$(cat "$PEERS/run/postgraphile.pid")
+  PG5_PID=$(cat "$PEERS/run/postgraphile5.pid")
   "$DOSSIER_BIN" token --tenant "$TENANT_A" --role agent --ttl 86400 --sub bench --purpose benchmark > "$PEERS/run/dossier_token_a"
   DTOKEN=$(cat "$PEERS/run/dossier_token_a"); PTOKEN=$(cat "$PEERS/run/token_a")
 
@@ -147,17 +155,24 @@ for SCALE in $SCALES; do
   echo "dossier token check: $me"
   grep -q "\"tenantId\":\"$TENANT_A\"" <<<"$me" || { echo "dossier token check failed"; exit 1; }
   for q in q1 q2 q1_nopii; do gql "$DOSSIER_URL" "$DTOKEN" "$BENCH/queries/$q.graphql" > "$OUT/s${SCALE}_dossier_$q.json"; done
-  for q in q1 q2; do gql "$PG_URL" "$PTOKEN" "$PEERS/queries/postgraphile/$q.graphql" > "$OUT/s${SCALE}_postgraphile_$q.json"; done
-  python3 "$BENCH/same_data.py" "$OUT/s${SCALE}_dossier_q1.json" "$OUT/s${SCALE}_postgraphile_q1.json" \
-    "$OUT/s${SCALE}_dossier_q2.json" "$OUT/s${SCALE}_postgraphile_q2.json" "$OUT/s${SCALE}_dossier_q1_nopii.json"
+  for q in q1 q2; do
+    gql "$PG_URL" "$PTOKEN" "$PEERS/queries/postgraphile/$q.graphql" > "$OUT/s${SCALE}_postgraphile_$q.json"
+    gql "$PG5_URL" "$PTOKEN" "$PEERS/queries/postgraphile/$q.graphql" > "$OUT/s${SCALE}_postgraphile5_$q.json"
+  done
+  for peer in postgraphile postgraphile5; do
+    python3 "$BENCH/same_data.py" "$OUT/s${SCALE}_dossier_q1.json" "$OUT/s${SCALE}_${peer}_q1.json" \
+      "$OUT/s${SCALE}_dossier_q2.json" "$OUT/s${SCALE}_${peer}_q2.json" "$OUT/s${SCALE}_dossier_q1_nopii.json"
+  done
 
   for rep in $(seq 1 "$REPS"); do
     for c in $CONCURRENCY; do
       for q in q1 q2 q3; do
-        say "s$SCALE r$rep c$c $q: dossier, then postgraphile"
+        say "s$SCALE r$rep c$c $q: dossier, postgraphile 4, postgraphile 5"
         bench "$DOSSIER_PID" "s$SCALE/dossier/$q/c$c/r$rep" "$DOSSIER_URL" "$DTOKEN" "$BENCH/queries/$q.graphql" "$c"
         [ "$q" = q3 ] && cleanup_q3
         bench "$PG_PID" "s$SCALE/postgraphile/$q/c$c/r$rep" "$PG_URL" "$PTOKEN" "$PEERS/queries/postgraphile/$q.graphql" "$c"
+        [ "$q" = q3 ] && cleanup_q3
+        bench "$PG5_PID" "s$SCALE/postgraphile5/$q/c$c/r$rep" "$PG5_URL" "$PTOKEN" "$PEERS/queries/postgraphile/$q.graphql" "$c"
         [ "$q" = q3 ] && cleanup_q3
       done
       say "s$SCALE r$rep c$c q1_nopii (dossier), floors"
@@ -168,6 +183,9 @@ for SCALE in $SCALES; do
     done
   done
   kill -0 "$DOSSIER_PID" 2>/dev/null || { echo "dossier is no longer running:"; tail -50 "$PEERS/logs/dossier.log"; exit 1; }
+  # How Dossier ran the operations: compiled to SQL, or on the resolvers.
+  curl -s "http://127.0.0.1:$DOSSIER_PORT/metrics" | grep '^dossier_graphql_operations_total' \
+    | sed "s/^/scale $SCALE: /" | tee "$OUT/executors_s$SCALE.txt"
   psql -XAt -d dossier -c "SELECT 'dossier audit_events after scale $SCALE: '||count(*)||' rows, '||pg_size_pretty(pg_total_relation_size('audit_events')) FROM audit_events"
   servers_stop
   cp "$PEERS/logs/dossier.log" "$OUT/dossier_s$SCALE.log" 2>/dev/null || true
