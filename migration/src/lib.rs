@@ -20,6 +20,7 @@ mod m20261202_000007_segments;
 mod m20261202_000008_search;
 mod m20261202_000009_activity_for_every_customer;
 mod m20261202_000010_totals_for_every_customer;
+mod m20261202_000011_sales_added_in_place;
 pub mod search;
 pub mod walls;
 
@@ -72,6 +73,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_search::Migration),
             Box::new(m20261202_000009_activity_for_every_customer::Migration),
             Box::new(m20261202_000010_totals_for_every_customer::Migration),
+            Box::new(m20261202_000011_sales_added_in_place::Migration),
         ]
     }
 }

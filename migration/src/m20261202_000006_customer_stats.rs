@@ -145,19 +145,7 @@ pub fn sqlite_trigger_names(table: &str) -> [String; 3] {
 pub fn triggers(backend: DbBackend, table: &str, refresh: Refresh) -> Vec<String> {
     match backend {
         DbBackend::Postgres => vec![
-            format!(
-                "CREATE FUNCTION {table}_customer_stats() RETURNS trigger LANGUAGE plpgsql \
-                 SET search_path = pg_catalog, public, pg_temp AS $$ \
-                 BEGIN \
-                   IF TG_OP <> 'INSERT' THEN \
-                     PERFORM dossier_refresh_customer(OLD.tenant_id, OLD.customer_id); \
-                   END IF; \
-                   IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.customer_id <> OLD.customer_id) THEN \
-                     PERFORM dossier_refresh_customer(NEW.tenant_id, NEW.customer_id); \
-                   END IF; \
-                   RETURN NULL; \
-                 END $$"
-            ),
+            trigger_function(table, "", false),
             format!(
                 "CREATE TRIGGER {table}_customer_stats AFTER INSERT OR UPDATE OR DELETE ON {table} \
                  FOR EACH ROW EXECUTE FUNCTION {table}_customer_stats()"
@@ -189,6 +177,26 @@ pub fn triggers(backend: DbBackend, table: &str, refresh: Refresh) -> Vec<String
             ]
         }
     }
+}
+
+/// PostgreSQL: `{table}_customer_stats()`, the trigger function refreshing the customers a row
+/// names; `first` runs before, and may end the call (`RETURN NULL`) when it did the work itself.
+pub fn trigger_function(table: &str, first: &str, replace: bool) -> String {
+    format!(
+        "CREATE {}FUNCTION {table}_customer_stats() RETURNS trigger LANGUAGE plpgsql \
+         SET search_path = pg_catalog, public, pg_temp AS $$ \
+         BEGIN \
+           {first} \
+           IF TG_OP <> 'INSERT' THEN \
+             PERFORM dossier_refresh_customer(OLD.tenant_id, OLD.customer_id); \
+           END IF; \
+           IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.customer_id <> OLD.customer_id) THEN \
+             PERFORM dossier_refresh_customer(NEW.tenant_id, NEW.customer_id); \
+           END IF; \
+           RETURN NULL; \
+         END $$",
+        if replace { "OR REPLACE " } else { "" }
+    )
 }
 
 /// Every customer's aggregates, from scratch (the rows that existed before this migration).

@@ -29,7 +29,7 @@ fn zero_rows(customers: &str) -> String {
 }
 
 /// The recompute of one customer, now ending with its zero row.
-fn refresh(tenant: &str, customer: &str) -> Vec<String> {
+pub(crate) fn refresh(tenant: &str, customer: &str) -> Vec<String> {
     let mut statements = stats::refresh(tenant, customer);
     statements.push(zero_rows(&format!(
         "WHERE c.tenant_id = {tenant} AND c.id = {customer}"
