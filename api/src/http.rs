@@ -134,10 +134,17 @@ fn graphql_response(
     response: &async_graphql::Response,
     executed: bool,
 ) -> HttpResponse {
-    let mut body = serde_json::to_value(response).unwrap_or_default();
-    if !executed && let Some(fields) = body.as_object_mut() {
-        fields.remove("data");
-    }
+    // Written straight from the response, in the order its fields were selected (as the
+    // GraphQL spec asks); only a request error, whose `data` key must go, takes a detour.
+    let body = if executed {
+        serde_json::to_vec(response)
+    } else {
+        let mut body = serde_json::to_value(response).unwrap_or_default();
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("data");
+        }
+        serde_json::to_vec(&body)
+    };
     let modern = wants_graphql_response(req);
     let status = if modern && !executed && status == StatusCode::OK {
         StatusCode::BAD_REQUEST
@@ -150,7 +157,7 @@ fn graphql_response(
         } else {
             "application/json"
         })
-        .body(serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec()))
+        .body(body.unwrap_or_else(|_| b"{}".to_vec()))
 }
 
 /// Whether a response's errors all came before execution: no data, no error at a path, no

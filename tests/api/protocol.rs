@@ -142,6 +142,42 @@ async fn both_media_types_and_no_data_before_execution(backend: Backend) {
 
 on_both_backends!(both_media_types_and_no_data_before_execution);
 
+/// A response's fields come in the order they were selected (GraphQL spec, "Serialized Map
+/// Ordering"), whichever executor answered: the compiler (a customer) or the resolvers (`me`).
+async fn fields_come_in_the_order_selected(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = app.agent_a();
+    app.customer(&agent, "Acme").await;
+    for (selection, keys) in [
+        ("{ me { tenantId actor } }", ["\"tenantId\"", "\"actor\""]),
+        ("{ me { actor tenantId } }", ["\"actor\"", "\"tenantId\""]),
+        (
+            "{ customers { edges { node { name id } } } }",
+            ["\"name\"", "\"id\""],
+        ),
+        (
+            "{ customers { edges { node { id name } } } }",
+            ["\"id\"", "\"name\""],
+        ),
+    ] {
+        let body = app
+            .client
+            .post(format!("{}/graphql", app.url))
+            .bearer_auth(&agent)
+            .json(&json!({ "query": selection }))
+            .send()
+            .await
+            .expect("sent")
+            .text()
+            .await
+            .expect("a body");
+        let at = |key: &str| body.find(key).unwrap_or_else(|| panic!("{key} in {body}"));
+        assert!(at(keys[0]) < at(keys[1]), "{selection}: {body}");
+    }
+}
+
+on_both_backends!(fields_come_in_the_order_selected);
+
 /// Methods other than GET, POST and OPTIONS get 405 with `Allow`; a body that is not JSON by
 /// its Content-Type gets 415 — before anything else is looked at.
 async fn other_methods_and_media_types_are_refused_plainly(backend: Backend) {
