@@ -290,11 +290,29 @@ pub struct Plan {
     sites: Vec<(&'static str, Vec<&'static str>)>,
 }
 
+/// What a plan may show its caller: the scopes they hold, and whether they may read personal
+/// data ([`RequestContext::may_read_personal`]: `pii:read`, and a purpose where the tenant
+/// requires one).
+#[derive(Debug, Clone, Copy)]
+pub struct Access {
+    pub scopes: crate::auth::Scopes,
+    pub personal: bool,
+}
+
+impl Access {
+    pub fn of(rc: &RequestContext) -> Access {
+        Access {
+            scopes: rc.principal.scopes,
+            personal: rc.may_read_personal().is_ok(),
+        }
+    }
+}
+
 struct Planner<'a> {
     fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
     variables: &'a Variables,
     defaults: HashMap<&'a str, Value>,
-    rc: &'a RequestContext,
+    access: Access,
     sites: Vec<(&'static str, Vec<&'static str>)>,
 }
 
@@ -442,7 +460,7 @@ impl<'a> Planner<'a> {
                 continue;
             }
             if let Some((rows, parent)) = table.many(name) {
-                if !self.rc.principal.has(rows.read()) {
+                if !self.access.scopes.contains(rows.read()) {
                     return Err(Declined);
                 }
                 let connection = self.connection(rows, Some(parent), field)?;
@@ -454,7 +472,7 @@ impl<'a> Planner<'a> {
                 return Err(Declined);
             }
             if column.personal {
-                if self.rc.may_read_personal().is_err() {
+                if !self.access.personal {
                     return Err(Declined);
                 }
                 if !personal.contains(&column.column) {
@@ -547,7 +565,7 @@ pub fn plan(
     document: &ExecutableDocument,
     operation_name: Option<&str>,
     variables: &Variables,
-    rc: &RequestContext,
+    access: Access,
 ) -> Planned<Plan> {
     let operation: &OperationDefinition = match (&document.operations, operation_name) {
         (DocumentOperations::Single(op), _) => &op.node,
@@ -571,7 +589,7 @@ pub fn plan(
                 Some((v.node.name.node.as_str(), default.node.clone()))
             })
             .collect(),
-        rc,
+        access,
         sites: Vec::new(),
     };
     let mut roots = Vec::new();
@@ -582,7 +600,7 @@ pub fn plan(
             continue;
         }
         let (table, many) = root_field(name).ok_or(Declined)?;
-        if !rc.principal.has(table.read()) {
+        if !access.scopes.contains(table.read()) {
             return Err(Declined);
         }
         let root = if many {
@@ -895,23 +913,28 @@ fn currency_places(currency: &str) -> String {
 
 // ----- running --------------------------------------------------------------------------
 
+/// The statement of a root field on `backend` and its values after the tenant (`None` for
+/// `__typename`, answered without one).
+fn statement(root: &Root, backend: DbBackend) -> Option<(String, Vec<sea_orm::Value>)> {
+    let mut sql = Sql {
+        backend,
+        aliases: 0,
+    };
+    match root {
+        Root::Typename => None,
+        Root::One { id, node } => Some(sql.one(*id, node)),
+        // No derived data is compiled, so none is brought up to date (`before_list`).
+        Root::Many(connection) => Some((sql.many(connection), Vec::new())),
+    }
+}
+
 /// Runs a plan in the request's transaction: the data, with the personal rows noted.
 pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<Value> {
-    let backend = rc.scope.backend();
     let mut data = async_graphql::indexmap::IndexMap::new();
     for (key, root) in &plan.roots {
-        let mut sql = Sql {
-            backend,
-            aliases: 0,
-        };
-        let (text, values) = match root {
-            Root::Typename => {
-                data.insert(Name::new(key), Value::String("Query".into()));
-                continue;
-            }
-            Root::One { id, node } => sql.one(*id, node),
-            // No derived data is compiled, so none is brought up to date (`before_list`).
-            Root::Many(connection) => (sql.many(connection), Vec::new()),
+        let Some((text, values)) = statement(root, rc.scope.backend()) else {
+            data.insert(Name::new(key), Value::String("Query".into()));
+            continue;
         };
         let value = match rc.scope.tenant_text(text, values).await? {
             None => Value::Null,
@@ -1050,7 +1073,7 @@ impl Extension for CompilerRun {
             let plans = names
                 .into_iter()
                 .filter_map(|name| {
-                    let plan = plan(&document, name, variables, rc).ok()?;
+                    let plan = plan(&document, name, variables, Access::of(rc)).ok()?;
                     Some((name.map(str::to_owned), plan))
                 })
                 .collect();
@@ -1182,6 +1205,52 @@ mod tests {
                 vec![people, timeline],
             ),
         )
+    }
+
+    /// The SQL of the benchmark's queries, as committed beside them (`bench/queries/*.sql`;
+    /// `UPDATE_SQL=1` rewrites them): a change to what the compiler emits shows in review.
+    #[test]
+    fn the_benchmark_queries_compile_to_their_committed_sql() {
+        use crate::auth::{Scope, Scopes};
+        let access = Access {
+            scopes: Scopes::of(&[Scope::CustomersRead, Scope::ContactsRead, Scope::SalesRead]),
+            personal: true,
+        };
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/queries");
+        for (name, variables) in [
+            ("q1", "{}"),
+            ("q1_nopii", "{}"),
+            ("q2", r#"{"id": "01f04828-3a12-481b-eb53-a7cb3f7c78da"}"#),
+        ] {
+            let text = std::fs::read_to_string(dir.join(format!("{name}.graphql")))
+                .expect("a benchmark query");
+            let document = async_graphql::parser::parse_query(&text).expect("it parses");
+            let variables: Variables = serde_json::from_str(variables).expect("variables");
+            let planned = plan(&document, None, &variables, access)
+                .unwrap_or_else(|_| panic!("{name} compiles"));
+            for (backend, suffix) in [
+                (DbBackend::Postgres, "postgres"),
+                (DbBackend::Sqlite, "sqlite"),
+            ] {
+                let statements: Vec<String> = planned
+                    .roots
+                    .iter()
+                    .filter_map(|(_, root)| statement(root, backend))
+                    .map(|(sql, _)| format!("{sql};\n"))
+                    .collect();
+                let emitted = statements.concat();
+                let path = dir.join(format!("{name}.{suffix}.sql"));
+                if std::env::var_os("UPDATE_SQL").is_some() {
+                    std::fs::write(&path, &emitted).expect("written");
+                }
+                let committed = std::fs::read_to_string(&path).unwrap_or_default();
+                assert!(
+                    committed == emitted,
+                    "{} differs from what the compiler emits (UPDATE_SQL=1 to accept):\n{emitted}",
+                    path.display()
+                );
+            }
+        }
     }
 
     /// Every table a compiled statement reads is read under the tenant condition: each
