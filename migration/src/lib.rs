@@ -24,6 +24,14 @@ mod m20261202_000011_sales_added_in_place;
 pub mod search;
 pub mod walls;
 
+/// `statements` as the body of a trigger or a function: each ended with `;`.
+pub(crate) fn body<S: AsRef<str>>(statements: impl IntoIterator<Item = S>) -> String {
+    statements
+        .into_iter()
+        .map(|statement| format!("{}; ", statement.as_ref()))
+        .collect()
+}
+
 /// Runs `statements`, in order, on the migration's connection.
 pub(crate) async fn execute<S: AsRef<str>>(
     manager: &SchemaManager<'_>,

@@ -127,10 +127,7 @@ pub fn refresh_function(refresh: Refresh, replace: bool) -> String {
            {} \
          END $$",
         if replace { "OR REPLACE " } else { "" },
-        refresh("p_tenant", "p_customer")
-            .iter()
-            .map(|s| format!("{s}; "))
-            .collect::<String>()
+        crate::body(refresh("p_tenant", "p_customer"))
     )
 }
 
@@ -153,12 +150,9 @@ pub fn triggers(backend: DbBackend, table: &str, refresh: Refresh) -> Vec<String
         ],
         _ => {
             let body = |rows: &[&str]| {
-                rows.iter()
-                    .flat_map(|row| {
-                        refresh(&format!("{row}.tenant_id"), &format!("{row}.customer_id"))
-                    })
-                    .map(|statement| format!("{statement}; "))
-                    .collect::<String>()
+                crate::body(rows.iter().flat_map(|row| {
+                    refresh(&format!("{row}.tenant_id"), &format!("{row}.customer_id"))
+                }))
             };
             let [insert, update, delete] = sqlite_trigger_names(table);
             vec![

@@ -85,10 +85,10 @@ impl MigrationTrait for Migration {
                     "IF TG_OP = 'INSERT' THEN \
                        PERFORM 1 FROM customers WHERE tenant_id = NEW.tenant_id \
                          AND id = NEW.customer_id FOR NO KEY UPDATE; \
-                       IF {} THEN {}; RETURN NULL; END IF; \
+                       IF {} THEN {}RETURN NULL; END IF; \
                      END IF;",
                     addable(),
-                    add().join("; ")
+                    crate::body(add())
                 );
                 vec![stats::trigger_function("sales", &first, true)]
             }
@@ -96,11 +96,8 @@ impl MigrationTrait for Migration {
                 // Two triggers whose conditions the statements of either cannot change (the
                 // sales themselves), so exactly one runs whatever their order.
                 let [insert, _, _] = stats::sqlite_trigger_names("sales");
-                let recompute: String = totals::refresh("NEW.tenant_id", "NEW.customer_id")
-                    .iter()
-                    .map(|statement| format!("{statement}; "))
-                    .collect();
-                let add: String = add().iter().map(|s| format!("{s}; ")).collect();
+                let recompute = crate::body(totals::refresh("NEW.tenant_id", "NEW.customer_id"));
+                let add = crate::body(add());
                 vec![
                     format!("DROP TRIGGER {insert}"),
                     format!(
