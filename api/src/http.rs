@@ -152,12 +152,28 @@ fn graphql_response(
         status
     };
     HttpResponse::build(status)
-        .content_type(if modern {
-            GRAPHQL_RESPONSE
-        } else {
-            "application/json"
-        })
+        .content_type(media_type(modern))
         .body(body.unwrap_or_else(|_| b"{}".to_vec()))
+}
+
+/// The response of a compiled read: its data as the database wrote it, never parsed.
+fn compiled_response(req: &HttpRequest, data: &str) -> HttpResponse {
+    let mut body = String::with_capacity(data.len() + 9);
+    body.push_str("{\"data\":");
+    body.push_str(data);
+    body.push('}');
+    HttpResponse::Ok()
+        .content_type(media_type(wants_graphql_response(req)))
+        .body(body)
+}
+
+/// The media type of a GraphQL response: the one the caller asked for (`modern`), or JSON.
+fn media_type(modern: bool) -> &'static str {
+    if modern {
+        GRAPHQL_RESPONSE
+    } else {
+        "application/json"
+    }
 }
 
 /// Whether a response's errors all came before execution: no data, no error at a path, no
@@ -446,9 +462,14 @@ async fn graphql_post(
     }
 
     match graphql::execute(&state.schema, &state.services, principal, ids, request).await {
-        Ok(response) => {
+        Ok(graphql::Answer { response, compiled }) => {
             state.metrics.graphql_errors(response.errors.len());
-            graphql_response(&req, StatusCode::OK, &response, !never_executed(&response))
+            match compiled {
+                Some(data) => compiled_response(&req, &data),
+                None => {
+                    graphql_response(&req, StatusCode::OK, &response, !never_executed(&response))
+                }
+            }
         }
         Err(Refused::Unauthenticated(err)) => refuse(
             &state,

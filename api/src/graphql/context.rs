@@ -30,6 +30,9 @@ pub struct RequestContext {
     pub tenant_changed: std::sync::atomic::AtomicBool,
     /// Set when the request registered or disabled an identity provider, likewise.
     pub providers_changed: std::sync::atomic::AtomicBool,
+    /// The data of a compiled read, as the JSON text the database built
+    /// (`engine::compile`): it is the response's data.
+    pub compiled: std::sync::Mutex<Option<String>>,
 }
 
 impl RequestContext {

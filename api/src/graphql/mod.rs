@@ -280,7 +280,7 @@ pub async fn execute(
     principal: Principal,
     ids: RequestIds,
     request: async_graphql::Request,
-) -> Result<async_graphql::Response, Refused> {
+) -> Result<Answer, Refused> {
     let mut request = request;
     let shape = shape(&mut request);
     if let Some(shape) = shape
@@ -325,6 +325,7 @@ pub async fn execute(
         audit_checkpoints: services.audit_checkpoints.clone(),
         scope: scope.clone(),
         reads: Default::default(),
+        compiled: Default::default(),
     });
     let mut response = schema
         .execute(
@@ -333,6 +334,11 @@ pub async fn execute(
                 .data(services.compiled_reads.clone()),
         )
         .await;
+    let mut compiled = context
+        .compiled
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
     let events = context.reads.take_events();
     let actor = context.actor();
     let tenant_changed = context
@@ -377,9 +383,17 @@ pub async fn execute(
         let err: async_graphql::Error = err.into();
         response =
             async_graphql::Response::from_errors(vec![err.into_server_error(Default::default())]);
+        compiled = None;
     }
     normalize_errors(&mut response.errors);
-    Ok(response)
+    Ok(Answer { response, compiled })
+}
+
+/// What a request answered: async-graphql's response and, for a compiled read, the data as
+/// the JSON text the database built (the response's own `data` is then `null`).
+pub struct Answer {
+    pub response: async_graphql::Response,
+    pub compiled: Option<String>,
 }
 
 /// What an operation asks for, counted before it runs: its root fields (each a query of its

@@ -928,57 +928,116 @@ fn statement(root: &Root, backend: DbBackend) -> Option<(String, Vec<sea_orm::Va
     }
 }
 
-/// Runs a plan in the request's transaction: the data, with the personal rows noted.
-pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<Value> {
-    let mut data = async_graphql::indexmap::IndexMap::new();
-    for (key, root) in &plan.roots {
+/// Runs a plan in the request's transaction: the data object as JSON text, written from the
+/// database's own JSON (never parsed into values and serialised again), with the personal rows
+/// noted.
+pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<String> {
+    let mut data = String::from("{");
+    for (n, (key, root)) in plan.roots.iter().enumerate() {
+        if n > 0 {
+            data.push(',');
+        }
+        // A response key is a GraphQL name: nothing in it to escape.
+        data.push_str(&format!("\"{key}\":"));
         let Some((text, values)) = statement(root, rc.scope.backend()) else {
-            data.insert(Name::new(key), Value::String("Query".into()));
+            data.push_str("\"Query\"");
             continue;
         };
-        let value = match rc.scope.tenant_text(text, values).await? {
-            None => Value::Null,
-            Some(json) => {
-                let mut value: Value = serde_json::from_str(&json)
-                    .map_err(|e| ApiError::internal(anyhow::anyhow!("compiled JSON: {e}")))?;
-                if !plan.sites.is_empty() {
-                    note_personal_rows(&mut value, plan, rc)?;
-                }
-                value
-            }
-        };
-        data.insert(Name::new(key), value);
-    }
-    Ok(Value::Object(data))
-}
-
-/// Removes each object's `#n` key (the row of a site with personal fields) from the
-/// database's JSON, noting the read.
-fn note_personal_rows(value: &mut Value, plan: &Plan, rc: &RequestContext) -> ApiResult<()> {
-    match value {
-        Value::Object(map) => {
-            // Added last to its object, after the fields.
-            if let Some((key, _)) = map.last()
-                && let Some(site) = key.as_str().strip_prefix('#')
-            {
-                let site: usize = site.parse().map_err(|_| invalid())?;
+        match rc.scope.tenant_text(text, values).await? {
+            None => data.push_str("null"),
+            Some(json) if plan.sites.is_empty() => data.push_str(&json),
+            Some(json) => data.push_str(&take_personal_rows(&json, |site, id| {
                 let (entity, fields) = plan.sites.get(site).ok_or_else(invalid)?;
-                let Some((_, Value::String(id))) = map.pop() else {
-                    return Err(invalid());
-                };
-                let id = Uuid::parse_str(&id).map_err(|_| invalid())?;
                 for field in fields {
                     rc.reads.note(entity, id, field, Outcome::Allowed);
                 }
-            }
-            map.values_mut()
-                .try_for_each(|value| note_personal_rows(value, plan, rc))
+                Ok(())
+            })?),
         }
-        Value::List(items) => items
-            .iter_mut()
-            .try_for_each(|item| note_personal_rows(item, plan, rc)),
-        _ => Ok(()),
     }
+    data.push('}');
+    Ok(data)
+}
+
+/// The database's JSON without each object's `#n` member (the row of a site with personal
+/// fields, added last to its object as `, "#n" : "<id>"`), each one handed to `noted`. A
+/// GraphQL name never starts with `#`, and inside a string the scan does not look.
+fn take_personal_rows(
+    json: &str,
+    mut noted: impl FnMut(usize, Uuid) -> ApiResult<()>,
+) -> ApiResult<String> {
+    let bytes = json.as_bytes();
+    let mut out = String::with_capacity(json.len());
+    let (mut copied, mut at) = (0, 0);
+    let mut in_string = false;
+    while at < bytes.len() {
+        let byte = bytes[at];
+        if in_string {
+            match byte {
+                b'\\' => at += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            at += 1;
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b',' => {
+                if let Some((site, id, end)) = personal_member(bytes, at) {
+                    noted(site, id)?;
+                    out.push_str(&json[copied..at]);
+                    copied = end;
+                    at = end;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    out.push_str(&json[copied..]);
+    Ok(out)
+}
+
+/// At `comma`, the member `, "#<site>" : "<uuid>"` closing its object: the site, the id and
+/// where the closing `}` is.
+fn personal_member(bytes: &[u8], comma: usize) -> Option<(usize, Uuid, usize)> {
+    let skip = |mut at: usize| {
+        while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
+            at += 1;
+        }
+        at
+    };
+    let mut at = skip(comma + 1);
+    if bytes.get(at..at + 2)? != b"\"#" {
+        return None;
+    }
+    at += 2;
+    let digits = bytes[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let site = std::str::from_utf8(&bytes[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()?;
+    at += digits;
+    if bytes.get(at) != Some(&b'"') {
+        return None;
+    }
+    at = skip(at + 1);
+    if bytes.get(at) != Some(&b':') {
+        return None;
+    }
+    at = skip(at + 1);
+    let id = bytes.get(at + 1..at + 37)?;
+    if bytes.get(at) != Some(&b'"') || bytes.get(at + 37) != Some(&b'"') {
+        return None;
+    }
+    let id = Uuid::parse_str(std::str::from_utf8(id).ok()?).ok()?;
+    let end = skip(at + 38);
+    (bytes.get(end) == Some(&b'}')).then_some((site, id, end))
 }
 
 fn invalid() -> ApiError {
@@ -1112,7 +1171,12 @@ impl Extension for CompilerRun {
         };
         reads.compiled.fetch_add(1, Atomic::Relaxed);
         match run(&planned, rc).await {
-            Ok(data) => async_graphql::Response::new(data),
+            // The data goes out as the database wrote it (`graphql::Answer`); async-graphql's
+            // own is left `null`.
+            Ok(data) => {
+                *rc.compiled.lock().unwrap_or_else(|e| e.into_inner()) = Some(data);
+                async_graphql::Response::new(Value::Null)
+            }
             Err(err) => {
                 let err: async_graphql::Error = err.into();
                 async_graphql::Response::from_errors(vec![
@@ -1250,6 +1314,46 @@ mod tests {
                     path.display()
                 );
             }
+        }
+    }
+
+    /// The `#n` members come out of the database's JSON — compact (SQLite) or spaced
+    /// (PostgreSQL), nested — each handed over once; text that only looks like one, inside a
+    /// string value, escaped quotes and all, stays.
+    #[test]
+    fn personal_row_members_are_taken_out_and_nothing_else() {
+        let a = "0192a000-0000-7000-8000-00000000000a";
+        let b = "0192a000-0000-7000-8000-00000000000b";
+        let tricky = format!(r##"he said \", \"#0\" : \"{a}\"}}"##);
+        for (json, expected, rows) in [
+            (
+                format!(r##"{{"edges":[{{"node":{{"email":"x","#0":"{a}"}}}}]}}"##),
+                r##"{"edges":[{"node":{"email":"x"}}]}"##.to_owned(),
+                vec![(0, a)],
+            ),
+            (
+                format!(r##"{{"id" : "{a}", "name" : "{tricky}", "#1" : "{b}"}}"##),
+                format!(r##"{{"id" : "{a}", "name" : "{tricky}"}}"##),
+                vec![(1, b)],
+            ),
+            (
+                format!(
+                    r##"{{"c" : {{"p" : [{{"e" : null, "#0" : "{a}"}}, {{"e" : 1 , "#0" : "{b}" }}]}}}}"##
+                ),
+                r##"{"c" : {"p" : [{"e" : null}, {"e" : 1 }]}}"##.to_owned(),
+                vec![(0, a), (0, b)],
+            ),
+        ] {
+            let mut seen = Vec::new();
+            let taken = take_personal_rows(&json, |site, id| {
+                seen.push((site, id.to_string()));
+                Ok(())
+            })
+            .expect("well formed");
+            assert_eq!(taken, expected, "{json}");
+            let rows: Vec<(usize, String)> =
+                rows.into_iter().map(|(s, id)| (s, id.to_owned())).collect();
+            assert_eq!(seen, rows, "{json}");
         }
     }
 
