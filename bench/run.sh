@@ -20,7 +20,8 @@
 #     Q1-without-personal-fields Dossier, SQL floor plain, SQL floor rls
 # (bench sales removed after every Q3 run; Dossier's audit events are kept). Labels
 # sSCALE/target/query/cC/rREP. Results: this run's JSON lines in bench/results/<run id>/results.jsonl,
-# the table in bench/results/<run id>/summary.md (printed at the end; see bench/README.md).
+# the table in bench/results/<run id>/summary.md (printed at the end; see bench/README.md), and
+# Dossier's time per request phase in each of its runs in bench/results/<run id>/phases.md.
 set -euo pipefail
 BENCH=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$BENCH/.." && pwd)
@@ -126,6 +127,10 @@ bench() { # PID LABEL URL TOKEN QUERYFILE CONC  (the harness's bench.sh; its san
   SERVER_PID=$1 LABEL=$2 "$PEERS/bench.sh" "$3" "$4" "$5" "$DURATION" "$6" | { grep -v '^sanity response' || true; }
 }
 
+scrape() { # FILE: Dossier's /metrics now (the phase histograms are differenced per run, bench/phases.py)
+  curl -s "http://127.0.0.1:$DOSSIER_PORT/metrics" > "$1"
+}
+
 gql() { # URL TOKEN QUERYFILE -> response body
   "$PEERS/queries/mkbody.sh" "$3" | curl -s -XPOST -H 'content-type: application/json' -H "authorization: Bearer $2" --data @- "$1"
 }
@@ -168,7 +173,11 @@ for SCALE in $SCALES; do
     for c in $CONCURRENCY; do
       for q in q1 q2 q3; do
         say "s$SCALE r$rep c$c $q: dossier, postgraphile 4, postgraphile 5"
+        scrape "$OUT/metrics_s${SCALE}_${q}_c${c}_r${rep}_before.txt"
         bench "$DOSSIER_PID" "s$SCALE/dossier/$q/c$c/r$rep" "$DOSSIER_URL" "$DTOKEN" "$BENCH/queries/$q.graphql" "$c"
+        scrape "$OUT/metrics_s${SCALE}_${q}_c${c}_r${rep}_after.txt"
+        python3 "$BENCH/phases.py" "$OUT/metrics_s${SCALE}_${q}_c${c}_r${rep}_before.txt" \
+          "$OUT/metrics_s${SCALE}_${q}_c${c}_r${rep}_after.txt" "s$SCALE $q c$c r$rep" >> "$OUT/phases.md"
         [ "$q" = q3 ] && cleanup_q3
         bench "$PG_PID" "s$SCALE/postgraphile/$q/c$c/r$rep" "$PG_URL" "$PTOKEN" "$PEERS/queries/postgraphile/$q.graphql" "$c"
         [ "$q" = q3 ] && cleanup_q3
@@ -194,5 +203,7 @@ done
 tail -n +"$START_LINE" "$PEERS/results/results.jsonl" > "$OUT/results.jsonl"
 python3 "$BENCH/report.py" "$OUT/results.jsonl" --runs > "$OUT/summary.md"
 say "done: $OUT/summary.md"
+say "Dossier's time per request phase, per run (the warm-up included): $OUT/phases.md"
+grep -E '^\| s[0-9]+ q2 ' "$OUT/phases.md" || true
 python3 "$BENCH/report.py" "$OUT/results.jsonl"
 if [ "${KEEP_UP:-0}" != 1 ]; then "$PEERS/down.sh"; fi

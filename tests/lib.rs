@@ -77,6 +77,8 @@ pub struct Tenant {
 pub struct TestApp {
     pub backend: Backend,
     pub url: String,
+    /// The API's `DATABASE_URL`.
+    pub database_url: String,
     pub client: reqwest::Client,
     /// A connection that bypasses the API (and, on PostgreSQL, row-level security): for
     /// checking what was really stored and for tampering as an attacker would.
@@ -247,6 +249,7 @@ pub fn config(database_url: &str) -> Config {
         tenant_concurrency: 4,
         tenant_queue_ms: 2_000,
         db_pool: 4,
+        sqlite_readers: 4,
         workers: 1,
         log_sql: false,
         compiled_reads: true,
@@ -302,7 +305,17 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         .await
         .expect("owner connection");
     api::db::migrate(&owner).await.expect("migrations");
-    let app = Application::build_with(&config, db).expect("application starts");
+    // SQLite's read connections count their statements too.
+    let mut reader = api::db::connect_readers(&config)
+        .await
+        .expect("read connections");
+    if let Some(reader) = &mut reader {
+        let counter = statements.clone();
+        reader.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+    let app = Application::build_with(&config, db, reader).expect("application starts");
     // Tenants are created by the owner (`dossier tenants create`).
     let a = api::tenancy::create_tenant(
         &owner,
@@ -332,6 +345,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     TestApp {
         backend,
         url,
+        database_url: config.database_url.clone(),
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -545,6 +559,18 @@ impl TestApp {
             .iter()
             .map(|e| e["node"].clone())
             .collect()
+    }
+
+    /// Makes every customer's twelve-month spend look computed on an old day (2020-01-01), and
+    /// wrong (one ten-thousandth), as if no request had read it since: the next read must
+    /// recompute it.
+    pub async fn age_every_window(&self) {
+        self.admin_exec(&format!(
+            "UPDATE customer_totals SET recent_high = 0, recent_low = 1, recent_since = {}",
+            self.timestamp_literal("2020-01-01T00:00:00Z")
+        ))
+        .await
+        .expect("an old window");
     }
 
     /// Runs SQL as the administrator (no API, no row-level security).

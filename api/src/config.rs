@@ -113,8 +113,8 @@ pub struct Config {
     #[arg(long, env = "DOSSIER_TENANT_BURST", default_value_t = 200)]
     pub tenant_burst: u32,
 
-    /// Requests of one tenant that run at the same time (on SQLite, which runs one request at
-    /// a time, at most 1 whatever is set: each tenant then takes its turn).
+    /// Requests of one tenant that run at the same time (on SQLite at most as many as there
+    /// are read connections, and 1 with none: each tenant then takes its turn).
     #[arg(long, env = "DOSSIER_TENANT_CONCURRENCY", default_value_t = 4)]
     pub tenant_concurrency: usize,
 
@@ -123,7 +123,7 @@ pub struct Config {
     pub tenant_queue_ms: u64,
 
     /// Statement time limit, in milliseconds: PostgreSQL's `statement_timeout`; on SQLite,
-    /// which runs one request at a time, a progress handler interrupts a request (its
+    /// whose writer runs one request at a time, a progress handler interrupts a request (its
     /// transaction) running longer. Raise it for long command-line runs on SQLite.
     #[arg(long, env = "DOSSIER_STATEMENT_TIMEOUT_MS", default_value_t = 5_000)]
     pub statement_timeout_ms: u64,
@@ -131,6 +131,11 @@ pub struct Config {
     /// Connections in the database pool (PostgreSQL; SQLite uses one writer connection).
     #[arg(long, env = "DOSSIER_DB_POOL", default_value_t = 16)]
     pub db_pool: u32,
+
+    /// SQLite read connections beside the one writer (a database file in WAL mode): queries
+    /// run on them and no longer wait for each other; 0 runs everything on the writer.
+    #[arg(long, env = "DOSSIER_SQLITE_READERS", default_value_t = 4)]
+    pub sqlite_readers: u32,
 
     /// HTTP worker threads; 0 means one per core.
     #[arg(long, env = "DOSSIER_WORKERS", default_value_t = 0)]
@@ -182,11 +187,19 @@ impl Config {
 
     /// The per-tenant budgets.
     pub fn budgets(&self) -> crate::budget::Limits {
-        let sqlite = self.database_url.starts_with("sqlite:");
+        // On SQLite a tenant runs at most as many requests at once as there are read
+        // connections (one with none): more would only queue for a connection, holding the
+        // place of other tenants' requests there.
+        let concurrent = if self.database_url.starts_with("sqlite:") {
+            self.tenant_concurrency
+                .min(self.sqlite_readers.max(1) as usize)
+        } else {
+            self.tenant_concurrency
+        };
         crate::budget::Limits {
             rate_per_second: self.tenant_rate,
             burst: self.tenant_burst,
-            concurrent: if sqlite { 1 } else { self.tenant_concurrency },
+            concurrent,
             queue: Duration::from_millis(self.tenant_queue_ms),
         }
     }

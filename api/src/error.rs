@@ -137,6 +137,11 @@ impl From<ApiError> for async_graphql::Error {
     fn from(err: ApiError) -> Self {
         let code = err.code();
         let message = match &err {
+            // Not a failure: the request runs again on the writer, and this answer is dropped.
+            ApiError::Internal(cause) if cause.is::<crate::tenancy::NeedsWriter>() => {
+                tracing::debug!("a query needs the writer");
+                "internal error".to_owned()
+            }
             ApiError::Internal(cause) => {
                 tracing::error!(error = %format!("{cause:#}"), "internal error");
                 "internal error".to_owned()

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::auth::{AuthError, Principal, Signer, Verifier};
 use crate::error::Code;
 use crate::graphql::{self, DossierSchema, Refused, RequestIds};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Phase};
 
 pub struct AppState {
     /// Origins whose front-end apps may call the API from a browser (`DOSSIER_CORS_ORIGINS`).
@@ -318,7 +318,12 @@ async fn graphql_post(
         );
     }
 
-    let principal = match authenticate(&state, &req).await {
+    let authenticated = state
+        .services
+        .phases
+        .time(Phase::Authenticate, authenticate(&state, &req))
+        .await;
+    let principal = match authenticated {
         Ok(principal) => principal,
         Err(None) => {
             return refuse(
@@ -668,5 +673,9 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render() + &state.services.compiled_reads.render())
+        .body(
+            state.metrics.render()
+                + &state.services.compiled_reads.render()
+                + &state.services.phases.render(),
+        )
 }

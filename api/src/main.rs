@@ -329,7 +329,8 @@ async fn main() -> anyhow::Result<()> {
                     );
                 }
             }
-            let app = api::startup::Application::build_with(&config, db)?;
+            let reader = api::db::connect_readers(&config).await?;
+            let app = api::startup::Application::build_with(&config, db, reader)?;
             tracing::info!(listen = %config.listen, port = app.port(), "serving: POST /graphql, GraphiQL at GET /graphql");
             eprintln!(
                 "Dossier listening on http://{} (GraphiQL: GET /graphql)",

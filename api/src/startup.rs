@@ -23,10 +23,17 @@ impl Application {
     pub async fn build(config: &Config) -> anyhow::Result<Application> {
         let db = crate::db::connect(config).await?;
         crate::db::migrate(&db).await?;
-        Self::build_with(config, db)
+        let reader = crate::db::connect_readers(config).await?;
+        Self::build_with(config, db, reader)
     }
 
-    pub fn build_with(config: &Config, db: DatabaseConnection) -> anyhow::Result<Application> {
+    /// Builds on connections already open (and migrated): the API's, and SQLite's read
+    /// connections if any (`db::connect_readers`).
+    pub fn build_with(
+        config: &Config,
+        db: DatabaseConnection,
+        reader: Option<DatabaseConnection>,
+    ) -> anyhow::Result<Application> {
         let secret = config.jwt_secret_bytes()?;
         let limits = Limits {
             depth: config.max_depth,
@@ -41,6 +48,7 @@ impl Application {
             schema: graphql::build_schema(limits),
             services: graphql::Services {
                 db: db.clone(),
+                reader,
                 cursors: CursorKey::derive(&secret),
                 subject_keys: crate::gdpr::SubjectKeys::derive(&secret),
                 audit_key: config.audit_key()?,
@@ -54,6 +62,7 @@ impl Application {
                 limits,
                 introspection: graphql::build_introspection(limits),
                 compiled_reads: compiled_reads.clone(),
+                phases: Default::default(),
             },
             verifier: config.verifier()?,
             metrics: Default::default(),

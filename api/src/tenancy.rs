@@ -9,6 +9,7 @@
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use entity::TenantOwned;
@@ -27,8 +28,23 @@ use crate::error::{ApiError, ApiResult, still_referenced};
 pub struct Scoped<C> {
     tenant_id: Uuid,
     conn: C,
+    writes: Arc<Writes>,
+}
+
+/// Why a write on a read-only handle failed: the request runs again on the writer.
+#[derive(Debug, thiserror::Error)]
+#[error("a write on a read connection: the request runs again on the writer")]
+pub struct NeedsWriter;
+
+/// What a request's handles know of its writes, shared by all of them (savepoints included).
+#[derive(Default)]
+struct Writes {
     /// Set once the request has written: its read events then join its transaction.
-    wrote: Arc<std::sync::atomic::AtomicBool>,
+    wrote: AtomicBool,
+    /// The handle is on one of SQLite's read connections, which cannot write.
+    read_only: bool,
+    /// A write was asked of a read-only handle: the request must run again on the writer.
+    needed: AtomicBool,
 }
 
 /// The request-wide handle, cheap to clone into DataLoaders.
@@ -39,7 +55,7 @@ impl Clone for TenantHandle {
         Scoped {
             tenant_id: self.tenant_id,
             conn: self.conn.clone(),
-            wrote: self.wrote.clone(),
+            writes: self.writes.clone(),
         }
     }
 }
@@ -95,10 +111,14 @@ impl TenantCache {
 /// Opens the request's transaction for an authenticated principal, and checks that its
 /// tenant exists (with the tenant already set, so on PostgreSQL even this lookup is scoped).
 /// Returns the handle and the tenant.
+///
+/// `read_only` marks a handle on one of SQLite's read connections: a write asked of it fails
+/// and is noted ([`TenantHandle::needs_writer`]) so the request can run again on the writer.
 pub async fn open(
     db: &DatabaseConnection,
     tenants: &TenantCache,
     principal: &Principal,
+    read_only: bool,
 ) -> Result<(TenantHandle, entity::tenant::Model), OpenError> {
     let txn = db.begin().await.map_err(OpenError::Db)?;
     set_tenant(&txn, principal.tenant_id)
@@ -123,7 +143,10 @@ pub async fn open(
             Scoped {
                 tenant_id: principal.tenant_id,
                 conn: Arc::new(txn),
-                wrote: Default::default(),
+                writes: Arc::new(Writes {
+                    read_only,
+                    ..Writes::default()
+                }),
             },
             tenant,
         )),
@@ -145,7 +168,13 @@ pub enum OpenError {
 impl TenantHandle {
     /// Whether the request has written (through [`TenantHandle::write`]).
     pub fn wrote(&self) -> bool {
-        self.wrote.load(std::sync::atomic::Ordering::Relaxed)
+        self.writes.wrote.load(Ordering::Relaxed)
+    }
+
+    /// Whether a write was asked of this read-only handle: what the request did is void, and
+    /// it must run again on the writer.
+    pub fn needs_writer(&self) -> bool {
+        self.writes.needed.load(Ordering::Relaxed)
     }
 
     /// Commits the request's transaction. Fails if a loader still holds the handle.
@@ -183,11 +212,12 @@ impl TenantHandle {
     where
         F: AsyncFnOnce(&Scoped<DatabaseTransaction>) -> ApiResult<T>,
     {
-        self.wrote.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.may_write()?;
+        self.writes.wrote.store(true, Ordering::Relaxed);
         let savepoint = Scoped {
             tenant_id: self.tenant_id,
             conn: self.conn.begin().await?,
-            wrote: self.wrote.clone(),
+            writes: self.writes.clone(),
         };
         match work(&savepoint).await {
             Ok(value) => {
@@ -214,12 +244,28 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
         Scoped {
             tenant_id: self.tenant_id,
             conn: self.conn.borrow(),
-            wrote: self.wrote.clone(),
+            writes: self.writes.clone(),
         }
     }
 
     pub(crate) fn conn(&self) -> &DatabaseTransaction {
         self.conn.borrow()
+    }
+
+    /// Whether the handle is on one of SQLite's read connections.
+    pub fn read_only(&self) -> bool {
+        self.writes.read_only
+    }
+
+    /// Every write passes here first. On a read-only handle it fails and notes that the
+    /// request needs the writer; the connection itself is opened read-only as well, so a
+    /// write that missed this check fails in SQLite instead of landing.
+    pub(crate) fn may_write(&self) -> ApiResult<()> {
+        if self.writes.read_only {
+            self.writes.needed.store(true, Ordering::Relaxed);
+            return Err(ApiError::internal(NeedsWriter));
+        }
+        Ok(())
     }
 
     pub fn backend(&self) -> DbBackend {
@@ -384,6 +430,7 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
         A: ActiveModelTrait<Entity = E> + sea_orm::ActiveModelBehavior + Send,
         E::Model: IntoActiveModel<A>,
     {
+        self.may_write()?;
         model.set(E::tenant_column(), self.tenant_id.into());
         Ok(model.insert(self.conn()).await?)
     }
@@ -394,6 +441,7 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
         E: TenantOwned,
         A: ActiveModelTrait<Entity = E> + sea_orm::ActiveModelBehavior + Send,
     {
+        self.may_write()?;
         let models = models.into_iter().map(|mut model| {
             model.set(E::tenant_column(), self.tenant_id.into());
             model
@@ -411,6 +459,7 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
         A: ActiveModelTrait<Entity = E> + sea_orm::ActiveModelBehavior + Send,
         E::Model: IntoActiveModel<A>,
     {
+        self.may_write()?;
         model.set(E::tenant_column(), self.tenant_id.into());
         match model.update(self.conn()).await {
             Err(DbErr::RecordNotUpdated) => Err(ApiError::NotFound),
@@ -420,6 +469,7 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
 
     /// Deletes the caller's row with this id; `NOT_FOUND` when there is none.
     pub async fn delete<E: TenantOwned>(&self, id: Uuid) -> ApiResult<()> {
+        self.may_write()?;
         let result = E::delete_many()
             .filter(E::tenant_column().eq(self.tenant_id))
             .filter(E::id_column().eq(id))
@@ -445,12 +495,14 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
         &self,
         mut model: entity::tenant::ActiveModel,
     ) -> ApiResult<entity::tenant::Model> {
+        self.may_write()?;
         model.id = sea_orm::ActiveValue::Unchanged(self.tenant_id);
         Ok(model.update(self.conn()).await?)
     }
 
     /// Deletes the caller's rows matching `filter`; returns how many went.
     pub async fn delete_where<E: TenantOwned>(&self, filter: sea_orm::Condition) -> ApiResult<u64> {
+        self.may_write()?;
         let result = E::delete_many()
             .filter(E::tenant_column().eq(self.tenant_id))
             .filter(filter)
@@ -467,6 +519,7 @@ impl<C: Borrow<DatabaseTransaction>> Scoped<C> {
         column: E::Column,
         value: sea_orm::Value,
     ) -> ApiResult<u64> {
+        self.may_write()?;
         let result = E::update_many()
             .col_expr(column, Expr::val(value))
             .filter(E::tenant_column().eq(self.tenant_id))
@@ -496,7 +549,7 @@ pub async fn within(
     Ok(Scoped {
         tenant_id,
         conn: txn,
-        wrote: Default::default(),
+        writes: Default::default(),
     })
 }
 
@@ -507,7 +560,7 @@ pub async fn for_tenant(db: &DatabaseConnection, tenant_id: Uuid) -> Result<Tena
     Ok(Scoped {
         tenant_id,
         conn: Arc::new(txn),
-        wrote: Default::default(),
+        writes: Default::default(),
     })
 }
 

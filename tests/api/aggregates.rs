@@ -326,12 +326,7 @@ async fn aggregates_follow_every_write_and_the_window(backend: Backend) {
     );
 
     // A window computed on another day is recomputed before it is read.
-    app.admin_exec(&format!(
-        "UPDATE customer_totals SET recent_high = 0, recent_low = 1, recent_since = {}",
-        app.timestamp_literal("2020-01-01T00:00:00Z")
-    ))
-    .await
-    .expect("an old window");
+    app.age_every_window().await;
     assert_eq!(
         list(
             app,

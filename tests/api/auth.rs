@@ -347,7 +347,7 @@ async fn a_secret_shorter_than_32_bytes_is_refused_at_start() {
         config.jwt_secret = Some(secret.to_owned());
         async move {
             let db = api::db::connect(&config).await.expect("database");
-            api::startup::Application::build_with(&config, db).map(drop)
+            api::startup::Application::build_with(&config, db, None).map(drop)
         }
     };
     let err = start(&short)

@@ -17,5 +17,6 @@ mod queries;
 mod schema;
 mod search;
 mod segments;
+mod sqlite;
 mod tenancy;
 mod trust;

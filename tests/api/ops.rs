@@ -48,6 +48,24 @@ async fn health_readiness_metrics_and_graphiql_answer(backend: Backend) {
     );
     assert_eq!(delta("dossier_unauthenticated_total"), 1.0, "{after:?}");
     assert_eq!(delta("dossier_graphql_errors_total"), 1.0, "{after:?}");
+    // Each phase of the one GraphQL request that ran is timed once; authentication also for
+    // the refused one.
+    let phase = |name: &str| {
+        delta(&format!(
+            "dossier_request_phase_seconds_count{{phase=\"{name}\"}}"
+        ))
+    };
+    assert_eq!(phase("authenticate"), 2.0, "{after:?}");
+    for name in ["admit", "begin", "execute", "audit", "commit"] {
+        assert_eq!(phase(name), 1.0, "{name}: {after:?}");
+        assert_eq!(
+            delta(&format!(
+                "dossier_request_phase_seconds_bucket{{phase=\"{name}\",le=\"+Inf\"}}"
+            )),
+            1.0,
+            "{name}: {after:?}"
+        );
+    }
     // Every response carries the server's request id, whatever the caller sent (a caller's
     // own is recorded beside it in the audit log, never instead of it).
     let response = app.get("/health").await;

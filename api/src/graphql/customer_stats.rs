@@ -63,6 +63,21 @@ pub async fn refresh_recent(scope: &TenantHandle) -> ApiResult<()> {
             vec![scope.tenant_id().into(), since.into()],
         ),
     };
+    if scope.read_only() {
+        // A read connection cannot refresh, and mostly there is nothing to: only if a row is
+        // stale does the request need the writer.
+        let stale = format!(
+            "SELECT 1 FROM customer_totals WHERE tenant_id = {tenant} AND recent_since < {since_sql} LIMIT 1"
+        );
+        let found = scope
+            .conn()
+            .query_one_raw(Statement::from_sql_and_values(backend, stale, values))
+            .await?;
+        if found.is_some() {
+            scope.may_write()?;
+        }
+        return Ok(());
+    }
     let of_row = format!(
         "s.tenant_id = customer_totals.tenant_id AND s.customer_id = customer_totals.customer_id \
          AND s.currency = customer_totals.currency AND s.sold_at >= {since_sql}"

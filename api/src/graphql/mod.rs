@@ -31,6 +31,7 @@ use crate::audit::{self, NewEvent};
 use crate::auth::{Principal, Scope as AuthScope};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::graphql::context::RequestContext;
+use crate::metrics::Phase;
 use crate::tenancy::{self, OpenError, Scoped};
 
 /// Marks a field whose value is personal data (GDPR Art. 4(1)): reading it needs
@@ -224,6 +225,8 @@ impl ParsedQueries {
 /// the parsed queries.
 pub struct Services {
     pub db: DatabaseConnection,
+    /// SQLite's read connections, where queries run beside the writer (`db::connect_readers`).
+    pub reader: Option<DatabaseConnection>,
     pub cursors: page::CursorKey,
     /// Keys erased people's email and phone in their tombstones.
     pub subject_keys: crate::gdpr::SubjectKeys,
@@ -246,6 +249,8 @@ pub struct Services {
     pub introspection: DossierSchema,
     /// Whether reads are compiled to SQL, and how many were (`engine::compile`).
     pub compiled_reads: Arc<engine::compile::CompiledReads>,
+    /// Time per request phase.
+    pub phases: crate::metrics::Phases,
 }
 
 /// The ids of one request: the server's own, and the `X-Request-Id` the caller sent (kept
@@ -273,7 +278,8 @@ pub enum Refused {
 /// committed before the response is handed back — or, for a request that wrote nothing and
 /// an `appender` (PostgreSQL), group-committed with other requests' events before the
 /// response is handed back. If that fails, the caller gets an error instead of the data
-/// (DESIGN §5.3).
+/// (DESIGN §5.3). On SQLite a query's transaction is on a read connection, and its events are
+/// written by the writer once it is over, still before the response is handed back.
 pub async fn execute(
     schema: &DossierSchema,
     services: &Services,
@@ -299,12 +305,86 @@ pub async fn execute(
     };
     // Admitted before the transaction opens: a request waiting for its tenant's turn holds no
     // database connection.
-    let _admitted = services
-        .budgets
-        .admit(principal.tenant_id)
+    let phases = &services.phases;
+    let _admitted = phases
+        .time(Phase::Admit, services.budgets.admit(principal.tenant_id))
         .await
         .map_err(|refused| Refused::RateLimited(refused.retry_after))?;
-    let (scope, tenant) = match tenancy::open(&services.db, &services.tenants, &principal).await {
+    // On SQLite a query runs on a read connection, beside the writer and the other readers.
+    // One that turns out to write (a stale twelve-month window to refresh) is run again, from
+    // the start, on the writer: nothing it did on the reader is kept.
+    if let Some(reader) = &services.reader
+        && shape.is_some_and(|s| !s.mutation)
+    {
+        let again = copy_request(&mut request);
+        match run_on(
+            schema,
+            services,
+            reader,
+            true,
+            principal.clone(),
+            ids.clone(),
+            request,
+        )
+        .await?
+        {
+            Ran::Answered(answer) => return Ok(*answer),
+            Ran::NeedsWriter => request = again,
+        }
+    }
+    match run_on(
+        schema,
+        services,
+        &services.db,
+        false,
+        principal,
+        ids,
+        request,
+    )
+    .await?
+    {
+        Ran::Answered(answer) => Ok(*answer),
+        Ran::NeedsWriter => Err(Refused::Unavailable),
+    }
+}
+
+/// How a run of a request on one connection ended.
+enum Ran {
+    Answered(Box<Answer>),
+    /// It ran on a read connection and needed to write: run it again on the writer.
+    NeedsWriter,
+}
+
+/// The same request, to run again: its text, variables and parsed document.
+fn copy_request(request: &mut async_graphql::Request) -> async_graphql::Request {
+    let mut copy =
+        async_graphql::Request::new(request.query.clone()).variables(request.variables.clone());
+    copy.operation_name = request.operation_name.clone();
+    copy.extensions = request.extensions.clone();
+    if let Ok(document) = request.parsed_query() {
+        copy.set_parsed_query(document.clone());
+    }
+    copy
+}
+
+/// Runs a request in a transaction on `db` (read-only: one of SQLite's read connections).
+async fn run_on(
+    schema: &DossierSchema,
+    services: &Services,
+    db: &DatabaseConnection,
+    read_only: bool,
+    principal: Principal,
+    ids: RequestIds,
+    request: async_graphql::Request,
+) -> Result<Ran, Refused> {
+    let phases = &services.phases;
+    let opened = phases
+        .time(
+            Phase::Begin,
+            tenancy::open(db, &services.tenants, &principal, read_only),
+        )
+        .await;
+    let (scope, tenant) = match opened {
         Ok(opened) => opened,
         Err(OpenError::Auth(err)) => return Err(Refused::Unauthenticated(err)),
         Err(OpenError::Db(err)) => {
@@ -327,11 +407,14 @@ pub async fn execute(
         reads: Default::default(),
         compiled: Default::default(),
     });
-    let mut response = schema
-        .execute(
-            request
-                .data(context.clone())
-                .data(services.compiled_reads.clone()),
+    let mut response = phases
+        .time(
+            Phase::Execute,
+            schema.execute(
+                request
+                    .data(context.clone())
+                    .data(services.compiled_reads.clone()),
+            ),
         )
         .await;
     let mut compiled = context
@@ -351,25 +434,55 @@ pub async fn execute(
     // The loaders hold clones of the handle; the transaction can only commit once they go.
     drop(context);
 
-    let committed = match &services.appender {
-        // A read-only request commits first and has its events group-committed; the response
-        // still waits until they are durable.
-        Some(appender) if !events.is_empty() && !scope.wrote() => match scope.commit().await {
-            Ok(()) => appender
-                .append(tenant_id, actor, events)
-                .await
-                .map_err(audit::unavailable),
-            Err(err) => Err(ApiError::from(err)),
-        },
-        _ => match audit::append(&scope, &actor, events).await {
-            Ok(()) => scope.commit().await.map_err(ApiError::from),
-            Err(err) => {
-                if let Err(rollback) = scope.rollback().await {
-                    tracing::error!(error = %rollback, "rollback after a failed audit write failed");
-                }
-                Err(audit::unavailable(err))
+    if scope.needs_writer() {
+        if let Err(err) = scope.rollback().await {
+            tracing::error!(error = %err, "ending a read transaction failed");
+        }
+        return Ok(Ran::NeedsWriter);
+    }
+    let committed = if read_only {
+        // A read connection cannot write the events: they go to the writer once the read
+        // transaction is over, and the response waits for them.
+        match phases.time(Phase::Commit, scope.commit()).await {
+            Ok(()) => {
+                phases
+                    .time(
+                        Phase::Audit,
+                        append_on(&services.db, tenant_id, &actor, events),
+                    )
+                    .await
             }
-        },
+            Err(err) => Err(ApiError::from(err)),
+        }
+    } else {
+        match &services.appender {
+            // A read-only request commits first and has its events group-committed; the response
+            // still waits until they are durable.
+            Some(appender) if !events.is_empty() && !scope.wrote() => {
+                match phases.time(Phase::Commit, scope.commit()).await {
+                    Ok(()) => phases
+                        .time(Phase::Audit, appender.append(tenant_id, actor, events))
+                        .await
+                        .map_err(audit::unavailable),
+                    Err(err) => Err(ApiError::from(err)),
+                }
+            }
+            _ => match phases
+                .time(Phase::Audit, audit::append(&scope, &actor, events))
+                .await
+            {
+                Ok(()) => phases
+                    .time(Phase::Commit, scope.commit())
+                    .await
+                    .map_err(ApiError::from),
+                Err(err) => {
+                    if let Err(rollback) = scope.rollback().await {
+                        tracing::error!(error = %rollback, "rollback after a failed audit write failed");
+                    }
+                    Err(audit::unavailable(err))
+                }
+            },
+        }
     };
     if tenant_changed {
         // After the commit: forgetting before it would let a racing request cache the old
@@ -386,7 +499,25 @@ pub async fn execute(
         compiled = None;
     }
     normalize_errors(&mut response.errors);
-    Ok(Answer { response, compiled })
+    Ok(Ran::Answered(Box::new(Answer { response, compiled })))
+}
+
+/// Appends a request's read events in a transaction of their own on `db` (SQLite's writer,
+/// for a request that ran on a read connection).
+async fn append_on(
+    db: &DatabaseConnection,
+    tenant_id: uuid::Uuid,
+    actor: &audit::Actor,
+    events: Vec<NewEvent>,
+) -> ApiResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let scope = tenancy::for_tenant(db, tenant_id).await?;
+    audit::append(&scope, actor, events)
+        .await
+        .map_err(audit::unavailable)?;
+    scope.commit().await.map_err(ApiError::from)
 }
 
 /// What a request answered: async-graphql's response and, for a compiled read, the data as
@@ -406,6 +537,8 @@ pub struct Shape {
     pub counts: usize,
     /// Root fields that read data (all but `__schema`, `__type`, `__typename`).
     pub data_roots: usize,
+    /// The operation is a mutation.
+    pub mutation: bool,
 }
 
 impl Shape {
@@ -443,6 +576,7 @@ fn shape(request: &mut async_graphql::Request) -> Option<Shape> {
                     Selection::Field(field) => {
                         let below = self.set(&field.node.selection_set.node);
                         Shape {
+                            mutation: false,
                             root_fields: 1,
                             counts: below.counts
                                 + usize::from(field.node.name.node == "totalCount"),
@@ -488,7 +622,10 @@ fn shape(request: &mut async_graphql::Request) -> Option<Shape> {
         fragments: &document.fragments,
         measured: HashMap::new(),
     };
-    Some(walk.set(&operation.selection_set.node))
+    Some(Shape {
+        mutation: operation.ty == async_graphql::parser::types::OperationType::Mutation,
+        ..walk.set(&operation.selection_set.node)
+    })
 }
 
 /// Gives every error a stable `extensions.code`. Errors raised by our resolvers carry one
