@@ -1,5 +1,6 @@
 //! Compiled reads against the resolvers: operations generated from the schema (random
-//! nesting, fields, aliases, fragments, `@skip`/`@include`, `first`, rows that exist, do not,
+//! nesting, fields, aliases, fragments, `@skip`/`@include`, `first`, `totalCount`, `pageInfo`
+//! without cursors, rows that exist, do not,
 //! or belong to the other tenant; tokens with and without `pii:read` or a relation's scope) run
 //! once compiled and once on the resolvers, on the same data, and must answer the same JSON
 //! and leave the same audit events. Plus the SQL's tenant condition, checked on the
@@ -180,8 +181,17 @@ fn connection(rng: &mut Rng, op: &mut Operation, kind: Kind, depth: usize) -> St
     if rng.chance(10) {
         inner.push_str(" __typename");
     }
-    if rng.chance(3) {
+    if rng.chance(15) {
         inner.push_str(" totalCount");
+    }
+    if rng.chance(15) {
+        let info = *rng.pick(&[
+            "hasNextPage",
+            "hasPreviousPage",
+            "hasNextPage hasPreviousPage",
+            "__typename hasNextPage",
+        ]);
+        inner.push_str(&format!(" pageInfo {{ {info} }}"));
     }
     inner
 }

@@ -7,9 +7,10 @@
 //! [`CompiledReads`] extension then answers it here when [`plan`] covers all of it, and hands
 //! it to the resolvers otherwise — they stay the reference path, and the differential tests
 //! run the same operations through both. What is covered: the engine's root fields (`customer(id)`,
-//! `customers(first)`…), their columns, nested connections by `first`, aliases, fragments,
-//! `@skip`/`@include` and `__typename`. Anything else — filters, orderings, cursors, counts,
-//! computed fields, an error the resolvers would report — is declined before any SQL runs.
+//! `customers(first)`…), their columns, nested connections by `first` with their `totalCount`
+//! and `pageInfo { hasNextPage hasPreviousPage }`, aliases, fragments, `@skip`/`@include` and
+//! `__typename`. Anything else — filters, orderings, cursors, computed fields, an error the
+//! resolvers would report — is declined before any SQL runs.
 //!
 //! The rules hold inside the statement: every table is reached through [`scan`], which adds
 //! the tenant condition (row-level security stays on beneath it); an operation selecting a
@@ -269,6 +270,17 @@ struct Connection {
 enum ConnectionItem {
     Typename(String),
     Edges(Vec<(String, EdgeItem)>),
+    /// Every row of the connection (of its parent, nested), not only the page's.
+    TotalCount,
+    PageInfo(Vec<(String, PageInfoItem)>),
+}
+
+/// What `pageInfo` shows: its cursors are not compiled.
+enum PageInfoItem {
+    Typename,
+    HasNextPage,
+    /// Always false: a page that starts after a cursor (`after`) is not compiled.
+    HasPreviousPage,
 }
 
 enum EdgeItem {
@@ -547,6 +559,20 @@ impl<'a> Planner<'a> {
                     }
                     items.push((key, ConnectionItem::Edges(edges)));
                 }
+                "totalCount" => items.push((key, ConnectionItem::TotalCount)),
+                "pageInfo" => {
+                    let mut page = Vec::new();
+                    for (key, field) in self.fields(&field.selection_set.node, "PageInfo")? {
+                        let item = match field.name.node.as_str() {
+                            "__typename" => PageInfoItem::Typename,
+                            "hasNextPage" => PageInfoItem::HasNextPage,
+                            "hasPreviousPage" => PageInfoItem::HasPreviousPage,
+                            _ => return Err(Declined),
+                        };
+                        page.push((key, item));
+                    }
+                    items.push((key, ConnectionItem::PageInfo(page)));
+                }
                 _ => return Err(Declined),
             }
         }
@@ -665,6 +691,16 @@ impl Sql {
             .map(|(key, value)| format!("{}, {value}", literal(key)))
             .collect();
         format!("{function}({})", args.join(", "))
+    }
+
+    /// A condition as a JSON boolean (SQLite has no boolean type: `json_object` would show 0
+    /// or 1).
+    fn boolean(&self, condition: &str) -> String {
+        if self.pg() {
+            format!("({condition})")
+        } else {
+            format!("CASE WHEN {condition} THEN json('true') ELSE json('false') END")
+        }
     }
 
     /// A JSON value computed in a sub-query, as a value of the enclosing JSON.
@@ -826,10 +862,48 @@ impl Sql {
         parent: Option<(&dyn Table, &str)>,
     ) -> String {
         let table = connection.table;
+        // The connection's rows (of its parent, nested): `FROM … WHERE tenant [AND parent]`.
+        let rows = |sql: &Self, t: &str| {
+            let mut rows = sql.scan(table, t);
+            if let (Some(column), Some((parent, p))) = (connection.parent, parent) {
+                rows.push_str(&format!(
+                    " AND {t}.{} = {p}.{}",
+                    quoted(column),
+                    quoted(parent.id_column())
+                ));
+            }
+            rows
+        };
         let mut pairs = Vec::new();
         for (key, item) in &connection.items {
             let value = match item {
                 ConnectionItem::Typename(name) => literal(name),
+                ConnectionItem::TotalCount => {
+                    let t = self.alias();
+                    format!("(SELECT COUNT(*) FROM {})", rows(self, &t))
+                }
+                ConnectionItem::PageInfo(page) => {
+                    let mut info = Vec::new();
+                    for (key, item) in page {
+                        let value = match item {
+                            PageInfoItem::Typename => literal("PageInfo"),
+                            PageInfoItem::HasNextPage => {
+                                // A row past the page: the resolvers fetch `first + 1` too.
+                                let t = self.alias();
+                                let more = format!(
+                                    "EXISTS (SELECT 1 FROM {} ORDER BY {} LIMIT 1 OFFSET {})",
+                                    rows(self, &t),
+                                    self.order(&connection.order, &t),
+                                    connection.first
+                                );
+                                self.boolean(&more)
+                            }
+                            PageInfoItem::HasPreviousPage => self.boolean("1 = 0"),
+                        };
+                        info.push((key.clone(), value));
+                    }
+                    self.object(&info)
+                }
                 ConnectionItem::Edges(edges) => {
                     let t = self.alias();
                     let mut edge = Vec::new();
@@ -841,14 +915,7 @@ impl Sql {
                         edge.push((key.clone(), value));
                     }
                     let edge = self.object(&edge);
-                    let mut rows = format!("SELECT * FROM {}", self.scan(table, &t));
-                    if let (Some(column), Some((parent, p))) = (connection.parent, parent) {
-                        rows.push_str(&format!(
-                            " AND {t}.{} = {p}.{}",
-                            quoted(column),
-                            quoted(parent.id_column())
-                        ));
-                    }
+                    let mut rows = format!("SELECT * FROM {}", rows(self, &t));
                     let order = self.order(&connection.order, &t);
                     rows.push_str(&format!(" ORDER BY {order} LIMIT {}", connection.first));
                     let array = if self.pg() {
@@ -1231,15 +1298,25 @@ mod tests {
             parent,
             first: 5,
             order: table.default_order().expect("a column ordering"),
-            items: vec![(
-                "edges".into(),
-                ConnectionItem::Edges(vec![("node".into(), EdgeItem::Node(node))]),
-            )],
+            items: vec![
+                (
+                    "edges".into(),
+                    ConnectionItem::Edges(vec![("node".into(), EdgeItem::Node(node))]),
+                ),
+                ("totalCount".into(), ConnectionItem::TotalCount),
+                (
+                    "pageInfo".into(),
+                    ConnectionItem::PageInfo(vec![
+                        ("hasNextPage".into(), PageInfoItem::HasNextPage),
+                        ("hasPreviousPage".into(), PageInfoItem::HasPreviousPage),
+                    ]),
+                ),
+            ],
         }
     }
 
     /// Q1's shape and more: customers with their people (and the people's sales) and their
-    /// interactions.
+    /// interactions, each list with its count and whether more rows follow.
     fn nested_lists() -> Connection {
         let customers = table::<entity::customer::Entity>();
         let contacts = table::<entity::contact::Entity>();
@@ -1371,7 +1448,8 @@ mod tests {
             let tenant = sql.parameter(1);
             let reads: Vec<&str> = statement.split(" FROM ").skip(1).collect();
             let tables: Vec<&&str> = reads.iter().filter(|r| r.starts_with('"')).collect();
-            assert_eq!(tables.len(), 4, "four tables read: {statement}");
+            // Four lists, each read for its rows, its count and the row after its page.
+            assert_eq!(tables.len(), 12, "twelve table reads: {statement}");
             for read in tables {
                 let (table, rest) = read[1..].split_once('"').expect("a quoted table");
                 let alias = rest
