@@ -225,18 +225,7 @@ async fn append_for<C: Borrow<DatabaseTransaction>>(
     if batches.iter().all(|(_, events)| events.is_empty()) {
         return Ok(());
     }
-    let head = chain_head(scope).await?;
-    append_after(scope, head, batches).await
-}
-
-/// Appends the events after `head`, the newest event's position and hash (`None`: the log
-/// has none), read under the tenant's chain lock.
-async fn append_after<C: Borrow<DatabaseTransaction>>(
-    scope: &Scoped<C>,
-    head: Option<(i64, String)>,
-    batches: Vec<(&Actor, Vec<NewEvent>)>,
-) -> ApiResult<()> {
-    let (mut seq, mut prev_hash) = match head {
+    let (mut seq, mut prev_hash) = match chain_head(scope).await? {
         Some(head) => head,
         // An empty log starts at the genesis, or after the events retention pruned.
         None => match latest_anchor(scope).await? {
@@ -507,34 +496,25 @@ async fn write_tenant(
     lock: Lock,
 ) -> anyhow::Result<Written> {
     let txn = sea_orm::TransactionTrait::begin(db).await?;
-    if txn.get_database_backend() != DbBackend::Postgres {
-        let scope = crate::tenancy::within(&txn, tenant).await?;
-        append_for(&scope, batches)
-            .await
-            .map_err(|err| anyhow::anyhow!("{err:?}"))?;
-        txn.commit().await?;
-        return Ok(Written::Done);
+    let scope = crate::tenancy::within(&txn, tenant).await?;
+    if lock == Lock::IfFree && scope.backend() == DbBackend::Postgres {
+        // The same key `audit_chain_head` locks; once held here, its own lock is immediate.
+        let free = txn
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_try_advisory_xact_lock(hashtextextended($1::text, 7))",
+                [tenant.to_string().into()],
+            ))
+            .await?
+            .map(|row| row.try_get_by_index::<bool>(0))
+            .transpose()?
+            .unwrap_or(false);
+        if !free {
+            txn.rollback().await?;
+            return Ok(Written::Busy);
+        }
     }
-    // The tenant, the chain lock and the head in one round trip (migration
-    // `audit_batch_head`): every request waiting for this batch waits for each of them.
-    let row = txn
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT locked, head_seq, head_hash FROM audit_batch_head($1, $2)",
-            [tenant.into(), (lock == Lock::Wait).into()],
-        ))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("audit_batch_head returned no row"))?;
-    if !row.try_get_by_index::<bool>(0)? {
-        txn.rollback().await?;
-        return Ok(Written::Busy);
-    }
-    let head = match row.try_get_by_index::<Option<i64>>(1)? {
-        Some(seq) => Some((seq, row.try_get_by_index::<String>(2)?)),
-        None => None,
-    };
-    let scope = crate::tenancy::within_tenant_set(&txn, tenant);
-    append_after(&scope, head, batches)
+    append_for(&scope, batches)
         .await
         .map_err(|err| anyhow::anyhow!("{err:?}"))?;
     txn.commit().await?;

@@ -553,20 +553,6 @@ pub async fn within(
     })
 }
 
-/// [`within`] for a transaction whose tenant a statement of its own already set (the audit
-/// appender's `audit_batch_head`, which sets it with the chain lock and head in one round
-/// trip).
-pub(crate) fn within_tenant_set(
-    txn: &DatabaseTransaction,
-    tenant_id: Uuid,
-) -> Scoped<&DatabaseTransaction> {
-    Scoped {
-        tenant_id,
-        conn: txn,
-        writes: Default::default(),
-    }
-}
-
 /// A handle for system work on one tenant outside any request (the CLI, the demo seed).
 pub async fn for_tenant(db: &DatabaseConnection, tenant_id: Uuid) -> Result<TenantHandle, DbErr> {
     let txn = db.begin().await?;
