@@ -1,6 +1,6 @@
 //! Compiled reads against the resolvers: operations generated from the schema (random
-//! nesting, fields, aliases, fragments, `@skip`/`@include`, `first`, `totalCount`, `pageInfo`
-//! without cursors, rows that exist, do not,
+//! nesting, fields, aliases, fragments, `@skip`/`@include`, `first`, filters and orderings,
+//! `totalCount`, `pageInfo` without cursors, rows that exist, do not,
 //! or belong to the other tenant; tokens with and without `pii:read` or a relation's scope) run
 //! once compiled and once on the resolvers, on the same data, and must answer the same JSON
 //! and leave the same audit events. Plus the SQL's tenant condition, checked on the
@@ -161,14 +161,38 @@ struct Operation {
     variables: BTreeSet<&'static str>,
 }
 
-fn first(rng: &mut Rng) -> String {
+/// A list's arguments: mostly a page size; sometimes a filter or an ordering, which the
+/// compiler declines today (both runs then go through the resolvers, and must still agree).
+fn arguments(rng: &mut Rng, kind: Kind) -> String {
+    let mut arguments = Vec::new();
     match rng.below(6) {
-        0 => String::new(),
-        1 => "(first: 0)".into(),
-        2 => "(first: 1)".into(),
-        3 => "(first: 2)".into(),
-        4 => "(first: 3)".into(),
-        _ => "(first: 500)".into(),
+        0 => {}
+        1 => arguments.push("first: 0"),
+        2 => arguments.push("first: 1"),
+        3 => arguments.push("first: 2"),
+        4 => arguments.push("first: 3"),
+        _ => arguments.push("first: 500"),
+    }
+    if rng.chance(5) {
+        arguments.push(match kind {
+            Kind::Customer => "filter: {country: {eq: \"FR\"}}",
+            Kind::Contact => "filter: {createdAt: {gte: \"2020-01-01T00:00:00Z\"}}",
+            Kind::Sale => "filter: {amount: {gte: \"10\"}}",
+            Kind::Interaction => "filter: {occurredAt: {lt: \"2100-01-01T00:00:00Z\"}}",
+        });
+    }
+    if rng.chance(5) {
+        arguments.push(match kind {
+            Kind::Customer => "orderBy: [{field: NAME, direction: DESC}]",
+            Kind::Contact => "orderBy: [{field: CREATED_AT, direction: ASC}]",
+            Kind::Sale => "orderBy: [{field: AMOUNT, direction: DESC}]",
+            Kind::Interaction => "orderBy: [{field: OCCURRED_AT, direction: ASC}]",
+        });
+    }
+    if arguments.is_empty() {
+        String::new()
+    } else {
+        format!("({})", arguments.join(", "))
     }
 }
 
@@ -225,7 +249,10 @@ fn selection(rng: &mut Rng, op: &mut Operation, kind: Kind, depth: usize) -> Str
             if rng.chance(30) {
                 let alias = if rng.chance(20) { "more: " } else { "" };
                 let body = connection(rng, op, *child, depth + 1);
-                parts.push(format!("{alias}{name}{} {{ {body} }}", first(rng)));
+                parts.push(format!(
+                    "{alias}{name}{} {{ {body} }}",
+                    arguments(rng, *child)
+                ));
             }
         }
     }
@@ -295,7 +322,7 @@ fn operation(rng: &mut Rng, ids: &Ids, other: &Ids) -> (String, Value) {
                 format!(
                     "{alias}{}{} {{ {} }}",
                     kind.many(),
-                    first(rng),
+                    arguments(rng, kind),
                     connection(rng, &mut op, kind, kind.depth())
                 )
             }
