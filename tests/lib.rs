@@ -295,25 +295,25 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     config.owner_database_url = owner_url;
     adjust(&mut config);
     let statements = Arc::new(AtomicUsize::new(0));
+    // Every connection the application reads or writes through counts its statements.
+    let count_statements = |db: &mut DatabaseConnection| {
+        let counter = statements.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+    };
     let mut db = api::db::connect(&config).await.expect("database");
-    let counter = statements.clone();
-    db.set_metric_callback(move |_| {
-        counter.fetch_add(1, Ordering::Relaxed);
-    });
+    count_statements(&mut db);
     // As `dossier serve` does: migrate as the owner, serve as the API's role.
     let owner = api::db::connect_owner(&config)
         .await
         .expect("owner connection");
     api::db::migrate(&owner).await.expect("migrations");
-    // SQLite's read connections count their statements too.
     let mut reader = api::db::connect_readers(&config)
         .await
         .expect("read connections");
     if let Some(reader) = &mut reader {
-        let counter = statements.clone();
-        reader.set_metric_callback(move |_| {
-            counter.fetch_add(1, Ordering::Relaxed);
-        });
+        count_statements(reader);
     }
     let app = Application::build_with(&config, db, reader).expect("application starts");
     // Tenants are created by the owner (`dossier tenants create`).

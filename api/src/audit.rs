@@ -476,6 +476,24 @@ async fn commit_batch(
     None
 }
 
+/// Appends one request's events in a transaction of their own on `db`, waiting for the
+/// tenant's chain lock: for a request whose own transaction cannot hold them (a query that ran
+/// on one of SQLite's read connections). Returns once they are committed.
+pub async fn append_alone(
+    db: &sea_orm::DatabaseConnection,
+    tenant: Uuid,
+    actor: &Actor,
+    events: Vec<NewEvent>,
+) -> ApiResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    write_tenant(db, tenant, vec![(actor, events)], Lock::Wait)
+        .await
+        .map(|_| ())
+        .map_err(|err| unavailable(ApiError::internal(err)))
+}
+
 /// Whether a batch waits for its tenant's chain lock.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Lock {

@@ -316,7 +316,7 @@ pub async fn execute(
     if let Some(reader) = &services.reader
         && shape.is_some_and(|s| !s.mutation)
     {
-        let again = copy_request(&mut request);
+        let again = copy_request(&request);
         match run_on(
             schema,
             services,
@@ -329,7 +329,12 @@ pub async fn execute(
         .await?
         {
             Ran::Answered(answer) => return Ok(*answer),
-            Ran::NeedsWriter => request = again,
+            Ran::NeedsWriter => {
+                request = again;
+                // From the cache of parsed documents; a failure is reported by async-graphql,
+                // as it was on the first run.
+                let _ = services.queries.parse(&mut request);
+            }
         }
     }
     match run_on(
@@ -355,15 +360,14 @@ enum Ran {
     NeedsWriter,
 }
 
-/// The same request, to run again: its text, variables and parsed document.
-fn copy_request(request: &mut async_graphql::Request) -> async_graphql::Request {
+/// The same request, to run again: its text, variables, operation and extensions. The parsed
+/// document is not copied: every query on a read connection would pay for a copy that only
+/// the rare run again needs.
+fn copy_request(request: &async_graphql::Request) -> async_graphql::Request {
     let mut copy =
         async_graphql::Request::new(request.query.clone()).variables(request.variables.clone());
     copy.operation_name = request.operation_name.clone();
     copy.extensions = request.extensions.clone();
-    if let Ok(document) = request.parsed_query() {
-        copy.set_parsed_query(document.clone());
-    }
     copy
 }
 
@@ -448,7 +452,7 @@ async fn run_on(
                 phases
                     .time(
                         Phase::Audit,
-                        append_on(&services.db, tenant_id, &actor, events),
+                        audit::append_alone(&services.db, tenant_id, &actor, events),
                     )
                     .await
             }
@@ -500,24 +504,6 @@ async fn run_on(
     }
     normalize_errors(&mut response.errors);
     Ok(Ran::Answered(Box::new(Answer { response, compiled })))
-}
-
-/// Appends a request's read events in a transaction of their own on `db` (SQLite's writer,
-/// for a request that ran on a read connection).
-async fn append_on(
-    db: &DatabaseConnection,
-    tenant_id: uuid::Uuid,
-    actor: &audit::Actor,
-    events: Vec<NewEvent>,
-) -> ApiResult<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let scope = tenancy::for_tenant(db, tenant_id).await?;
-    audit::append(&scope, actor, events)
-        .await
-        .map_err(audit::unavailable)?;
-    scope.commit().await.map_err(ApiError::from)
 }
 
 /// What a request answered: async-graphql's response and, for a compiled read, the data as
