@@ -1,5 +1,6 @@
 //! Compiled reads against the resolvers: operations generated from the schema (random
-//! nesting, fields, aliases, fragments, `@skip`/`@include`, `first`, filters and orderings,
+//! nesting, fields, a customer's `stats`, aliases, fragments, `@skip`/`@include`, `first`,
+//! filters and orderings,
 //! `totalCount`, `pageInfo` without cursors, rows that exist, do not,
 //! or belong to the other tenant; tokens with and without `pii:read` or a relation's scope) run
 //! once compiled and once on the resolvers, on the same data, and must answer the same JSON
@@ -147,7 +148,7 @@ impl Kind {
     /// A field the compiler does not cover, so the operation runs on the resolvers.
     fn uncovered(self) -> &'static str {
         match self {
-            Kind::Customer => "stats { salesCount }",
+            Kind::Customer => "contacts(filter: {email: {contains: \"ann\"}}) { totalCount }",
             Kind::Contact => "customer { id }",
             Kind::Sale => "customer { name }",
             Kind::Interaction => "contact { id }",
@@ -241,6 +242,9 @@ fn selection(rng: &mut Rng, op: &mut Operation, kind: Kind, depth: usize) -> Str
         ]);
         parts.push(format!("billingAddress {{ {sub} city }}"));
     }
+    if kind == Kind::Customer && rng.chance(20) {
+        parts.push(stats(rng));
+    }
     if rng.chance(10) {
         parts.push("__typename".into());
     }
@@ -288,6 +292,32 @@ fn selection(rng: &mut Rng, op: &mut Operation, kind: Kind, depth: usize) -> Str
         out.push(wrapped);
     }
     out.join(" ")
+}
+
+/// `stats { … }`: some of its figures, amounts with some of their fields.
+fn stats(rng: &mut Rng) -> String {
+    let mut members = Vec::new();
+    for _ in 0..1 + rng.below(4) {
+        let member = *rng.pick(&[
+            "salesCount",
+            "totalSpent",
+            "spentLast12Months",
+            "firstPurchaseAt",
+            "lastPurchaseAt",
+            "lastPurchaseAmount",
+            "interactionsCount",
+            "lastInteractionAt",
+            "__typename",
+        ]);
+        let money = ["totalSpent", "spentLast12Months", "lastPurchaseAmount"].contains(&member);
+        members.push(if money {
+            let parts = *rng.pick(&["amount currency", "currency", "__typename amount"]);
+            format!("{member} {{ {parts} }}")
+        } else {
+            member.to_owned()
+        });
+    }
+    format!("stats {{ {} }}", members.join(" "))
 }
 
 /// The ids an operation may ask for by id: its tenant's, none, the other tenant's.
@@ -647,7 +677,7 @@ async fn compiled_reads_answer_as_the_resolvers_do(backend: Backend) {
 
 on_both_backends!(compiled_reads_answer_as_the_resolvers_do);
 
-/// The benchmark's own queries compile, and the metric counts them.
+/// The benchmark's own queries and the README's example compile, and the metric counts them.
 async fn the_benchmark_queries_compile(backend: Backend) {
     let app = spawn_app(backend).await;
     let ids = world(&app, &app.agent_a()).await;
@@ -663,8 +693,32 @@ async fn the_benchmark_queries_compile(backend: Backend) {
         let data = app.gql(&app.agent_a(), query, variables).await.ok();
         assert!(!data.as_object().expect("data").is_empty());
     }
+    // The README's own example (its quick start): customers with their stats and people.
+    let readme = include_str!("../../README.md");
+    let example = readme
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("-d '")?.strip_suffix('\''))
+        .expect("the README's curl example");
+    let example: Value = serde_json::from_str(example).expect("its body is JSON");
+    let query = example["query"].as_str().expect("a query");
+    let data = app.gql(&app.agent_a(), query, json!({})).await.ok();
+    let node = &data["customers"]["edges"][0]["node"];
+    assert_eq!(
+        node["stats"]["totalSpent"],
+        json!([
+            {"amount": "20.49", "currency": "EUR"},
+            {"amount": "1500", "currency": "JPY"},
+            {"amount": "12.345", "currency": "KWD"},
+            {"amount": "1000000.00", "currency": "USD"},
+        ]),
+        "{data}"
+    );
+    assert_eq!(
+        node["contacts"]["edges"][0]["node"]["email"],
+        json!("ann00@example.com")
+    );
     let (after, fallback_after) = app.compiled_reads.counts();
-    assert_eq!((after - before, fallback_after - fallback_before), (3, 0));
+    assert_eq!((after - before, fallback_after - fallback_before), (4, 0));
     // A document of several operations runs the one the request names, compiled.
     let body: Value = app
         .client
@@ -713,3 +767,43 @@ async fn compiled_reads_can_be_turned_off(backend: Backend) {
 }
 
 on_both_backends!(compiled_reads_can_be_turned_off);
+
+/// A sum beyond 64 bits (as kept: `high · 2^32 + low`) shows exactly: compiled on PostgreSQL
+/// (`numeric`), and on SQLite, whose integers cannot hold it, answered by the resolvers.
+async fn sums_beyond_64_bits_show_exactly(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ids = world(&app, &app.agent_a()).await;
+    // Not a real spend: 2^40 · 2^32 + 5 ten-thousandths of a yen.
+    app.admin_exec(&format!(
+        "UPDATE customer_totals SET total_high = 1099511627776, total_low = 5 \
+         WHERE customer_id = {} AND currency = 'JPY'",
+        app.uuid_literal(ids.customers[0])
+    ))
+    .await
+    .expect("updated");
+    let query =
+        "query($id: UUID!) { customer(id: $id) { stats { totalSpent { amount currency } } } }";
+    let variables = json!({"id": ids.customers[0]});
+    let (compiled_before, fallback_before) = app.compiled_reads.counts();
+    let data = app.gql(&app.agent_a(), query, variables.clone()).await.ok();
+    let (compiled_after, fallback_after) = app.compiled_reads.counts();
+    let jpy = json!({"amount": "472236648286964521.3701", "currency": "JPY"});
+    let spent = data["customer"]["stats"]["totalSpent"].clone();
+    assert!(
+        spent.as_array().is_some_and(|s| s.contains(&jpy)),
+        "{spent}"
+    );
+    let ran = (
+        compiled_after - compiled_before,
+        fallback_after - fallback_before,
+    );
+    match backend {
+        Backend::Postgres => assert_eq!(ran, (1, 0), "compiled"),
+        Backend::Sqlite => assert_eq!(ran, (0, 1), "answered by the resolvers"),
+    }
+    app.compiled_reads.set_enabled(false);
+    let resolved = app.gql(&app.agent_a(), query, variables).await.ok();
+    assert_eq!(data, resolved);
+}
+
+on_both_backends!(sums_beyond_64_bits_show_exactly);

@@ -103,6 +103,7 @@ fn declare() -> Decl<contact::Entity> {
             Column::Phone,
         ],
         computed_sorts: Vec::new(),
+        derived: Vec::new(),
         hooks: Hooks {
             before_write: |w, model, before| Box::pin(before_write(w, model, before)),
             ..Default::default()

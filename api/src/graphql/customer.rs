@@ -127,6 +127,7 @@ fn declare() -> Decl<customer::Entity> {
             Column::ExternalRef,
         ],
         computed_sorts: customer_stats::computed_sorts(),
+        derived: vec![customer_stats::compiled()],
         hooks: Hooks {
             check: check_registration,
             before_list: |rc| {

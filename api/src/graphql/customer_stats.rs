@@ -22,6 +22,7 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
+use crate::graphql::engine::compile::{Derived, Figure, Shape, Source};
 use crate::graphql::engine::filter::FilterPart;
 use crate::graphql::engine::{ComputedSort, KeyKind};
 use crate::graphql::filter::{DateTimeFilter, IntFilter};
@@ -205,6 +206,79 @@ impl Loader<Uuid> for StatsLoader {
                 .sort_by(|a, b| a.currency.cmp(&b.currency));
         }
         Ok(out)
+    }
+}
+
+/// `stats` as the compiler builds it: from the same rows as [`StatsLoader`], shown as it
+/// shows them (no activity row: zero counts; sums only of currencies with sales).
+pub fn compiled() -> Derived {
+    use sea_orm::{EntityName, IdenStatic};
+    let totals = Source {
+        table: customer_totals::Entity.table_name(),
+        key: customer_totals::Column::CustomerId.as_str(),
+    };
+    let activity = Source {
+        table: customer_activity::Entity.table_name(),
+        key: customer_activity::Column::CustomerId.as_str(),
+    };
+    let value = |column: customer_activity::Column, shape: Shape, default| Figure::Value {
+        from: activity,
+        column: column.as_str(),
+        shape,
+        default,
+    };
+    let sums = |high: customer_totals::Column, low: customer_totals::Column, only| Figure::Sums {
+        from: totals,
+        high: high.as_str(),
+        low: low.as_str(),
+        currency: customer_totals::Column::Currency.as_str(),
+        only,
+    };
+    use customer_activity::Column as A;
+    use customer_totals::Column as T;
+    Derived {
+        name: "stats",
+        type_name: "CustomerStats",
+        scope: crate::auth::Scope::SalesRead,
+        members: vec![
+            ("salesCount", value(A::SalesCount, Shape::Plain, "0")),
+            (
+                "totalSpent",
+                sums(T::TotalHigh, T::TotalLow, |t| {
+                    format!("{t}.sales_count > 0")
+                }),
+            ),
+            (
+                "spentLast12Months",
+                sums(T::RecentHigh, T::RecentLow, |t| {
+                    format!("{t}.sales_count > 0 AND ({t}.recent_high > 0 OR {t}.recent_low > 0)")
+                }),
+            ),
+            (
+                "firstPurchaseAt",
+                value(A::FirstPurchaseAt, Shape::Time, "NULL"),
+            ),
+            (
+                "lastPurchaseAt",
+                value(A::LastPurchaseAt, Shape::Time, "NULL"),
+            ),
+            (
+                "lastPurchaseAmount",
+                Figure::Money {
+                    from: activity,
+                    scaled: A::LastPurchaseScaled.as_str(),
+                    currency: A::LastPurchaseCurrency.as_str(),
+                },
+            ),
+            (
+                "interactionsCount",
+                value(A::InteractionsCount, Shape::Plain, "0"),
+            ),
+            (
+                "lastInteractionAt",
+                value(A::LastInteractionAt, Shape::Time, "NULL"),
+            ),
+        ],
     }
 }
 

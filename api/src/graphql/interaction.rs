@@ -101,6 +101,7 @@ fn declare() -> Decl<interaction::Entity> {
         delete_doc: None,
         search: Vec::new(),
         computed_sorts: Vec::new(),
+        derived: Vec::new(),
         hooks: Hooks {
             before_write: |w, model, _| {
                 Box::pin(works_for(w, &model.contact_id, &model.customer_id))

@@ -123,6 +123,7 @@ fn declare() -> Decl<sale::Entity> {
         delete_doc: None,
         search: Vec::new(),
         computed_sorts: Vec::new(),
+        derived: Vec::new(),
         hooks: Hooks {
             check: check_money,
             before_write: |w, model, _| {

@@ -84,6 +84,7 @@ fn declare() -> Decl<entity::segment::Entity> {
         delete_doc: None,
         search: Vec::new(),
         computed_sorts: Vec::new(),
+        derived: Vec::new(),
         hooks: Hooks::default(),
     }
 }

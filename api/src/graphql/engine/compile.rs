@@ -8,8 +8,9 @@
 //! it to the resolvers otherwise — they stay the reference path, and the differential tests
 //! run the same operations through both. What is covered: the engine's root fields (`customer(id)`,
 //! `customers(first)`…), their columns, nested connections by `first` with their `totalCount`
-//! and `pageInfo { hasNextPage hasPreviousPage }`, aliases, fragments, `@skip`/`@include` and
-//! `__typename`. Anything else — filters, orderings, cursors, computed fields, an error the
+//! and `pageInfo { hasNextPage hasPreviousPage }`, computed objects an entity declares for the
+//! compiler ([`Derived`]: a customer's `stats`), aliases, fragments, `@skip`/`@include` and
+//! `__typename`. Anything else — filters, orderings, cursors, to-one relations, an error the
 //! resolvers would report — is declined before any SQL runs.
 //!
 //! The rules hold inside the statement: every table is reached through [`scan`], which adds
@@ -35,6 +36,7 @@ use async_graphql::parser::types::{
 use async_graphql::{Name, Positioned, ServerResult, Value, Variables};
 use async_graphql_value::Value as Argument;
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use sea_orm::{DbBackend, IdenStatic};
 use uuid::Uuid;
 
@@ -140,6 +142,55 @@ pub trait Table: Send + Sync {
     fn many(&self, name: &str) -> Option<(&'static dyn Table, &'static str)>;
     /// The default ordering, the id last; `None` when a key is not a column.
     fn default_order(&self) -> Option<Vec<OrderKey>>;
+    /// A computed object field the compiler builds (`stats`).
+    fn derived(&self, name: &str) -> Option<&'static Derived>;
+    /// Brings the derived data its lists and computed fields read up to date (`before_list`).
+    fn bring_up_to_date<'a>(&self, rc: &'a RequestContext) -> BoxFuture<'a, ApiResult<()>>;
+}
+
+/// A computed object field built in SQL from rows of other tables that name the row
+/// (`Customer.stats`, from `customer_totals` and `customer_activity`): the same rows the
+/// resolvers' loader reads, shown as it shows them.
+pub struct Derived {
+    pub name: &'static str,
+    pub type_name: &'static str,
+    /// The scope its resolver requires.
+    pub scope: Scope,
+    pub members: Vec<(&'static str, Figure)>,
+}
+
+/// The rows a derived member reads: those of `table` (keyed by the tenant, like every table)
+/// whose `key` column names the row.
+#[derive(Clone, Copy)]
+pub struct Source {
+    pub table: &'static str,
+    pub key: &'static str,
+}
+
+/// One member of a [`Derived`] object.
+pub enum Figure {
+    /// A column of the one row of `from`, or `default` (an SQL literal) without one.
+    Value {
+        from: Source,
+        column: &'static str,
+        shape: Shape,
+        default: &'static str,
+    },
+    /// `Money` of the one row of `from`; `null` when either column is.
+    Money {
+        from: Source,
+        scaled: &'static str,
+        currency: &'static str,
+    },
+    /// `[Money]`, one per row of `from` where `only` holds (an SQL condition on the alias it
+    /// is given), by currency: each row's sum, kept as `high · 2^32 + low`.
+    Sums {
+        from: Source,
+        high: &'static str,
+        low: &'static str,
+        currency: &'static str,
+        only: fn(&str) -> String,
+    },
 }
 
 /// One key of an ordering: the column, whether `NULL` sorts as `''`, the direction.
@@ -213,6 +264,12 @@ impl<E: Declared> Table for Tabled<E> {
         });
         Some(keys)
     }
+    fn derived(&self, name: &str) -> Option<&'static Derived> {
+        E::decl().derived.iter().find(|d| d.name == name)
+    }
+    fn bring_up_to_date<'a>(&self, rc: &'a RequestContext) -> BoxFuture<'a, ApiResult<()>> {
+        (E::decl().hooks.before_list)(rc)
+    }
 }
 
 /// The engine's root fields, by name: the entity and whether the field is its list.
@@ -256,6 +313,24 @@ enum Item {
         all: Vec<&'static str>,
     },
     Connection(Connection),
+    /// `stats { … }`: the members chosen, in response order.
+    Derived {
+        derived: &'static Derived,
+        chosen: Vec<(String, Chosen)>,
+    },
+}
+
+/// A member of a derived object, as selected.
+enum Chosen {
+    Typename,
+    /// A figure, and what its `Money` shows (empty for other figures).
+    Figure(&'static Figure, Vec<(String, MoneyPart)>),
+}
+
+enum MoneyPart {
+    Typename,
+    Amount,
+    Currency,
 }
 
 struct Connection {
@@ -300,6 +375,8 @@ pub struct Plan {
     roots: Vec<(String, Root)>,
     /// Per site: the entity and the personal fields (columns) its rows show.
     sites: Vec<(&'static str, Vec<&'static str>)>,
+    /// The tables whose derived data it shows, brought up to date before it runs.
+    derived_from: Vec<&'static dyn Table>,
 }
 
 /// What a plan may show its caller: the scopes they hold, and whether they may read personal
@@ -326,6 +403,7 @@ struct Planner<'a> {
     defaults: HashMap<&'a str, Value>,
     access: Access,
     sites: Vec<(&'static str, Vec<&'static str>)>,
+    derived_from: Vec<&'static dyn Table>,
 }
 
 impl<'a> Planner<'a> {
@@ -479,6 +557,11 @@ impl<'a> Planner<'a> {
                 items.push((key, Item::Connection(connection)));
                 continue;
             }
+            if let Some(derived) = table.derived(name) {
+                let item = self.derived(table, derived, field)?;
+                items.push((key, item));
+                continue;
+            }
             let column = table.column(name).ok_or(Declined)?;
             if !field.arguments.is_empty() {
                 return Err(Declined);
@@ -525,6 +608,52 @@ impl<'a> Planner<'a> {
             items,
             personal,
         })
+    }
+
+    /// `stats { … }`, under the scope its resolver requires.
+    fn derived(
+        &mut self,
+        table: &'static dyn Table,
+        derived: &'static Derived,
+        field: &'a Field,
+    ) -> Planned<Item> {
+        if !self.access.scopes.contains(derived.scope) || !field.arguments.is_empty() {
+            return Err(Declined);
+        }
+        let mut chosen = Vec::new();
+        for (key, member) in self.fields(&field.selection_set.node, derived.type_name)? {
+            let name = member.name.node.as_str();
+            if name == "__typename" {
+                chosen.push((key, Chosen::Typename));
+                continue;
+            }
+            let (_, figure) = derived
+                .members
+                .iter()
+                .find(|(n, _)| *n == name)
+                .ok_or(Declined)?;
+            let mut parts = Vec::new();
+            if let Figure::Money { .. } | Figure::Sums { .. } = figure {
+                for (key, part) in self.fields(&member.selection_set.node, "Money")? {
+                    parts.push((
+                        key,
+                        match part.name.node.as_str() {
+                            "__typename" => MoneyPart::Typename,
+                            "amount" => MoneyPart::Amount,
+                            "currency" => MoneyPart::Currency,
+                            _ => return Err(Declined),
+                        },
+                    ));
+                }
+            } else if !member.selection_set.node.items.is_empty() {
+                return Err(Declined);
+            }
+            chosen.push((key, Chosen::Figure(figure, parts)));
+        }
+        if !self.derived_from.iter().any(|t| t.name() == table.name()) {
+            self.derived_from.push(table);
+        }
+        Ok(Item::Derived { derived, chosen })
     }
 
     fn connection(
@@ -617,6 +746,7 @@ pub fn plan(
             .collect(),
         access,
         sites: Vec::new(),
+        derived_from: Vec::new(),
     };
     let mut roots = Vec::new();
     for (key, field) in planner.fields(&operation.selection_set.node, "Query")? {
@@ -649,6 +779,7 @@ pub fn plan(
     Ok(Plan {
         roots,
         sites: planner.sites,
+        derived_from: planner.derived_from,
     })
 }
 
@@ -744,14 +875,17 @@ impl Sql {
                     .collect();
                 format!("CASE lower({c}){arms} END")
             }
-            Shape::Money { currency } => self.money(&c, &format!("{t}.{}", quoted(currency))),
+            Shape::Money { currency } => {
+                self.money(&c, &format!("{t}.{}", quoted(currency)), false)
+            }
             Shape::Group { .. } => unreachable!("groups are planned as `Item::Group`"),
         }
     }
 
     /// Ten-thousandths as a decimal with at least the currency's places (`19.90`, `1990`,
-    /// `0.0005`), as `money::amount_in` shows them.
-    fn money(&self, scaled: &str, currency: &str) -> String {
+    /// `0.0005`), as `money::amount_in` shows them; `wide` for a sum beyond `bigint`
+    /// (PostgreSQL's `numeric`, whose `/` does not truncate).
+    fn money(&self, scaled: &str, currency: &str, wide: bool) -> String {
         let places = currency_places(currency);
         let (four, greatest) = if self.pg() {
             (
@@ -766,7 +900,9 @@ impl Sql {
         };
         let trimmed = format!("rtrim({four}, '0')");
         let digits = format!("{greatest}({places}, length({trimmed}))");
-        let integer = if self.pg() {
+        let integer = if self.pg() && wide {
+            format!("div(abs({scaled}), 10000)::text")
+        } else if self.pg() {
             format!("(abs({scaled}) / 10000)::text")
         } else {
             format!("(abs({scaled}) / 10000)")
@@ -817,6 +953,19 @@ impl Sql {
                 Item::Connection(connection) => {
                     self.connection(connection, Some((object.table, t)))
                 }
+                Item::Derived { derived, chosen } => {
+                    let mut members = Vec::new();
+                    for (key, chosen) in chosen {
+                        let value = match chosen {
+                            Chosen::Typename => literal(derived.type_name),
+                            Chosen::Figure(figure, parts) => {
+                                self.figure(t, object.table, figure, parts)
+                            }
+                        };
+                        members.push((key.clone(), value));
+                    }
+                    self.object(&members)
+                }
             };
             pairs.push((key.clone(), value));
         }
@@ -832,12 +981,107 @@ impl Sql {
     /// `FROM table AS t WHERE t.tenant = <the tenant>`: the one way a statement reaches a
     /// table.
     fn scan(&self, table: &dyn Table, t: &str) -> String {
+        self.scan_of(table.sql_table(), table.tenant_column(), t)
+    }
+
+    fn scan_of(&self, table: &str, tenant_column: &str, t: &str) -> String {
         format!(
             "{} AS {t} WHERE {t}.{} = {}",
-            quoted(table.sql_table()),
-            quoted(table.tenant_column()),
+            quoted(table),
+            quoted(tenant_column),
             self.parameter(1)
         )
+    }
+
+    /// A member of a derived object of the row `t` of `table`.
+    fn figure(
+        &mut self,
+        t: &str,
+        table: &dyn Table,
+        figure: &Figure,
+        parts: &[(String, MoneyPart)],
+    ) -> String {
+        let a = self.alias();
+        // The rows naming the row `t`, through the same tenant scan as every table.
+        let rows = |sql: &Self, from: &Source| {
+            format!(
+                "{} AND {a}.{} = {t}.{}",
+                sql.scan_of(from.table, table.tenant_column(), &a),
+                quoted(from.key),
+                quoted(table.id_column())
+            )
+        };
+        let money = |sql: &Self, scaled: &str, currency: &str, wide: bool| {
+            let currency = format!("{a}.{}", quoted(currency));
+            let pairs: Vec<(String, String)> = parts
+                .iter()
+                .map(|(key, part)| {
+                    let value = match part {
+                        MoneyPart::Typename => literal("Money"),
+                        MoneyPart::Amount => sql.money(scaled, &currency, wide),
+                        MoneyPart::Currency => currency.clone(),
+                    };
+                    (key.clone(), value)
+                })
+                .collect();
+            sql.object(&pairs)
+        };
+        match figure {
+            Figure::Value {
+                from,
+                column,
+                shape,
+                default,
+            } => format!(
+                "COALESCE((SELECT {} FROM {}), {default})",
+                self.value(&a, column, shape),
+                rows(self, from)
+            ),
+            Figure::Money {
+                from,
+                scaled,
+                currency,
+            } => {
+                let amount = money(self, &format!("{a}.{}", quoted(scaled)), currency, false);
+                self.nested(format!(
+                    "SELECT CASE WHEN {a}.{} IS NULL OR {a}.{} IS NULL THEN NULL ELSE {amount} END FROM {}",
+                    quoted(scaled),
+                    quoted(currency),
+                    rows(self, from)
+                ))
+            }
+            Figure::Sums {
+                from,
+                high,
+                low,
+                currency,
+                only,
+            } => {
+                let (high, low) = (
+                    format!("{a}.{}", quoted(high)),
+                    format!("{a}.{}", quoted(low)),
+                );
+                let order = format!("{a}.{}", quoted(currency));
+                let rows = format!("{} AND ({})", rows(self, from), only(&a));
+                let array = if self.pg() {
+                    let sum = format!("({high}::numeric * 4294967296 + {low})");
+                    let item = money(self, &sum, currency, true);
+                    format!(
+                        "SELECT COALESCE(json_agg({item} ORDER BY {order}), '[]'::json) FROM {rows}"
+                    )
+                } else {
+                    // SQLite's integers are 64 bits: a sum beyond them is answered by the
+                    // resolvers (`Run::Resolvers`), which sum in 128.
+                    let sum = format!("({high} * 4294967296 + {low})");
+                    let item = format!(
+                        "CASE WHEN {high} BETWEEN -2147483647 AND 2147483646 THEN {} ELSE {WIDE_SQL} END",
+                        money(self, &sum, currency, true)
+                    );
+                    format!("SELECT json_group_array(json({item}) ORDER BY {order}) FROM {rows}")
+                };
+                self.nested(array)
+            }
+        }
     }
 
     fn order(&self, keys: &[OrderKey], t: &str) -> String {
@@ -954,6 +1198,11 @@ impl Sql {
     }
 }
 
+/// What SQLite shows for a sum its integers cannot hold: an object no GraphQL name makes
+/// (and, its quotes unescaped, no text inside a JSON string can look like).
+const WIDE_SQL: &str = "json_object('#wide', 1)";
+const WIDE_JSON: &str = "{\"#wide\":1}";
+
 fn quoted(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
@@ -990,15 +1239,26 @@ fn statement(root: &Root, backend: DbBackend) -> Option<(String, Vec<sea_orm::Va
     match root {
         Root::Typename => None,
         Root::One { id, node } => Some(sql.one(*id, node)),
-        // No derived data is compiled, so none is brought up to date (`before_list`).
         Root::Many(connection) => Some((sql.many(connection), Vec::new())),
     }
 }
 
+/// What running a plan gave.
+pub enum Run {
+    /// The data object as JSON text.
+    Answered(String),
+    /// A value the statement could not build (a sum beyond SQLite's integers): the resolvers
+    /// answer instead.
+    Resolvers,
+}
+
 /// Runs a plan in the request's transaction: the data object as JSON text, written from the
 /// database's own JSON (never parsed into values and serialised again), with the personal rows
-/// noted.
-pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<String> {
+/// noted. The derived data it shows is brought up to date first, as the resolvers' lists do.
+pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<Run> {
+    for table in &plan.derived_from {
+        table.bring_up_to_date(rc).await?;
+    }
     let mut data = String::from("{");
     for (n, (key, root)) in plan.roots.iter().enumerate() {
         if n > 0 {
@@ -1011,6 +1271,7 @@ pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<String> {
             continue;
         };
         match rc.scope.tenant_text(text, values).await? {
+            Some(json) if json.contains(WIDE_JSON) => return Ok(Run::Resolvers),
             None => data.push_str("null"),
             Some(json) if plan.sites.is_empty() => data.push_str(&json),
             Some(json) => data.push_str(&take_personal_rows(&json, |site, id| {
@@ -1023,7 +1284,7 @@ pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<String> {
         }
     }
     data.push('}');
-    Ok(data)
+    Ok(Run::Answered(data))
 }
 
 /// The database's JSON without each object's `#n` member (the row of a site with personal
@@ -1232,19 +1493,32 @@ impl Extension for CompilerRun {
             };
             at.map(|at| plans.swap_remove(at).1)
         };
-        let Some(planned) = planned else {
-            reads.fallback.fetch_add(1, Atomic::Relaxed);
-            return next.run(ctx, operation_name).await;
+        // Counted once it is known which executor answered: a request that ran on one of
+        // SQLite's read connections and needs the writer runs again, and counts then.
+        let count = |counter: &AtomicU64| {
+            if !rc.scope.needs_writer() {
+                counter.fetch_add(1, Atomic::Relaxed);
+            }
         };
-        reads.compiled.fetch_add(1, Atomic::Relaxed);
-        match run(&planned, rc).await {
+        let ran = match planned {
+            Some(planned) => run(&planned, rc).await,
+            None => Ok(Run::Resolvers),
+        };
+        match ran {
+            Ok(Run::Resolvers) => {
+                let response = next.run(ctx, operation_name).await;
+                count(&reads.fallback);
+                response
+            }
             // The data goes out as the database wrote it (`graphql::Answer`); async-graphql's
             // own is left `null`.
-            Ok(data) => {
+            Ok(Run::Answered(data)) => {
+                count(&reads.compiled);
                 *rc.compiled.lock().unwrap_or_else(|e| e.into_inner()) = Some(data);
                 async_graphql::Response::new(Value::Null)
             }
             Err(err) => {
+                count(&reads.compiled);
                 let err: async_graphql::Error = err.into();
                 async_graphql::Response::from_errors(vec![
                     err.into_server_error(Default::default()),
@@ -1315,8 +1589,8 @@ mod tests {
         }
     }
 
-    /// Q1's shape and more: customers with their people (and the people's sales) and their
-    /// interactions, each list with its count and whether more rows follow.
+    /// Q1's shape and more: customers with their people (and the people's sales), their
+    /// interactions and their stats, each list with its count and whether more rows follow.
     fn nested_lists() -> Connection {
         let customers = table::<entity::customer::Entity>();
         let contacts = table::<entity::contact::Entity>();
@@ -1337,15 +1611,31 @@ mod tests {
             Some("customer_id"),
             object(interactions, &["kind", "contactId"], Vec::new()),
         );
-        connection(
+        let mut customer = object(
             customers,
-            None,
-            object(
-                customers,
-                &["id", "name", "billingAddress", "createdAt"],
-                vec![people, timeline],
-            ),
-        )
+            &["id", "name", "billingAddress", "createdAt"],
+            vec![people, timeline],
+        );
+        let stats = customers.derived("stats").expect("stats compile");
+        let chosen = stats
+            .members
+            .iter()
+            .map(|(name, figure)| {
+                let parts = vec![
+                    ("amount".to_owned(), MoneyPart::Amount),
+                    ("currency".to_owned(), MoneyPart::Currency),
+                ];
+                (name.to_string(), Chosen::Figure(figure, parts))
+            })
+            .collect();
+        customer.items.push((
+            "stats".into(),
+            Item::Derived {
+                derived: stats,
+                chosen,
+            },
+        ));
+        connection(customers, None, customer)
     }
 
     /// The SQL of the benchmark's queries, as committed beside them (`bench/queries/*.sql`;
@@ -1448,8 +1738,9 @@ mod tests {
             let tenant = sql.parameter(1);
             let reads: Vec<&str> = statement.split(" FROM ").skip(1).collect();
             let tables: Vec<&&str> = reads.iter().filter(|r| r.starts_with('"')).collect();
-            // Four lists, each read for its rows, its count and the row after its page.
-            assert_eq!(tables.len(), 12, "twelve table reads: {statement}");
+            // Four lists, each read for its rows, its count and the row after its page; and
+            // each of the eight figures of a customer's stats.
+            assert_eq!(tables.len(), 20, "twenty table reads: {statement}");
             for read in tables {
                 let (table, rest) = read[1..].split_once('"').expect("a quoted table");
                 let alias = rest

@@ -246,6 +246,9 @@ pub struct Decl<E: sea_orm::EntityTrait> {
     pub delete_doc: Option<&'static str>,
     /// Orderings on values computed in other tables.
     pub computed_sorts: Vec<ComputedSort>,
+    /// Computed object fields the compiler builds in SQL (a customer's `stats`): the same
+    /// values its [`Declared::Extras`] resolve.
+    pub derived: Vec<compile::Derived>,
     /// The columns `search` matches the text against (none: not searched). Personal ones make
     /// the search a lookup by personal data; on PostgreSQL the search migration indexes them.
     pub search: Vec<E::Column>,
