@@ -8,10 +8,10 @@
 //! it to the resolvers otherwise — they stay the reference path, and the differential tests
 //! run the same operations through both. What is covered: the engine's root fields (`customer(id)`,
 //! `customers(first)`…), their columns, nested connections by `first` with their `totalCount`
-//! and `pageInfo { hasNextPage hasPreviousPage }`, computed objects an entity declares for the
-//! compiler ([`Derived`]: a customer's `stats`), aliases, fragments, `@skip`/`@include` and
-//! `__typename`. Anything else — filters, orderings, cursors, to-one relations, an error the
-//! resolvers would report — is declined before any SQL runs.
+//! and `pageInfo { hasNextPage hasPreviousPage }`, the rows a row names (`Sale.customer`),
+//! computed objects an entity declares for the compiler ([`Derived`]: a customer's `stats`),
+//! aliases, fragments, `@skip`/`@include` and `__typename`. Anything else — filters,
+//! orderings, cursors, an error the resolvers would report — is declined before any SQL runs.
 //!
 //! The rules hold inside the statement: every table is reached through [`scan`], which adds
 //! the tenant condition (row-level security stays on beneath it); an operation selecting a
@@ -140,6 +140,8 @@ pub trait Table: Send + Sync {
     /// A connection field another entity's relation gives this type: its rows and the column
     /// naming this row.
     fn many(&self, name: &str) -> Option<(&'static dyn Table, &'static str)>;
+    /// A row this row names (`Sale.customer`).
+    fn one(&self, name: &str) -> Option<ToOne>;
     /// The default ordering, the id last; `None` when a key is not a column.
     fn default_order(&self) -> Option<Vec<OrderKey>>;
     /// A computed object field the compiler builds (`stats`).
@@ -193,6 +195,16 @@ pub enum Figure {
     },
 }
 
+/// A to-one relation as the compiler reads it.
+pub struct ToOne {
+    pub target: &'static dyn Table,
+    /// The column of this row naming the other.
+    pub column: &'static str,
+    /// Whether the row may name none (`null`); a required one that is not found is the
+    /// resolvers' `NOT_FOUND`.
+    pub optional: bool,
+}
+
 /// One key of an ordering: the column, whether `NULL` sorts as `''`, the direction.
 pub struct OrderKey {
     column: &'static str,
@@ -243,6 +255,16 @@ impl<E: Declared> Table for Tabled<E> {
             .iter()
             .find(|r| r.name == name)
             .map(|r| r.target.compiled())
+    }
+    fn one(&self, name: &str) -> Option<ToOne> {
+        E::decl().members.iter().find_map(|member| match member {
+            super::Member::ToOne(relation) if relation.name == name => Some(ToOne {
+                target: relation.target.compiled(),
+                column: relation.column.as_str(),
+                optional: relation.optional,
+            }),
+            _ => None,
+        })
     }
     fn default_order(&self) -> Option<Vec<OrderKey>> {
         let decl = E::decl();
@@ -313,6 +335,12 @@ enum Item {
         all: Vec<&'static str>,
     },
     Connection(Connection),
+    /// The row this row names, as its own object: `null` when it names none.
+    One {
+        column: &'static str,
+        optional: bool,
+        node: Box<Object>,
+    },
     /// `stats { … }`: the members chosen, in response order.
     Derived {
         derived: &'static Derived,
@@ -555,6 +583,21 @@ impl<'a> Planner<'a> {
                 }
                 let connection = self.connection(rows, Some(parent), field)?;
                 items.push((key, Item::Connection(connection)));
+                continue;
+            }
+            if let Some(one) = table.one(name) {
+                if !self.access.scopes.contains(one.target.read()) || !field.arguments.is_empty() {
+                    return Err(Declined);
+                }
+                let node = self.object(one.target, &field.selection_set.node)?;
+                items.push((
+                    key,
+                    Item::One {
+                        column: one.column,
+                        optional: one.optional,
+                        node: Box::new(node),
+                    },
+                ));
                 continue;
             }
             if let Some(derived) = table.derived(name) {
@@ -824,6 +867,13 @@ impl Sql {
         format!("{function}({})", args.join(", "))
     }
 
+    /// What the statement shows for a value it cannot build (a sum beyond SQLite's integers,
+    /// a required row not found), so that the resolvers answer instead: an object whose
+    /// member no GraphQL name makes.
+    fn resolvers(&self) -> String {
+        self.object(&[("#resolvers".to_owned(), "1".to_owned())])
+    }
+
     /// A condition as a JSON boolean (SQLite has no boolean type: `json_object` would show 0
     /// or 1).
     fn boolean(&self, condition: &str) -> String {
@@ -953,6 +1003,32 @@ impl Sql {
                 Item::Connection(connection) => {
                     self.connection(connection, Some((object.table, t)))
                 }
+                Item::One {
+                    column,
+                    optional,
+                    node,
+                } => {
+                    let a = self.alias();
+                    let row = format!(
+                        "SELECT {} FROM {} AND {a}.{} = {t}.{}",
+                        self.node(&a, node),
+                        self.scan(node.table, &a),
+                        quoted(node.table.id_column()),
+                        quoted(column)
+                    );
+                    let row = self.nested(row);
+                    if *optional {
+                        row
+                    } else {
+                        // Never null: should the row not be found, the resolvers answer
+                        // (`NOT_FOUND` at its path).
+                        format!(
+                            "CASE WHEN {t}.{} IS NULL THEN NULL ELSE COALESCE({row}, {}) END",
+                            quoted(column),
+                            self.resolvers()
+                        )
+                    }
+                }
                 Item::Derived { derived, chosen } => {
                     let mut members = Vec::new();
                     for (key, chosen) in chosen {
@@ -1074,8 +1150,9 @@ impl Sql {
                     // resolvers (`Run::Resolvers`), which sum in 128.
                     let sum = format!("({high} * 4294967296 + {low})");
                     let item = format!(
-                        "CASE WHEN {high} BETWEEN -2147483647 AND 2147483646 THEN {} ELSE {WIDE_SQL} END",
-                        money(self, &sum, currency, true)
+                        "CASE WHEN {high} BETWEEN -2147483647 AND 2147483646 THEN {} ELSE {} END",
+                        money(self, &sum, currency, true),
+                        self.resolvers()
                     );
                     format!("SELECT json_group_array(json({item}) ORDER BY {order}) FROM {rows}")
                 };
@@ -1198,10 +1275,9 @@ impl Sql {
     }
 }
 
-/// What SQLite shows for a sum its integers cannot hold: an object no GraphQL name makes
-/// (and, its quotes unescaped, no text inside a JSON string can look like).
-const WIDE_SQL: &str = "json_object('#wide', 1)";
-const WIDE_JSON: &str = "{\"#wide\":1}";
+/// The start of what a statement shows for a value it cannot build ([`Sql::resolvers`]).
+/// `{"#` cannot be inside a JSON string, where a quote is escaped.
+const RESOLVERS_JSON: &str = "{\"#resolvers\"";
 
 fn quoted(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
@@ -1247,8 +1323,8 @@ fn statement(root: &Root, backend: DbBackend) -> Option<(String, Vec<sea_orm::Va
 pub enum Run {
     /// The data object as JSON text.
     Answered(String),
-    /// A value the statement could not build (a sum beyond SQLite's integers): the resolvers
-    /// answer instead.
+    /// A value the statement could not build ([`RESOLVERS_SQL`]): the resolvers answer
+    /// instead.
     Resolvers,
 }
 
@@ -1271,7 +1347,7 @@ pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<Run> {
             continue;
         };
         match rc.scope.tenant_text(text, values).await? {
-            Some(json) if json.contains(WIDE_JSON) => return Ok(Run::Resolvers),
+            Some(json) if json.contains(RESOLVERS_JSON) => return Ok(Run::Resolvers),
             None => data.push_str("null"),
             Some(json) if plan.sites.is_empty() => data.push_str(&json),
             Some(json) => data.push_str(&take_personal_rows(&json, |site, id| {
@@ -1590,7 +1666,7 @@ mod tests {
     }
 
     /// Q1's shape and more: customers with their people (and the people's sales), their
-    /// interactions and their stats, each list with its count and whether more rows follow.
+    /// interactions (and each one's person) and their stats, each list with its count and whether more rows follow.
     fn nested_lists() -> Connection {
         let customers = table::<entity::customer::Entity>();
         let contacts = table::<entity::contact::Entity>();
@@ -1606,11 +1682,17 @@ mod tests {
             Some("customer_id"),
             object(contacts, &["id", "email", "birthday"], vec![people_sales]),
         );
-        let timeline = connection(
-            interactions,
-            Some("customer_id"),
-            object(interactions, &["kind", "contactId"], Vec::new()),
-        );
+        let mut interaction = object(interactions, &["kind", "contactId"], Vec::new());
+        let contact = interactions.one("contact").expect("Interaction.contact");
+        interaction.items.push((
+            "contact".into(),
+            Item::One {
+                column: contact.column,
+                optional: contact.optional,
+                node: Box::new(object(contact.target, &["email"], Vec::new())),
+            },
+        ));
+        let timeline = connection(interactions, Some("customer_id"), interaction);
         let mut customer = object(
             customers,
             &["id", "name", "billingAddress", "createdAt"],
@@ -1738,9 +1820,9 @@ mod tests {
             let tenant = sql.parameter(1);
             let reads: Vec<&str> = statement.split(" FROM ").skip(1).collect();
             let tables: Vec<&&str> = reads.iter().filter(|r| r.starts_with('"')).collect();
-            // Four lists, each read for its rows, its count and the row after its page; and
-            // each of the eight figures of a customer's stats.
-            assert_eq!(tables.len(), 20, "twenty table reads: {statement}");
+            // Four lists, each read for its rows, its count and the row after its page; each
+            // of the eight figures of a customer's stats; an interaction's person.
+            assert_eq!(tables.len(), 21, "21 table reads: {statement}");
             for read in tables {
                 let (table, rest) = read[1..].split_once('"').expect("a quoted table");
                 let alias = rest

@@ -140,6 +140,8 @@ pub trait OneTarget: Send + Sync {
     /// `NOT_FOUND` unless the caller's tenant has a row with this id: what a write naming it
     /// must check first (another tenant's row does not exist for the caller).
     fn exists<'a>(&'a self, tx: &'a super::WriteTx<'a>, id: Uuid) -> BoxFuture<'a, ApiResult<()>>;
+    /// The row as compiled reads see it.
+    fn compiled(&self) -> &'static dyn super::compile::Table;
 }
 
 /// A to-one relation to `T`.
@@ -191,6 +193,10 @@ impl<T: Declared> OneTarget for One<T> {
 
     fn exists<'a>(&'a self, tx: &'a super::WriteTx<'a>, id: Uuid) -> BoxFuture<'a, ApiResult<()>> {
         Box::pin(async move { tx.tx.get::<T>(id).await.map(drop) })
+    }
+
+    fn compiled(&self) -> &'static dyn super::compile::Table {
+        super::compile::table::<T>()
     }
 }
 
