@@ -7,11 +7,15 @@
 //! [`CompiledReads`] extension then answers it here when [`plan`] covers all of it, and hands
 //! it to the resolvers otherwise — they stay the reference path, and the differential tests
 //! run the same operations through both. What is covered: the engine's root fields (`customer(id)`,
-//! `customers(first)`…), their columns, nested connections by `first` with their `totalCount`
-//! and `pageInfo { hasNextPage hasPreviousPage }`, the rows a row names (`Sale.customer`),
-//! computed objects an entity declares for the compiler ([`Derived`]: a customer's `stats`),
-//! aliases, fragments, `@skip`/`@include` and `__typename`. Anything else — filters,
-//! orderings, cursors, an error the resolvers would report — is declined before any SQL runs.
+//! `customers(first)`…), their columns, connections (root and nested) by `first`, `filter`
+//! and `orderBy` on the row's own columns, with their `totalCount` and `pageInfo {
+//! hasNextPage hasPreviousPage }`, the rows a row names (`Sale.customer`), computed objects an
+//! entity declares for the compiler ([`Derived`]: a customer's `stats`), aliases, fragments,
+//! `@skip`/`@include` and `__typename`. Anything else — a lookup by personal data (which the
+//! resolvers gate and audit row by row), filters on related rows or stats, orderings on
+//! stats, cursors, an error the resolvers would report — is declined before any SQL runs.
+//! A filter is the one the resolvers apply ([`super::filter::Filter::condition_on`]),
+//! rendered by SeaQuery with its values bound as parameters.
 //!
 //! The rules hold inside the statement: every table is reached through [`scan`], which adds
 //! the tenant condition (row-level security stays on beneath it); an operation selecting a
@@ -142,8 +146,14 @@ pub trait Table: Send + Sync {
     fn many(&self, name: &str) -> Option<(&'static dyn Table, &'static str)>;
     /// A row this row names (`Sale.customer`).
     fn one(&self, name: &str) -> Option<ToOne>;
-    /// The default ordering, the id last; `None` when a key is not a column.
-    fn default_order(&self) -> Option<Vec<OrderKey>>;
+    /// A list's ordering, the id last: `orderBy` as given (`None`, `null` or empty: the
+    /// default). Declined for a key that is not one of the row's columns (a customer's
+    /// stats), and for a personal one given (a lookup, which the resolvers gate and audit).
+    fn order(&self, order_by: Option<Value>) -> Planned<Vec<OrderKey>>;
+    /// A list's `filter`, when it reads only the row's own columns, none of them personal
+    /// (a lookup by personal data is the resolvers': gated, and audited with every row the
+    /// answer depended on), and is valid (an error is the resolvers' to report).
+    fn filter(&self, filter: Value) -> Planned<Box<dyn RowFilter>>;
     /// A computed object field the compiler builds (`stats`).
     fn derived(&self, name: &str) -> Option<&'static Derived>;
     /// Brings the derived data its lists and computed fields read up to date (`before_list`).
@@ -193,6 +203,17 @@ pub enum Figure {
         currency: &'static str,
         only: fn(&str) -> String,
     },
+}
+
+/// A list's filter, as a condition on the row under whatever alias the statement gives it.
+pub trait RowFilter: Send + Sync {
+    fn condition_on(&self, row: &str) -> ApiResult<sea_orm::Condition>;
+}
+
+impl<E: Declared> RowFilter for super::filter::Filter<E> {
+    fn condition_on(&self, row: &str) -> ApiResult<sea_orm::Condition> {
+        super::filter::Filter::condition_on(self, row)
+    }
 }
 
 /// A to-one relation as the compiler reads it.
@@ -266,12 +287,31 @@ impl<E: Declared> Table for Tabled<E> {
             _ => None,
         })
     }
-    fn default_order(&self) -> Option<Vec<OrderKey>> {
+    fn order(&self, order_by: Option<Value>) -> Planned<Vec<OrderKey>> {
+        use async_graphql::InputType;
         let decl = E::decl();
+        let given = match order_by {
+            None | Some(Value::Null) => Vec::new(),
+            Some(value) => <Vec<super::order::Order<E>>>::parse(Some(value))
+                .map_err(|_| Declined)?
+                .into_iter()
+                .map(|order| (order.field, order.direction))
+                .collect(),
+        };
+        // Only an ordering asked for is a lookup: the default one is not the caller's.
+        let asked = !given.is_empty();
+        let requested = if asked {
+            given
+        } else {
+            decl.default_order.clone()
+        };
         let mut keys = Vec::new();
-        for (name, direction) in &decl.default_order {
-            let field = decl.field(name)?;
-            let (kind, _) = field.sort?;
+        for (name, direction) in &requested {
+            let field = decl.field(name).ok_or(Declined)?;
+            let (kind, _) = field.sort.ok_or(Declined)?;
+            if asked && super::Decl::<E>::is_personal(field) {
+                return Err(Declined);
+            }
             keys.push(OrderKey {
                 column: field.column().as_str(),
                 or_empty: kind == SortKind::TextOrEmpty,
@@ -284,7 +324,18 @@ impl<E: Declared> Table for Tabled<E> {
             or_empty: false,
             descending: false,
         });
-        Some(keys)
+        Ok(keys)
+    }
+    fn filter(&self, filter: Value) -> Planned<Box<dyn RowFilter>> {
+        use async_graphql::InputType;
+        let filter = super::filter::Filter::<E>::parse(Some(filter)).map_err(|_| Declined)?;
+        let mut personal = Vec::new();
+        filter.personal_fields(&mut personal);
+        if !personal.is_empty() || !filter.reads_only_columns() {
+            return Err(Declined);
+        }
+        filter.condition_on("t").map_err(|_| Declined)?;
+        Ok(Box::new(filter))
     }
     fn derived(&self, name: &str) -> Option<&'static Derived> {
         E::decl().derived.iter().find(|d| d.name == name)
@@ -366,6 +417,7 @@ struct Connection {
     /// The column of the rows naming the parent; `None` at the root.
     parent: Option<&'static str>,
     first: u64,
+    filter: Option<Box<dyn RowFilter>>,
     order: Vec<OrderKey>,
     items: Vec<(String, ConnectionItem)>,
 }
@@ -389,6 +441,13 @@ enum PageInfoItem {
 enum EdgeItem {
     Typename(String),
     Node(Object),
+}
+
+/// A connection's arguments, planned.
+struct Arguments {
+    first: u64,
+    filter: Option<Box<dyn RowFilter>>,
+    order: Vec<OrderKey>,
 }
 
 /// One root field, planned.
@@ -552,20 +611,28 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 
-    /// The only argument a connection takes here: `first`, checked as the resolvers check it.
-    fn first(&self, field: &Field) -> Planned<u64> {
+    /// A connection's arguments: `first` (checked as the resolvers check it), `filter` and
+    /// `orderBy` as the table compiles them; `after` declines.
+    fn arguments(&self, table: &dyn Table, field: &Field) -> Planned<Arguments> {
         let mut first = i64::from(DEFAULT_PAGE_SIZE);
+        let (mut filter, mut order_by) = (None, None);
         for (name, value) in &field.arguments {
             match (name.node.as_str(), self.value(&value.node)) {
                 ("first", Value::Number(n)) => first = n.as_i64().ok_or(Declined)?,
-                ("first", Value::Null) => {}
+                ("first" | "filter" | "orderBy", Value::Null) => {}
+                ("filter", value) => filter = Some(table.filter(value)?),
+                ("orderBy", value) => order_by = Some(value),
                 _ => return Err(Declined),
             }
         }
         if !(0..=i64::from(MAX_PAGE_SIZE)).contains(&first) {
             return Err(Declined);
         }
-        Ok(first as u64)
+        Ok(Arguments {
+            first: first as u64,
+            filter,
+            order: table.order(order_by)?,
+        })
     }
 
     fn object(&mut self, table: &'static dyn Table, set: &'a SelectionSet) -> Planned<Object> {
@@ -705,8 +772,11 @@ impl<'a> Planner<'a> {
         parent: Option<&'static str>,
         field: &'a Field,
     ) -> Planned<Connection> {
-        let first = self.first(field)?;
-        let order = table.default_order().ok_or(Declined)?;
+        let Arguments {
+            first,
+            filter,
+            order,
+        } = self.arguments(table, field)?;
         let connection_type = format!("{}Connection", table.name());
         let edge_type = format!("{}Edge", table.name());
         let mut items = Vec::new();
@@ -752,6 +822,7 @@ impl<'a> Planner<'a> {
             table,
             parent,
             first,
+            filter,
             order,
             items,
         })
@@ -832,11 +903,85 @@ pub fn plan(
 struct Sql {
     backend: DbBackend,
     aliases: usize,
+    /// The values of the parameters after the tenant, in order.
+    values: Vec<sea_orm::Value>,
+    /// A part could not be built: the resolvers answer instead.
+    failed: bool,
 }
 
 impl Sql {
+    fn new(backend: DbBackend) -> Sql {
+        Sql {
+            backend,
+            aliases: 0,
+            values: Vec::new(),
+            failed: false,
+        }
+    }
+
     fn pg(&self) -> bool {
         self.backend == DbBackend::Postgres
+    }
+
+    /// A parameter of the statement bound to `value`.
+    fn bind(&mut self, value: sea_orm::Value) -> String {
+        self.values.push(value);
+        self.parameter(1 + self.values.len())
+    }
+
+    /// A filter's condition on the row `t`, rendered by SeaQuery for the backend with its
+    /// values as the statement's next parameters. Only the placeholders hold values (the
+    /// text is operators and our own identifiers), so renumbering them is all it takes.
+    fn condition(&mut self, filter: &dyn RowFilter, t: &str) -> String {
+        use sea_orm::sea_query::{PostgresQueryBuilder, Query, SqliteQueryBuilder};
+        let Ok(condition) = filter.condition_on(t) else {
+            self.failed = true;
+            return "1 = 0".to_owned();
+        };
+        let select = Query::select()
+            // Not a value: a value would be the first placeholder.
+            .expr(sea_orm::sea_query::Expr::cust("1"))
+            .cond_where(condition)
+            .to_owned();
+        let (text, values) = if self.pg() {
+            select.build(PostgresQueryBuilder)
+        } else {
+            select.build(SqliteQueryBuilder)
+        };
+        let Some((_, condition)) = text.split_once(" WHERE ") else {
+            return "1 = 1".to_owned();
+        };
+        let mut out = String::with_capacity(condition.len());
+        let mut chars = condition.chars().peekable();
+        let mut values = values.0.into_iter();
+        while let Some(c) = chars.next() {
+            let placeholder = match c {
+                '$' if self.pg() => {
+                    while chars.peek().is_some_and(char::is_ascii_digit) {
+                        chars.next();
+                    }
+                    true
+                }
+                '?' if !self.pg() => true,
+                _ => false,
+            };
+            if !placeholder {
+                out.push(c);
+                continue;
+            }
+            // SeaQuery numbers its values in the order they appear.
+            match values.next() {
+                Some(value) => out.push_str(&self.bind(value)),
+                None => {
+                    self.failed = true;
+                    return "1 = 0".to_owned();
+                }
+            }
+        }
+        if values.next().is_some() {
+            self.failed = true;
+        }
+        out
     }
 
     /// The statement's `n`th parameter. The first is always the tenant, bound by the
@@ -1183,8 +1328,9 @@ impl Sql {
         parent: Option<(&dyn Table, &str)>,
     ) -> String {
         let table = connection.table;
-        // The connection's rows (of its parent, nested): `FROM … WHERE tenant [AND parent]`.
-        let rows = |sql: &Self, t: &str| {
+        // The connection's rows (of its parent, nested): `FROM … WHERE tenant [AND parent]
+        // [AND filter]`.
+        let rows = |sql: &mut Self, t: &str| {
             let mut rows = sql.scan(table, t);
             if let (Some(column), Some((parent, p))) = (connection.parent, parent) {
                 rows.push_str(&format!(
@@ -1192,6 +1338,10 @@ impl Sql {
                     quoted(column),
                     quoted(parent.id_column())
                 ));
+            }
+            if let Some(filter) = &connection.filter {
+                let condition = sql.condition(filter.as_ref(), t);
+                rows.push_str(&format!(" AND ({condition})"));
             }
             rows
         };
@@ -1256,17 +1406,16 @@ impl Sql {
         self.object(&pairs)
     }
 
-    /// The statement of a row by id, and its value after the tenant.
-    fn one(&mut self, id: Uuid, node: &Object) -> (String, Vec<sea_orm::Value>) {
+    /// The statement of a row by id.
+    fn one(&mut self, id: Uuid, node: &Object) -> String {
         let t = self.alias();
         let object = self.node(&t, node);
-        let sql = format!(
-            "SELECT CAST({object} AS TEXT) FROM {} AND {t}.{} = {}",
+        let id = self.bind(id.into());
+        format!(
+            "SELECT CAST({object} AS TEXT) FROM {} AND {t}.{} = {id}",
             self.scan(node.table, &t),
             quoted(node.table.id_column()),
-            self.parameter(2)
-        );
-        (sql, vec![id.into()])
+        )
     }
 
     /// The statement of a root connection.
@@ -1305,26 +1454,30 @@ fn currency_places(currency: &str) -> String {
 
 // ----- running --------------------------------------------------------------------------
 
-/// The statement of a root field on `backend` and its values after the tenant (`None` for
-/// `__typename`, answered without one).
-fn statement(root: &Root, backend: DbBackend) -> Option<(String, Vec<sea_orm::Value>)> {
-    let mut sql = Sql {
-        backend,
-        aliases: 0,
+/// A statement and the values of its parameters after the tenant.
+type Statement = (String, Vec<sea_orm::Value>);
+
+/// The statement of a root field on `backend`: `None` for `__typename`, answered without
+/// one; declined when a part of it cannot be built (the resolvers answer).
+fn statement(root: &Root, backend: DbBackend) -> Planned<Option<Statement>> {
+    let mut sql = Sql::new(backend);
+    let text = match root {
+        Root::Typename => return Ok(None),
+        Root::One { id, node } => sql.one(*id, node),
+        Root::Many(connection) => sql.many(connection),
     };
-    match root {
-        Root::Typename => None,
-        Root::One { id, node } => Some(sql.one(*id, node)),
-        Root::Many(connection) => Some((sql.many(connection), Vec::new())),
+    if sql.failed {
+        return Err(Declined);
     }
+    Ok(Some((text, sql.values)))
 }
 
 /// What running a plan gave.
 pub enum Run {
     /// The data object as JSON text.
     Answered(String),
-    /// A value the statement could not build ([`RESOLVERS_SQL`]): the resolvers answer
-    /// instead.
+    /// A value the statement could not build ([`Sql::resolvers`], [`Sql::failed`]): the
+    /// resolvers answer instead.
     Resolvers,
 }
 
@@ -1342,7 +1495,11 @@ pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<Run> {
         }
         // A response key is a GraphQL name: nothing in it to escape.
         data.push_str(&format!("\"{key}\":"));
-        let Some((text, values)) = statement(root, rc.scope.backend()) else {
+        let Ok(statement) = statement(root, rc.scope.backend()) else {
+            tracing::warn!(field = %key, "a compiled statement could not be built: the resolvers answer");
+            return Ok(Run::Resolvers);
+        };
+        let Some((text, values)) = statement else {
             data.push_str("\"Query\"");
             continue;
         };
@@ -1647,7 +1804,8 @@ mod tests {
             table,
             parent,
             first: 5,
-            order: table.default_order().expect("a column ordering"),
+            filter: None,
+            order: table.order(None).expect("a column ordering"),
             items: vec![
                 (
                     "edges".into(),
@@ -1748,7 +1906,7 @@ mod tests {
                 let statements: Vec<String> = planned
                     .roots
                     .iter()
-                    .filter_map(|(_, root)| statement(root, backend))
+                    .filter_map(|(_, root)| statement(root, backend).ok().flatten())
                     .map(|(sql, _)| format!("{sql};\n"))
                     .collect();
                 let emitted = statements.concat();
@@ -1812,10 +1970,7 @@ mod tests {
     #[test]
     fn every_table_a_statement_reads_carries_the_tenant_condition() {
         for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
-            let mut sql = Sql {
-                backend,
-                aliases: 0,
-            };
+            let mut sql = Sql::new(backend);
             let statement = sql.many(&nested_lists());
             let tenant = sql.parameter(1);
             let reads: Vec<&str> = statement.split(" FROM ").skip(1).collect();
@@ -1835,6 +1990,55 @@ mod tests {
                     "{backend:?}: {table} read without `{condition}`: {statement}"
                 );
             }
+        }
+    }
+
+    /// A filter on the row's own columns becomes a condition whose values are parameters
+    /// after the tenant, numbered in the order they are bound, on both backends; the id of a
+    /// row by id comes after the filters of the lists under it.
+    #[test]
+    fn filters_bind_their_values_after_the_tenant() {
+        use crate::auth::{Scope, Scopes};
+        let access = Access {
+            scopes: Scopes::of(&[Scope::CustomersRead, Scope::ContactsRead, Scope::SalesRead]),
+            personal: true,
+        };
+        let id = "01f04828-3a12-481b-eb53-a7cb3f7c78da";
+        let text = format!(
+            r#"{{ customer(id: "{id}") {{ contacts(filter: {{jobTitle: {{eq: "Buyer"}}, or: [{{externalRef: {{in: ["a", "b"]}}}}]}}, orderBy: [{{field: JOB_TITLE, direction: DESC}}]) {{ totalCount edges {{ node {{ id }} }} }} }} }}"#
+        );
+        let document = async_graphql::parser::parse_query(&text).expect("it parses");
+        let planned = plan(&document, None, &Variables::default(), access)
+            .unwrap_or_else(|_| panic!("it compiles"));
+        for (backend, p) in [(DbBackend::Postgres, "$"), (DbBackend::Sqlite, "?")] {
+            let (_, root) = &planned.roots[0];
+            let (sql, values) = statement(root, backend)
+                .ok()
+                .flatten()
+                .expect("a statement");
+            let expected: Vec<sea_orm::Value> = ["Buyer", "a", "b", "Buyer", "a", "b"]
+                .into_iter()
+                .map(|v| sea_orm::Value::from(v.to_owned()))
+                .chain([Uuid::parse_str(id).expect("an id").into()])
+                .collect();
+            // The count and the page each read the filtered rows.
+            assert_eq!(values, expected, "{backend:?}: {sql}");
+            for n in 2..=8 {
+                assert!(
+                    sql.contains(&format!("{p}{n}")),
+                    "{backend:?}: {p}{n} in {sql}"
+                );
+            }
+            assert!(!sql.contains(&format!("{p}9")), "{backend:?}: {sql}");
+            assert!(
+                sql.contains(&format!("\"job_title\" = {p}2")),
+                "{backend:?}: {sql}"
+            );
+            assert!(sql.ends_with(&format!("= {p}8")), "{backend:?}: {sql}");
+            assert!(
+                sql.contains("COALESCE(t3.\"job_title\", '') DESC"),
+                "{backend:?}: {sql}"
+            );
         }
     }
 }

@@ -13,7 +13,7 @@ use async_graphql::indexmap::IndexMap;
 use async_graphql::registry::{MetaInputValue, MetaTypeId, Registry};
 use async_graphql::{InputType, InputValueError, InputValueResult, Name, Value};
 use sea_orm::Condition;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Alias, DynIden, Expr, IntoIden};
 
 use super::{Declared, meta};
 use crate::error::ApiResult;
@@ -386,13 +386,7 @@ impl<E: Declared> Filter<E> {
 
     pub(crate) fn condition_at(&self, depth: usize) -> ApiResult<Condition> {
         depth_guard(depth)?;
-        let decl = E::decl();
-        let mut cond = Condition::all();
-        for (name, ops) in &self.ops {
-            if let Some(field) = decl.field(name) {
-                cond = cond.add(ops.condition(Expr::col((E::default(), field.column())))?);
-            }
-        }
+        let mut cond = self.columns_condition(&E::default().into_iden())?;
         cond = cond.add(self.extras.condition()?);
         for (_, some) in &self.relations {
             cond = cond.add(some.condition(
@@ -402,6 +396,45 @@ impl<E: Declared> Filter<E> {
             )?);
         }
         combine(cond, &self.and, &self.or, |f| f.condition_at(depth + 1))
+    }
+
+    /// The operators on the row's own columns, the row being `row` (its table, or an alias).
+    fn columns_condition(&self, row: &DynIden) -> ApiResult<Condition> {
+        let decl = E::decl();
+        let mut cond = Condition::all();
+        for (name, ops) in &self.ops {
+            if let Some(field) = decl.field(name) {
+                cond = cond.add(ops.condition(Expr::col((row.clone(), field.column())))?);
+            }
+        }
+        Ok(cond)
+    }
+
+    /// Whether the filter reads nothing but the row's own columns: no hand-written part and
+    /// no related rows, nested filters included.
+    pub fn reads_only_columns(&self) -> bool {
+        self.extras == E::FilterExtras::default()
+            && self.relations.is_empty()
+            && [&self.and, &self.or]
+                .into_iter()
+                .flatten()
+                .flatten()
+                .all(Filter::reads_only_columns)
+    }
+
+    /// The condition on the row aliased `row`, for a filter that [reads only
+    /// columns](Self::reads_only_columns) (compiled reads): the same operators, bounds and
+    /// errors as [`Self::condition`].
+    pub fn condition_on(&self, row: &str) -> ApiResult<Condition> {
+        self.condition_on_at(&Alias::new(row).into_iden(), 0)
+    }
+
+    fn condition_on_at(&self, row: &DynIden, depth: usize) -> ApiResult<Condition> {
+        depth_guard(depth)?;
+        let cond = self.columns_condition(row)?;
+        combine(cond, &self.and, &self.or, |f| {
+            f.condition_on_at(row, depth + 1)
+        })
     }
 
     /// The read scopes the filter needs beyond the entity's own: those of the related rows and
