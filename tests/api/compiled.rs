@@ -1,13 +1,14 @@
 //! Compiled reads against the resolvers: operations generated from the schema (random
-//! nesting, fields, the rows a row names (`Sale.contact`), a customer's `stats`, aliases, fragments, `@skip`/`@include`, `first`,
-//! filters and orderings,
-//! `totalCount`, `pageInfo` without cursors, rows that exist, do not,
-//! or belong to the other tenant; tokens with and without `pii:read` or a relation's scope) run
+//! nesting, fields, the rows a row names (`Sale.contact`), a customer's `stats`, aliases,
+//! fragments, `@skip`/`@include`, `first`, `after` (cursors of the list's ordering, of
+//! another, of the other tenant, none), filters and orderings, cursors (compared by what they
+//! hold: they are sealed with a random nonce), `totalCount`, `pageInfo`, rows that exist,
+//! do not, or belong to the other tenant; tokens with and without `pii:read` or a relation's scope) run
 //! once compiled and once on the resolvers, on the same data, and must answer the same JSON
 //! and leave the same audit events. Plus the SQL's tenant condition, checked on the
 //! statements themselves, and the `/metrics` counters.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 use tests::*;
@@ -145,6 +146,32 @@ impl Kind {
             _ => &[],
         }
     }
+    /// The orderings generated for its lists: on its columns (compiled), by personal data or
+    /// by stats (the resolvers').
+    fn orders(self) -> &'static [&'static str] {
+        match self {
+            Kind::Customer => &[
+                "[{field: NAME, direction: DESC}]",
+                "[{field: COUNTRY}, {field: CREATED_AT, direction: DESC}]",
+                "{field: UPDATED_AT}",
+                "[]",
+                "[{field: TOTAL_SPENT, direction: DESC}]",
+            ],
+            Kind::Contact => &[
+                "[{field: CREATED_AT, direction: ASC}]",
+                "[{field: JOB_TITLE, direction: DESC}]",
+                "[{field: LAST_NAME}]",
+            ],
+            Kind::Sale => &[
+                "[{field: AMOUNT, direction: DESC}]",
+                "[{field: SKU}, {field: SOLD_AT, direction: DESC}]",
+            ],
+            Kind::Interaction => &[
+                "[{field: OCCURRED_AT, direction: ASC}]",
+                "[{field: UPDATED_AT, direction: DESC}]",
+            ],
+        }
+    }
     /// The rows its rows name (`Sale.customer`), and whether one may be `null`.
     fn to_one(self) -> &'static [(&'static str, Kind)] {
         match self {
@@ -166,15 +193,52 @@ impl Kind {
 }
 
 /// One generated operation under construction.
-struct Operation {
+struct Operation<'a> {
     fragments: Vec<String>,
     variables: BTreeSet<&'static str>,
+    cursors: &'a Cursors,
+}
+
+/// Cursors the resolvers issued, by kind and ordering (0: the default, n: `orders()[n - 1]`):
+/// of the caller's tenant, and of the other.
+struct Cursors {
+    own: HashMap<(usize, usize), Vec<String>>,
+    other: HashMap<(usize, usize), Vec<String>>,
+}
+
+/// Every cursor of every root list of a tenant, in every generated ordering, as the resolvers
+/// issue them.
+async fn cursors_of(app: &TestApp, token: &str) -> HashMap<(usize, usize), Vec<String>> {
+    app.compiled_reads.set_enabled(false);
+    let mut out = HashMap::new();
+    for kind in [Kind::Customer, Kind::Contact, Kind::Sale, Kind::Interaction] {
+        for ordering in 0..=kind.orders().len() {
+            let order = match ordering {
+                0 => String::new(),
+                n => format!(", orderBy: {}", kind.orders()[n - 1]),
+            };
+            let query = format!(
+                "{{ {}(first: 500{order}) {{ edges {{ cursor }} }} }}",
+                kind.many()
+            );
+            let data = app.gql(token, &query, json!({})).await.ok();
+            let cursors = data[kind.many()]["edges"]
+                .as_array()
+                .expect("edges")
+                .iter()
+                .map(|edge| edge["cursor"].as_str().expect("a cursor").to_owned())
+                .collect();
+            out.insert((kind as usize, ordering), cursors);
+        }
+    }
+    app.compiled_reads.set_enabled(true);
+    out
 }
 
 /// A list's arguments: mostly a page size; sometimes a filter or an ordering — on the row's
 /// own columns (compiled), or by personal data, on a customer's stats or on related rows, or
 /// invalid (each of which the resolvers answer, both runs).
-fn arguments(rng: &mut Rng, kind: Kind) -> String {
+fn arguments(rng: &mut Rng, op: &Operation, kind: Kind) -> String {
     let mut arguments = Vec::new();
     match rng.below(6) {
         0 => {}
@@ -220,30 +284,28 @@ fn arguments(rng: &mut Rng, kind: Kind) -> String {
         };
         arguments.push(format!("filter: {}", rng.pick(filters)).leak());
     }
+    // 0: the default ordering; n: `kind.orders()[n - 1]`.
+    let mut ordering = 0;
     if rng.chance(15) {
-        let orders: &[&str] = match kind {
-            Kind::Customer => &[
-                "[{field: NAME, direction: DESC}]",
-                "[{field: COUNTRY}, {field: CREATED_AT, direction: DESC}]",
-                "{field: UPDATED_AT}",
-                "[]",
-                "[{field: TOTAL_SPENT, direction: DESC}]",
-            ],
-            Kind::Contact => &[
-                "[{field: CREATED_AT, direction: ASC}]",
-                "[{field: JOB_TITLE, direction: DESC}]",
-                "[{field: LAST_NAME}]",
-            ],
-            Kind::Sale => &[
-                "[{field: AMOUNT, direction: DESC}]",
-                "[{field: SKU}, {field: SOLD_AT, direction: DESC}]",
-            ],
-            Kind::Interaction => &[
-                "[{field: OCCURRED_AT, direction: ASC}]",
-                "[{field: UPDATED_AT, direction: DESC}]",
-            ],
+        ordering = 1 + rng.below(kind.orders().len());
+        arguments.push(format!("orderBy: {}", kind.orders()[ordering - 1]).leak());
+    }
+    if rng.chance(12) {
+        // Mostly a cursor of this list's ordering; sometimes one of another ordering, of the
+        // other tenant, or none at all — which the resolvers refuse.
+        let pool = match rng.below(10) {
+            0 => op
+                .cursors
+                .own
+                .get(&(kind as usize, (ordering + 1) % (kind.orders().len() + 1))),
+            1 => op.cursors.other.get(&(kind as usize, ordering)),
+            _ => op.cursors.own.get(&(kind as usize, ordering)),
         };
-        arguments.push(format!("orderBy: {}", rng.pick(orders)).leak());
+        let cursor = match pool {
+            Some(pool) if !pool.is_empty() && !rng.chance(10) => rng.pick(pool).clone(),
+            _ => "bm90LWEtY3Vyc29y".to_owned(),
+        };
+        arguments.push(format!("after: \"{cursor}\"").leak());
     }
     if arguments.is_empty() {
         String::new()
@@ -256,6 +318,9 @@ fn connection(rng: &mut Rng, op: &mut Operation, kind: Kind, depth: usize) -> St
     let mut edges = format!("node {{ {} }}", selection(rng, op, kind, depth));
     if rng.chance(15) {
         edges = format!("__typename {edges}");
+    }
+    if rng.chance(15) {
+        edges = format!("cursor {edges}");
     }
     let mut inner = format!("edges {{ {edges} }}");
     if rng.chance(10) {
@@ -270,6 +335,8 @@ fn connection(rng: &mut Rng, op: &mut Operation, kind: Kind, depth: usize) -> St
             "hasPreviousPage",
             "hasNextPage hasPreviousPage",
             "__typename hasNextPage",
+            "endCursor hasNextPage",
+            "startCursor endCursor",
         ]);
         inner.push_str(&format!(" pageInfo {{ {info} }}"));
     }
@@ -319,7 +386,7 @@ fn selection(rng: &mut Rng, op: &mut Operation, kind: Kind, depth: usize) -> Str
                 let body = connection(rng, op, *child, depth + 1);
                 parts.push(format!(
                     "{alias}{name}{} {{ {body} }}",
-                    arguments(rng, *child)
+                    arguments(rng, op, *child)
                 ));
             }
         }
@@ -390,10 +457,11 @@ struct Ids {
     contacts: Vec<Uuid>,
 }
 
-fn operation(rng: &mut Rng, ids: &Ids, other: &Ids) -> (String, Value) {
+fn operation(rng: &mut Rng, ids: &Ids, other: &Ids, cursors: &Cursors) -> (String, Value) {
     let mut op = Operation {
         fragments: Vec::new(),
         variables: BTreeSet::new(),
+        cursors,
     };
     let mut variables = json!({"yes": true, "no": false});
     let mut roots = Vec::new();
@@ -416,7 +484,7 @@ fn operation(rng: &mut Rng, ids: &Ids, other: &Ids) -> (String, Value) {
                 format!(
                     "{alias}{}{} {{ {} }}",
                     kind.many(),
-                    arguments(rng, kind),
+                    arguments(rng, &op, kind),
                     connection(rng, &mut op, kind, kind.depth())
                 )
             }
@@ -606,14 +674,42 @@ async fn send(app: &TestApp, token: &str, query: &str, variables: &Value, id: &s
 /// selected; the compiler keeps the selection's order, which `protocol.rs` checks on both
 /// paths it can), and its errors — which only the resolvers report, resolving fields
 /// concurrently, so in any order — as a sorted set.
-fn comparable(body: &str) -> String {
-    let parsed: Value = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.into()));
+/// Cursors are sealed with a random nonce, so each is compared by what it holds: the ordering
+/// and the position, opened with the server's key.
+fn comparable(body: &str, tenant: Uuid) -> String {
+    let mut parsed: Value =
+        serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.into()));
+    open_cursors(&mut parsed, tenant);
     let mut errors: Vec<String> = parsed["errors"]
         .as_array()
         .map(|errors| errors.iter().map(Value::to_string).collect())
         .unwrap_or_default();
     errors.sort();
     format!("data: {}\nerrors: {}", parsed["data"], errors.join("\n"))
+}
+
+fn open_cursors(value: &mut Value, tenant: Uuid) {
+    static KEY: std::sync::LazyLock<api::graphql::page::CursorKey> =
+        std::sync::LazyLock::new(|| api::graphql::page::CursorKey::derive(SECRET.as_bytes()));
+    match value {
+        Value::Object(members) => {
+            for (name, member) in members.iter_mut() {
+                match (name.as_str(), &member) {
+                    ("cursor" | "startCursor" | "endCursor", Value::String(cursor)) => {
+                        *member = match KEY.open(tenant, cursor) {
+                            Ok((ordering, position)) => {
+                                json!({"ordering": ordering, "position": format!("{position:?}")})
+                            }
+                            Err(_) => json!("a cursor that does not open"),
+                        };
+                    }
+                    _ => open_cursors(member, tenant),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| open_cursors(item, tenant)),
+        _ => {}
+    }
 }
 
 /// Each request's audit events as comparable text: entity, outcome, fields and ids (sorted).
@@ -667,14 +763,31 @@ async fn compiled_reads_answer_as_the_resolvers_do(backend: Backend) {
         app.token_with(app.a.id, "agent", "customers:read"),
         app.agent_b(),
     ];
+    let (cursors_a, cursors_b) = (
+        cursors_of(&app, &app.agent_a()).await,
+        cursors_of(&app, &app.agent_b()).await,
+    );
+    let of_a = Cursors {
+        own: cursors_a.clone(),
+        other: cursors_b.clone(),
+    };
+    let of_b = Cursors {
+        own: cursors_b,
+        other: cursors_a,
+    };
     let mut rng = Rng(0x5eed_0000_0000_0001 ^ backend as u64);
     let mut generated = Vec::with_capacity(OPERATIONS);
     for n in 0..OPERATIONS {
         let caller = rng.below(tokens.len());
-        let (ids, other) = if caller == 3 { (&b, &a) } else { (&a, &b) };
-        let (query, variables) = operation(&mut rng, ids, other);
+        let (ids, other, cursors) = if caller == 3 {
+            (&b, &a, &of_b)
+        } else {
+            (&a, &b, &of_a)
+        };
+        let (query, variables) = operation(&mut rng, ids, other, cursors);
         generated.push((n, caller, query, variables));
     }
+    let tenant = |caller: usize| if caller == 3 { app.b.id } else { app.a.id };
     let (compiled_before, _) = app.compiled_reads.counts();
     let mut answers = Vec::with_capacity(OPERATIONS);
     app.compiled_reads.set_enabled(true);
@@ -702,8 +815,8 @@ async fn compiled_reads_answer_as_the_resolvers_do(backend: Backend) {
         )
         .await;
         assert_eq!(
-            comparable(compiled),
-            comparable(&resolved),
+            comparable(compiled, tenant(*caller)),
+            comparable(&resolved, tenant(*caller)),
             "operation {n} answers differently compiled (left) and on the resolvers (right):\n{query}\nvariables: {variables}"
         );
     }

@@ -70,6 +70,17 @@ impl CursorKey {
     }
 
     pub fn decode(&self, tenant: Uuid, ordering: &str, cursor: &str) -> ApiResult<Vec<SortValue>> {
+        let (sealed_for, values) = self.open(tenant, cursor)?;
+        if sealed_for != ordering {
+            return Err(ApiError::BadUserInput(
+                "this cursor belongs to another ordering".into(),
+            ));
+        }
+        Ok(values)
+    }
+
+    /// The ordering a cursor of `tenant` was sealed for, and the position it holds.
+    pub fn open(&self, tenant: Uuid, cursor: &str) -> ApiResult<(String, Vec<SortValue>)> {
         let invalid = || ApiError::BadUserInput("invalid cursor".into());
         let sealed = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
         if sealed.len() < NONCE_BYTES {
@@ -88,12 +99,7 @@ impl CursorKey {
             )
             .map_err(|_| invalid())?;
         let decoded: CursorPayload = serde_json::from_slice(&payload).map_err(|_| invalid())?;
-        if decoded.o != ordering {
-            return Err(ApiError::BadUserInput(
-                "this cursor belongs to another ordering".into(),
-            ));
-        }
-        Ok(decoded.v)
+        Ok((decoded.o, decoded.v))
     }
 }
 
@@ -141,7 +147,7 @@ pub enum SortValue {
 }
 
 impl SortValue {
-    fn into_value(self) -> sea_orm::Value {
+    pub fn into_value(self) -> sea_orm::Value {
         match self {
             SortValue::S(s) => s.into(),
             SortValue::T(t) => t.into(),

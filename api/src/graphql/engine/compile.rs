@@ -7,15 +7,19 @@
 //! [`CompiledReads`] extension then answers it here when [`plan`] covers all of it, and hands
 //! it to the resolvers otherwise — they stay the reference path, and the differential tests
 //! run the same operations through both. What is covered: the engine's root fields (`customer(id)`,
-//! `customers(first)`…), their columns, connections (root and nested) by `first`, `filter`
-//! and `orderBy` on the row's own columns, with their `totalCount` and `pageInfo {
-//! hasNextPage hasPreviousPage }`, the rows a row names (`Sale.customer`), computed objects an
-//! entity declares for the compiler ([`Derived`]: a customer's `stats`), aliases, fragments,
+//! `customers(first)`…), their columns, connections (root and nested) by `first`, `after`,
+//! `filter` and `orderBy` on the row's own columns, with their `totalCount`, `pageInfo` and
+//! edges' `cursor`, the rows a row names (`Sale.customer`), computed objects an entity
+//! declares for the compiler ([`Derived`]: a customer's `stats`), aliases, fragments,
 //! `@skip`/`@include` and `__typename`. Anything else — a lookup by personal data (which the
 //! resolvers gate and audit row by row), filters on related rows or stats, orderings on
-//! stats, cursors, an error the resolvers would report — is declined before any SQL runs.
-//! A filter is the one the resolvers apply ([`super::filter::Filter::condition_on`]),
-//! rendered by SeaQuery with its values bound as parameters.
+//! stats, a cursor the resolvers would refuse, an error they would report — is declined
+//! before any SQL runs. A filter is the one the resolvers apply
+//! ([`super::filter::Filter::condition_on`]), rendered by SeaQuery with its values bound as
+//! parameters. A cursor is the resolvers' too: `after` is opened with the request's key and
+//! tenant into a keyset condition, and each row's position comes out of the statement as
+//! `{"#c<site>": [values]}`, which [`run`] seals (a random nonce each) before the response
+//! leaves.
 //!
 //! The rules hold inside the statement: every table is reached through [`scan`], which adds
 //! the tenant condition (row-level security stays on beneath it); an operation selecting a
@@ -49,7 +53,7 @@ use crate::audit::Outcome;
 use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::context::RequestContext;
-use crate::graphql::page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::graphql::page::{CursorKey, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, SortValue};
 use crate::graphql::scalars::Date;
 
 /// How a field's value is built in SQL from its row.
@@ -228,9 +232,36 @@ pub struct ToOne {
 
 /// One key of an ordering: the column, whether `NULL` sorts as `''`, the direction.
 pub struct OrderKey {
+    /// The field's name, as cursors are bound to it (`page::Ordering::signature`).
+    name: &'static str,
     column: &'static str,
     or_empty: bool,
     descending: bool,
+    /// How a cursor carries its value (`page::SortValue`); `None`: cursors are not compiled.
+    carried: Option<Carried>,
+}
+
+/// The kind of `page::SortValue` a key's value is carried as in a cursor, by its column's
+/// type, as the resolvers read it off a row (`order::sort_value`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Carried {
+    Text,
+    Int,
+    Time,
+    Uuid,
+}
+
+impl Carried {
+    fn of(column: &impl sea_orm::ColumnTrait) -> Option<Carried> {
+        use sea_orm::ColumnType;
+        Some(match column.def().get_column_type() {
+            ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => Carried::Text,
+            ColumnType::Integer | ColumnType::BigInteger | ColumnType::SmallInteger => Carried::Int,
+            ColumnType::TimestampWithTimeZone => Carried::Time,
+            ColumnType::Uuid => Carried::Uuid,
+            _ => return None,
+        })
+    }
 }
 
 struct Tabled<E>(PhantomData<fn() -> E>);
@@ -313,16 +344,20 @@ impl<E: Declared> Table for Tabled<E> {
                 return Err(Declined);
             }
             keys.push(OrderKey {
+                name: field.name,
                 column: field.column().as_str(),
                 or_empty: kind == SortKind::TextOrEmpty,
                 descending: *direction == crate::graphql::OrderDirection::Desc,
+                carried: Carried::of(&field.column()),
             });
         }
         // The tie-breaker of `page::Ordering`.
         keys.push(OrderKey {
+            name: "id",
             column: E::id_column().as_str(),
             or_empty: false,
             descending: false,
+            carried: Carried::of(&E::id_column()),
         });
         Ok(keys)
     }
@@ -419,6 +454,10 @@ struct Connection {
     first: u64,
     filter: Option<Box<dyn RowFilter>>,
     order: Vec<OrderKey>,
+    /// The position `after` names: rows strictly after it in `order`.
+    after: Option<Vec<SortValue>>,
+    /// The cursor site of the rows' cursors, when the response shows any.
+    cursors: Option<usize>,
     items: Vec<(String, ConnectionItem)>,
 }
 
@@ -430,17 +469,21 @@ enum ConnectionItem {
     PageInfo(Vec<(String, PageInfoItem)>),
 }
 
-/// What `pageInfo` shows: its cursors are not compiled.
+/// What `pageInfo` shows.
 enum PageInfoItem {
     Typename,
     HasNextPage,
-    /// Always false: a page that starts after a cursor (`after`) is not compiled.
+    /// Whether the page starts after a cursor (`after`), as the resolvers answer it.
     HasPreviousPage,
+    /// The cursors of the page's first and last rows (`null` for an empty page).
+    StartCursor,
+    EndCursor,
 }
 
 enum EdgeItem {
     Typename(String),
     Node(Object),
+    Cursor,
 }
 
 /// A connection's arguments, planned.
@@ -448,6 +491,7 @@ struct Arguments {
     first: u64,
     filter: Option<Box<dyn RowFilter>>,
     order: Vec<OrderKey>,
+    after: Option<Vec<SortValue>>,
 }
 
 /// One root field, planned.
@@ -462,6 +506,8 @@ pub struct Plan {
     roots: Vec<(String, Root)>,
     /// Per site: the entity and the personal fields (columns) its rows show.
     sites: Vec<(&'static str, Vec<&'static str>)>,
+    /// Per cursor site: the ordering its cursors are bound to and how they carry each key.
+    cursor_sites: Vec<(String, Vec<Carried>)>,
     /// The tables whose derived data it shows, brought up to date before it runs.
     derived_from: Vec<&'static dyn Table>,
 }
@@ -469,17 +515,21 @@ pub struct Plan {
 /// What a plan may show its caller: the scopes they hold, and whether they may read personal
 /// data ([`RequestContext::may_read_personal`]: `pii:read`, and a purpose where the tenant
 /// requires one).
-#[derive(Debug, Clone, Copy)]
-pub struct Access {
+#[derive(Clone, Copy)]
+pub struct Access<'a> {
     pub scopes: crate::auth::Scopes,
     pub personal: bool,
+    /// The key the caller's cursors are sealed with, and their tenant: an `after` is read
+    /// with them (`None`: cursors decline).
+    pub cursors: Option<(&'a CursorKey, Uuid)>,
 }
 
-impl Access {
-    pub fn of(rc: &RequestContext) -> Access {
+impl Access<'_> {
+    pub fn of(rc: &RequestContext) -> Access<'_> {
         Access {
             scopes: rc.principal.scopes,
             personal: rc.may_read_personal().is_ok(),
+            cursors: Some((&rc.cursors, rc.scope.tenant_id())),
         }
     }
 }
@@ -488,8 +538,10 @@ struct Planner<'a> {
     fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
     variables: &'a Variables,
     defaults: HashMap<&'a str, Value>,
-    access: Access,
+    access: Access<'a>,
     sites: Vec<(&'static str, Vec<&'static str>)>,
+    /// Per cursor site: the ordering its cursors are bound to and how they carry each key.
+    cursor_sites: Vec<(String, Vec<Carried>)>,
     derived_from: Vec<&'static dyn Table>,
 }
 
@@ -612,27 +664,54 @@ impl<'a> Planner<'a> {
     }
 
     /// A connection's arguments: `first` (checked as the resolvers check it), `filter` and
-    /// `orderBy` as the table compiles them; `after` declines.
+    /// `orderBy` as the table compiles them, and `after` opened as the resolvers open it
+    /// (a cursor they would refuse declines, for them to answer).
     fn arguments(&self, table: &dyn Table, field: &Field) -> Planned<Arguments> {
         let mut first = i64::from(DEFAULT_PAGE_SIZE);
-        let (mut filter, mut order_by) = (None, None);
+        let (mut filter, mut order_by, mut after) = (None, None, None);
         for (name, value) in &field.arguments {
             match (name.node.as_str(), self.value(&value.node)) {
                 ("first", Value::Number(n)) => first = n.as_i64().ok_or(Declined)?,
-                ("first" | "filter" | "orderBy", Value::Null) => {}
+                ("first" | "filter" | "orderBy" | "after", Value::Null) => {}
                 ("filter", value) => filter = Some(table.filter(value)?),
                 ("orderBy", value) => order_by = Some(value),
+                ("after", Value::String(cursor)) => after = Some(cursor),
                 _ => return Err(Declined),
             }
         }
         if !(0..=i64::from(MAX_PAGE_SIZE)).contains(&first) {
             return Err(Declined);
         }
+        let order = table.order(order_by)?;
+        let after = match after {
+            None => None,
+            Some(cursor) => {
+                let (key, tenant) = self.access.cursors.ok_or(Declined)?;
+                let values = key
+                    .decode(tenant, &signature(table, &order), &cursor)
+                    .map_err(|_| Declined)?;
+                if values.len() != order.len() {
+                    return Err(Declined);
+                }
+                Some(values)
+            }
+        };
         Ok(Arguments {
             first: first as u64,
             filter,
-            order: table.order(order_by)?,
+            order,
+            after,
         })
+    }
+
+    /// The cursor site of a connection's rows: their ordering, and how each key is carried.
+    fn cursor_site(&mut self, table: &dyn Table, order: &[OrderKey]) -> Planned<usize> {
+        let carried = order
+            .iter()
+            .map(|key| key.carried.ok_or(Declined))
+            .collect::<Planned<Vec<Carried>>>()?;
+        self.cursor_sites.push((signature(table, order), carried));
+        Ok(self.cursor_sites.len() - 1)
     }
 
     fn object(&mut self, table: &'static dyn Table, set: &'a SelectionSet) -> Planned<Object> {
@@ -776,7 +855,9 @@ impl<'a> Planner<'a> {
             first,
             filter,
             order,
+            after,
         } = self.arguments(table, field)?;
+        let mut cursors = None;
         let connection_type = format!("{}Connection", table.name());
         let edge_type = format!("{}Edge", table.name());
         let mut items = Vec::new();
@@ -796,6 +877,12 @@ impl<'a> Planner<'a> {
                                 let node = self.object(table, &field.selection_set.node)?;
                                 edges.push((key, EdgeItem::Node(node)));
                             }
+                            "cursor" => {
+                                if cursors.is_none() {
+                                    cursors = Some(self.cursor_site(table, &order)?);
+                                }
+                                edges.push((key, EdgeItem::Cursor));
+                            }
                             _ => return Err(Declined),
                         }
                     }
@@ -809,6 +896,16 @@ impl<'a> Planner<'a> {
                             "__typename" => PageInfoItem::Typename,
                             "hasNextPage" => PageInfoItem::HasNextPage,
                             "hasPreviousPage" => PageInfoItem::HasPreviousPage,
+                            "startCursor" | "endCursor" => {
+                                if cursors.is_none() {
+                                    cursors = Some(self.cursor_site(table, &order)?);
+                                }
+                                if field.name.node == "startCursor" {
+                                    PageInfoItem::StartCursor
+                                } else {
+                                    PageInfoItem::EndCursor
+                                }
+                            }
                             _ => return Err(Declined),
                         };
                         page.push((key, item));
@@ -824,9 +921,24 @@ impl<'a> Planner<'a> {
             first,
             filter,
             order,
+            after,
+            cursors,
             items,
         })
     }
+}
+
+/// The ordering cursors of `table`'s rows are bound to, as the resolvers name it
+/// (`page::Ordering::signature`): `customers:name:desc,id:asc`.
+fn signature(table: &dyn Table, order: &[OrderKey]) -> String {
+    let keys: Vec<String> = order
+        .iter()
+        .map(|key| {
+            let direction = if key.descending { "desc" } else { "asc" };
+            format!("{}:{direction}", key.name)
+        })
+        .collect();
+    format!("{}:{}", table.sql_table(), keys.join(","))
 }
 
 /// Plans the operation `operation_name` of `document`, or declines.
@@ -860,6 +972,7 @@ pub fn plan(
             .collect(),
         access,
         sites: Vec::new(),
+        cursor_sites: Vec::new(),
         derived_from: Vec::new(),
     };
     let mut roots = Vec::new();
@@ -893,6 +1006,7 @@ pub fn plan(
     Ok(Plan {
         roots,
         sites: planner.sites,
+        cursor_sites: planner.cursor_sites,
         derived_from: planner.derived_from,
     })
 }
@@ -1306,19 +1420,73 @@ impl Sql {
         }
     }
 
-    fn order(&self, keys: &[OrderKey], t: &str) -> String {
+    /// A key's value on the row `t`, as the ordering compares it.
+    fn key(&self, key: &OrderKey, t: &str) -> String {
+        let c = format!("{t}.{}", quoted(key.column));
+        if key.or_empty {
+            format!("COALESCE({c}, '')")
+        } else {
+            c
+        }
+    }
+
+    /// `ORDER BY` of the keys on the row `t`, or of their exact reverse (`NULL`s included:
+    /// both backends put them at one end, flipped with the direction).
+    fn order_by(&self, keys: &[OrderKey], t: &str, reversed: bool) -> String {
         keys.iter()
             .map(|key| {
-                let c = format!("{t}.{}", quoted(key.column));
-                let c = if key.or_empty {
-                    format!("COALESCE({c}, '')")
-                } else {
-                    c
-                };
-                format!("{c} {}", if key.descending { "DESC" } else { "ASC" })
+                let descending = key.descending != reversed;
+                format!(
+                    "{} {}",
+                    self.key(key, t),
+                    if descending { "DESC" } else { "ASC" }
+                )
             })
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    fn order(&self, keys: &[OrderKey], t: &str) -> String {
+        self.order_by(keys, t, false)
+    }
+
+    /// The rows strictly after the position `values` in the ordering `keys`, as
+    /// `page::Ordering::after` has them.
+    fn after(&mut self, keys: &[OrderKey], values: &[SortValue], t: &str) -> String {
+        let mut any = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let mut all = Vec::new();
+            for (previous, value) in keys[..i].iter().zip(values) {
+                let value = self.bind(value.clone().into_value());
+                all.push(format!("{} = {value}", self.key(previous, t)));
+            }
+            let value = self.bind(values[i].clone().into_value());
+            let beyond = if key.descending { "<" } else { ">" };
+            all.push(format!("{} {beyond} {value}", self.key(key, t)));
+            any.push(format!("({})", all.join(" AND ")));
+        }
+        any.join(" OR ")
+    }
+
+    /// The row `t`'s position for its cursor, sealed by [`run`]: `{"#c<site>": [values]}`,
+    /// each value as `page::SortValue` carries it.
+    fn cursor(&self, site: usize, keys: &[OrderKey], t: &str) -> String {
+        let values: Vec<String> = keys
+            .iter()
+            .map(|key| match key.carried {
+                Some(Carried::Time) => self.value(t, key.column, &Shape::Time),
+                Some(Carried::Uuid) => self.value(t, key.column, &Shape::Uuid),
+                Some(Carried::Text) => format!("COALESCE({t}.{}, '')", quoted(key.column)),
+                _ => format!("{t}.{}", quoted(key.column)),
+            })
+            .collect();
+        let function = if self.pg() {
+            "json_build_array"
+        } else {
+            "json_array"
+        };
+        let array = format!("{function}({})", values.join(", "));
+        self.object(&[(format!("#c{site}"), array)])
     }
 
     /// A connection's JSON; nested, `parent` is the table and alias of the row it hangs from.
@@ -1345,6 +1513,25 @@ impl Sql {
             }
             rows
         };
+        // … and past the cursor `after`: what the page and `hasNextPage` read, and the
+        // count does not.
+        let after = |sql: &mut Self, t: &str| {
+            let mut after = rows(sql, t);
+            if let Some(values) = &connection.after {
+                let condition = sql.after(&connection.order, values, t);
+                after.push_str(&format!(" AND ({condition})"));
+            }
+            after
+        };
+        // The page's rows, in order.
+        let page_rows = |sql: &mut Self, t: &str| {
+            let rows = after(sql, t);
+            format!(
+                "SELECT * FROM {rows} ORDER BY {} LIMIT {}",
+                sql.order(&connection.order, t),
+                connection.first
+            )
+        };
         let mut pairs = Vec::new();
         for (key, item) in &connection.items {
             let value = match item {
@@ -1353,9 +1540,9 @@ impl Sql {
                     let t = self.alias();
                     format!("(SELECT COUNT(*) FROM {})", rows(self, &t))
                 }
-                ConnectionItem::PageInfo(page) => {
+                ConnectionItem::PageInfo(members) => {
                     let mut info = Vec::new();
-                    for (key, item) in page {
+                    for (key, item) in members {
                         let value = match item {
                             PageInfoItem::Typename => literal("PageInfo"),
                             PageInfoItem::HasNextPage => {
@@ -1363,13 +1550,30 @@ impl Sql {
                                 let t = self.alias();
                                 let more = format!(
                                     "EXISTS (SELECT 1 FROM {} ORDER BY {} LIMIT 1 OFFSET {})",
-                                    rows(self, &t),
+                                    after(self, &t),
                                     self.order(&connection.order, &t),
                                     connection.first
                                 );
                                 self.boolean(&more)
                             }
+                            PageInfoItem::HasPreviousPage if connection.after.is_some() => {
+                                self.boolean("1 = 1")
+                            }
                             PageInfoItem::HasPreviousPage => self.boolean("1 = 0"),
+                            PageInfoItem::StartCursor | PageInfoItem::EndCursor => {
+                                let Some(site) = connection.cursors else {
+                                    self.failed = true;
+                                    continue;
+                                };
+                                let t = self.alias();
+                                let page = page_rows(self, &t);
+                                let cursor = self.cursor(site, &connection.order, &t);
+                                let end = matches!(item, PageInfoItem::EndCursor);
+                                let order = self.order_by(&connection.order, &t, end);
+                                self.nested(format!(
+                                    "SELECT {cursor} FROM ({page}) AS {t} ORDER BY {order} LIMIT 1"
+                                ))
+                            }
                         };
                         info.push((key.clone(), value));
                     }
@@ -1382,13 +1586,19 @@ impl Sql {
                         let value = match item {
                             EdgeItem::Typename(name) => literal(name),
                             EdgeItem::Node(object) => self.node(&t, object),
+                            EdgeItem::Cursor => match connection.cursors {
+                                Some(site) => self.cursor(site, &connection.order, &t),
+                                None => {
+                                    self.failed = true;
+                                    continue;
+                                }
+                            },
                         };
                         edge.push((key.clone(), value));
                     }
                     let edge = self.object(&edge);
-                    let mut rows = format!("SELECT * FROM {}", rows(self, &t));
+                    let rows = page_rows(self, &t);
                     let order = self.order(&connection.order, &t);
-                    rows.push_str(&format!(" ORDER BY {order} LIMIT {}", connection.first));
                     let array = if self.pg() {
                         format!(
                             "SELECT COALESCE(json_agg({edge} ORDER BY {order}), '[]'::json) FROM ({rows}) AS {t}"
@@ -1503,8 +1713,18 @@ pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<Run> {
             data.push_str("\"Query\"");
             continue;
         };
-        match rc.scope.tenant_text(text, values).await? {
+        let json = match rc.scope.tenant_text(text, values).await? {
             Some(json) if json.contains(RESOLVERS_JSON) => return Ok(Run::Resolvers),
+            Some(json) if !plan.cursor_sites.is_empty() => {
+                Some(seal_cursors(&json, |site, row| {
+                    let (ordering, carried) = plan.cursor_sites.get(site).ok_or_else(invalid)?;
+                    let values = sort_values(carried, row).ok_or_else(invalid)?;
+                    Ok(rc.cursors.encode(rc.scope.tenant_id(), ordering, &values))
+                })?)
+            }
+            json => json,
+        };
+        match json {
             None => data.push_str("null"),
             Some(json) if plan.sites.is_empty() => data.push_str(&json),
             Some(json) => data.push_str(&take_personal_rows(&json, |site, id| {
@@ -1518,6 +1738,63 @@ pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<Run> {
     }
     data.push('}');
     Ok(Run::Answered(data))
+}
+
+/// The database's JSON with each row position (`{"#c<site>": [values]}`, [`Sql::cursor`])
+/// replaced by the cursor `seal` makes of it, as a JSON string (URL-safe base64: nothing to
+/// escape). `{"#` cannot be inside a JSON string, where a quote is escaped.
+fn seal_cursors(
+    json: &str,
+    mut seal: impl FnMut(usize, Vec<serde_json::Value>) -> ApiResult<String>,
+) -> ApiResult<String> {
+    const MARK: &str = "{\"#c";
+    let mut out = String::with_capacity(json.len());
+    let mut rest = json;
+    while let Some(at) = rest.find(MARK) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + MARK.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let site: usize = after[..digits].parse().map_err(|_| invalid())?;
+        let after = after[digits..].strip_prefix('"').ok_or_else(invalid)?;
+        let after = after.trim_start().strip_prefix(':').ok_or_else(invalid)?;
+        let mut parsed =
+            serde_json::Deserializer::from_str(after).into_iter::<Vec<serde_json::Value>>();
+        let row = parsed.next().ok_or_else(invalid)?.map_err(|_| invalid())?;
+        let after = after[parsed.byte_offset()..].trim_start();
+        rest = after.strip_prefix('}').ok_or_else(invalid)?;
+        out.push('"');
+        out.push_str(&seal(site, row)?);
+        out.push('"');
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A row's position as the resolvers' cursors carry it (`order::sort_value`: a missing value
+/// as the empty text).
+fn sort_values(carried: &[Carried], row: Vec<serde_json::Value>) -> Option<Vec<SortValue>> {
+    use serde_json::Value as Json;
+    if row.len() != carried.len() {
+        return None;
+    }
+    carried
+        .iter()
+        .zip(row)
+        .map(|(carried, value)| {
+            Some(match (carried, value) {
+                (_, Json::Null) => SortValue::S(String::new()),
+                (Carried::Text, Json::String(text)) => SortValue::S(text),
+                (Carried::Int, Json::Number(n)) => SortValue::I(n.as_i64()?),
+                (Carried::Time, Json::String(text)) => SortValue::T(
+                    DateTime::parse_from_rfc3339(&text)
+                        .ok()?
+                        .with_timezone(&Utc),
+                ),
+                (Carried::Uuid, Json::String(text)) => SortValue::U(Uuid::parse_str(&text).ok()?),
+                _ => return None,
+            })
+        })
+        .collect()
 }
 
 /// The database's JSON without each object's `#n` member (the row of a site with personal
@@ -1806,6 +2083,8 @@ mod tests {
             first: 5,
             filter: None,
             order: table.order(None).expect("a column ordering"),
+            after: None,
+            cursors: None,
             items: vec![
                 (
                     "edges".into(),
@@ -1823,8 +2102,9 @@ mod tests {
         }
     }
 
-    /// Q1's shape and more: customers with their people (and the people's sales), their
-    /// interactions (and each one's person) and their stats, each list with its count and whether more rows follow.
+    /// Q1's shape and more: customers after a cursor with their people (and the people's
+    /// sales), their interactions (and each one's person) and their stats, each list with its
+    /// count and whether more rows follow, the customers with their cursors.
     fn nested_lists() -> Connection {
         let customers = table::<entity::customer::Entity>();
         let contacts = table::<entity::contact::Entity>();
@@ -1875,7 +2155,21 @@ mod tests {
                 chosen,
             },
         ));
-        connection(customers, None, customer)
+        // The root list pages after a cursor and shows its rows' cursors.
+        let mut list = connection(customers, None, customer);
+        list.after = Some(vec![SortValue::U(Uuid::nil())]);
+        list.cursors = Some(0);
+        for (_, item) in &mut list.items {
+            match item {
+                ConnectionItem::Edges(edges) => edges.push(("cursor".into(), EdgeItem::Cursor)),
+                ConnectionItem::PageInfo(page) => page.extend([
+                    ("startCursor".into(), PageInfoItem::StartCursor),
+                    ("endCursor".into(), PageInfoItem::EndCursor),
+                ]),
+                _ => {}
+            }
+        }
+        list
     }
 
     /// The SQL of the benchmark's queries, as committed beside them (`bench/queries/*.sql`;
@@ -1886,6 +2180,7 @@ mod tests {
         let access = Access {
             scopes: Scopes::of(&[Scope::CustomersRead, Scope::ContactsRead, Scope::SalesRead]),
             personal: true,
+            cursors: None,
         };
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/queries");
         for (name, variables) in [
@@ -1976,8 +2271,9 @@ mod tests {
             let reads: Vec<&str> = statement.split(" FROM ").skip(1).collect();
             let tables: Vec<&&str> = reads.iter().filter(|r| r.starts_with('"')).collect();
             // Four lists, each read for its rows, its count and the row after its page; each
-            // of the eight figures of a customer's stats; an interaction's person.
-            assert_eq!(tables.len(), 21, "21 table reads: {statement}");
+            // of the eight figures of a customer's stats; an interaction's person; the root
+            // page again for its first and last cursors.
+            assert_eq!(tables.len(), 23, "23 table reads: {statement}");
             for read in tables {
                 let (table, rest) = read[1..].split_once('"').expect("a quoted table");
                 let alias = rest
@@ -2002,6 +2298,7 @@ mod tests {
         let access = Access {
             scopes: Scopes::of(&[Scope::CustomersRead, Scope::ContactsRead, Scope::SalesRead]),
             personal: true,
+            cursors: None,
         };
         let id = "01f04828-3a12-481b-eb53-a7cb3f7c78da";
         let text = format!(
@@ -2040,5 +2337,47 @@ mod tests {
                 "{backend:?}: {sql}"
             );
         }
+    }
+
+    /// Row positions come out of the database's JSON as cursors — compact (SQLite) or spaced
+    /// (PostgreSQL), several, nested — and text that only looks like one, inside a string
+    /// value, stays.
+    #[test]
+    fn row_positions_become_cursors_and_nothing_else() {
+        let tricky = r##"{\"#c0\": [1]}"##;
+        let json = format!(
+            r##"{{"edges" : [{{"cursor" : {{"#c0" : ["a", 5]}}, "name" : "{tricky}"}}, {{"cursor":{{"#c1":[null]}}}}]}}"##
+        );
+        let mut seen = Vec::new();
+        let sealed = seal_cursors(&json, |site, row| {
+            seen.push((site, row.clone()));
+            Ok(format!("C{site}"))
+        })
+        .expect("well formed");
+        assert_eq!(
+            sealed,
+            format!(
+                r##"{{"edges" : [{{"cursor" : "C0", "name" : "{tricky}"}}, {{"cursor":"C1"}}]}}"##
+            )
+        );
+        assert_eq!(
+            seen,
+            vec![
+                (0, vec![serde_json::json!("a"), serde_json::json!(5)]),
+                (1, vec![serde_json::Value::Null]),
+            ]
+        );
+        let carried = [Carried::Text, Carried::Int, Carried::Time, Carried::Uuid];
+        let row = vec![
+            serde_json::json!("x"),
+            serde_json::json!(7),
+            serde_json::json!("2026-02-02T03:04:05.123+00:00"),
+            serde_json::json!("01f04828-3a12-481b-eb53-a7cb3f7c78da"),
+        ];
+        let values = sort_values(&carried, row).expect("a position");
+        assert_eq!(values[0], SortValue::S("x".into()));
+        assert_eq!(values[1], SortValue::I(7));
+        assert!(matches!(values[2], SortValue::T(t) if t.timestamp_subsec_millis() == 123));
+        assert!(sort_values(&carried[..1], vec![serde_json::json!(1)]).is_none());
     }
 }
