@@ -182,12 +182,12 @@ impl Kind {
             }
         }
     }
-    /// A field the compiler does not cover (a lookup by personal data), so the operation runs
+    /// A field the compiler does not cover (a filter on related rows), so the operation runs
     /// on the resolvers.
     fn uncovered(self) -> &'static str {
         match self {
-            Kind::Customer => "contacts(filter: {email: {contains: \"ann\"}}) { totalCount }",
-            _ => "customer { contacts(filter: {email: {contains: \"ann\"}}) { totalCount } }",
+            Kind::Customer => "contacts(filter: {sales: {amount: {gt: \"1\"}}}) { totalCount }",
+            _ => "customer { contacts(filter: {sales: {amount: {gt: \"1\"}}}) { totalCount } }",
         }
     }
 }
@@ -985,3 +985,58 @@ async fn sums_beyond_64_bits_show_exactly(backend: Backend) {
 }
 
 on_both_backends!(sums_beyond_64_bits_show_exactly);
+
+/// A count by personal data names everyone it counts, so it counts at most 10,000 people: past
+/// that, the compiled statement hands the operation to the resolvers, which refuse it as
+/// they always do, and nobody counted is noted as read.
+async fn a_count_by_personal_data_past_its_cap_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let customer = app.customer(&app.agent_a(), "Acme").await;
+    let (tenant, customer) = (app.uuid_literal(app.a.id), app.uuid_literal(customer));
+    let at = app.timestamp_literal("2026-01-01T00:00:00Z");
+    let columns = "tenant_id, id, customer_id, email, created_at, updated_at";
+    let bulk = match backend {
+        Backend::Sqlite => format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001) \
+             INSERT INTO contacts ({columns}) SELECT {tenant}, randomblob(16), {customer}, \
+             'bulk' || i || '@example.com', {at}, {at} FROM n"
+        ),
+        Backend::Postgres => format!(
+            "INSERT INTO contacts ({columns}) SELECT {tenant}, gen_random_uuid(), {customer}, \
+             'bulk' || i || '@example.com', {at}, {at} FROM generate_series(1, 10001) AS i"
+        ),
+    };
+    app.admin_exec(&bulk).await.expect("10,001 people");
+    let query = r#"{ contacts(first: 1, filter: {email: {contains: "bulk"}}) { totalCount } }"#;
+    let (compiled_before, fallback_before) = app.compiled_reads.counts();
+    let answer = app.gql(&app.agent_a(), query, json!({})).await;
+    assert_eq!(
+        answer.codes(),
+        vec!["BAD_USER_INPUT".to_owned()],
+        "{:?}",
+        answer.errors()
+    );
+    let (compiled_after, fallback_after) = app.compiled_reads.counts();
+    assert_eq!(
+        (
+            compiled_after - compiled_before,
+            fallback_after - fallback_before
+        ),
+        (0, 1),
+        "answered by the resolvers"
+    );
+    let noted = app
+        .admin_strings(&format!(
+            "SELECT CAST(entity_ids AS TEXT) FROM audit_events WHERE tenant_id = {tenant} \
+             AND entity = 'Contact' AND action = 'READ'"
+        ))
+        .await;
+    assert_eq!(noted.len(), 1, "{noted:?}");
+    assert_eq!(
+        serde_json::from_str::<Vec<Value>>(&noted[0]).expect("ids"),
+        Vec::<Value>::new(),
+        "nobody counted is noted"
+    );
+}
+
+on_both_backends!(a_count_by_personal_data_past_its_cap_is_refused);

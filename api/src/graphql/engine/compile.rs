@@ -11,10 +11,12 @@
 //! `filter` and `orderBy` on the row's own columns, with their `totalCount`, `pageInfo` and
 //! edges' `cursor`, the rows a row names (`Sale.customer`), computed objects an entity
 //! declares for the compiler ([`Derived`]: a customer's `stats`), aliases, fragments,
-//! `@skip`/`@include` and `__typename`. Anything else — a lookup by personal data (which the
-//! resolvers gate and audit row by row), filters on related rows or stats, orderings on
-//! stats, a cursor the resolvers would refuse, an error they would report — is declined
-//! before any SQL runs. A filter is the one the resolvers apply
+//! `@skip`/`@include` and `__typename`. Anything else — filters on related rows or stats,
+//! orderings on stats, a cursor the resolvers would refuse, an error they would report — is
+//! declined before any SQL runs. A list filtered or ordered by personal data (a lookup)
+//! compiles for a caller who may read personal data, and brings out every row its answer
+//! depended on (`#l<site>`: the page, the row past it, every row `totalCount` counted), which
+//! [`run`] takes out and notes as the resolvers do. A filter is the one the resolvers apply
 //! ([`super::filter::Filter::condition_on`]), rendered by SeaQuery with its values bound as
 //! parameters. A cursor is the resolvers' too: `after` is opened with the request's key and
 //! tenant into a keyset condition, and each row's position comes out of the statement as
@@ -151,13 +153,12 @@ pub trait Table: Send + Sync {
     /// A row this row names (`Sale.customer`).
     fn one(&self, name: &str) -> Option<ToOne>;
     /// A list's ordering, the id last: `orderBy` as given (`None`, `null` or empty: the
-    /// default). Declined for a key that is not one of the row's columns (a customer's
-    /// stats), and for a personal one given (a lookup, which the resolvers gate and audit).
-    fn order(&self, order_by: Option<Value>) -> Planned<Vec<OrderKey>>;
-    /// A list's `filter`, when it reads only the row's own columns, none of them personal
-    /// (a lookup by personal data is the resolvers': gated, and audited with every row the
-    /// answer depended on), and is valid (an error is the resolvers' to report).
-    fn filter(&self, filter: Value) -> Planned<Box<dyn RowFilter>>;
+    /// default), and the personal fields it sorts by when given (a lookup). Declined for a
+    /// key that is not one of the row's columns (a customer's stats).
+    fn order(&self, order_by: Option<Value>) -> Planned<Ordered>;
+    /// A list's `filter`, when it reads only the row's own columns and is valid (an error is
+    /// the resolvers' to report), with the personal fields it reads (a lookup).
+    fn filter(&self, filter: Value) -> Planned<(Box<dyn RowFilter>, Vec<&'static str>)>;
     /// A computed object field the compiler builds (`stats`).
     fn derived(&self, name: &str) -> Option<&'static Derived>;
     /// Brings the derived data its lists and computed fields read up to date (`before_list`).
@@ -228,6 +229,13 @@ pub struct ToOne {
     /// Whether the row may name none (`null`); a required one that is not found is the
     /// resolvers' `NOT_FOUND`.
     pub optional: bool,
+}
+
+/// A list's ordering, planned.
+pub struct Ordered {
+    keys: Vec<OrderKey>,
+    /// The personal fields it sorts by, as asked (the default ordering is no lookup).
+    personal: Vec<&'static str>,
 }
 
 /// One key of an ordering: the column, whether `NULL` sorts as `''`, the direction.
@@ -318,7 +326,7 @@ impl<E: Declared> Table for Tabled<E> {
             _ => None,
         })
     }
-    fn order(&self, order_by: Option<Value>) -> Planned<Vec<OrderKey>> {
+    fn order(&self, order_by: Option<Value>) -> Planned<Ordered> {
         use async_graphql::InputType;
         let decl = E::decl();
         let given = match order_by {
@@ -336,12 +344,12 @@ impl<E: Declared> Table for Tabled<E> {
         } else {
             decl.default_order.clone()
         };
-        let mut keys = Vec::new();
+        let (mut keys, mut personal) = (Vec::new(), Vec::new());
         for (name, direction) in &requested {
             let field = decl.field(name).ok_or(Declined)?;
             let (kind, _) = field.sort.ok_or(Declined)?;
             if asked && super::Decl::<E>::is_personal(field) {
-                return Err(Declined);
+                personal.push(field.name);
             }
             keys.push(OrderKey {
                 name: field.name,
@@ -359,18 +367,18 @@ impl<E: Declared> Table for Tabled<E> {
             descending: false,
             carried: Carried::of(&E::id_column()),
         });
-        Ok(keys)
+        Ok(Ordered { keys, personal })
     }
-    fn filter(&self, filter: Value) -> Planned<Box<dyn RowFilter>> {
+    fn filter(&self, filter: Value) -> Planned<(Box<dyn RowFilter>, Vec<&'static str>)> {
         use async_graphql::InputType;
         let filter = super::filter::Filter::<E>::parse(Some(filter)).map_err(|_| Declined)?;
-        let mut personal = Vec::new();
-        filter.personal_fields(&mut personal);
-        if !personal.is_empty() || !filter.reads_only_columns() {
+        if !filter.reads_only_columns() {
             return Err(Declined);
         }
+        let mut personal = Vec::new();
+        filter.personal_fields(&mut personal);
         filter.condition_on("t").map_err(|_| Declined)?;
-        Ok(Box::new(filter))
+        Ok((Box::new(filter), personal))
     }
     fn derived(&self, name: &str) -> Option<&'static Derived> {
         E::decl().derived.iter().find(|d| d.name == name)
@@ -458,6 +466,8 @@ struct Connection {
     after: Option<Vec<SortValue>>,
     /// The cursor site of the rows' cursors, when the response shows any.
     cursors: Option<usize>,
+    /// The lookup site, for a list filtered or ordered by personal data.
+    lookup: Option<usize>,
     items: Vec<(String, ConnectionItem)>,
 }
 
@@ -492,6 +502,8 @@ struct Arguments {
     filter: Option<Box<dyn RowFilter>>,
     order: Vec<OrderKey>,
     after: Option<Vec<SortValue>>,
+    /// The personal fields the filter and the ordering read: a lookup when any.
+    looked_up: Vec<&'static str>,
 }
 
 /// One root field, planned.
@@ -508,6 +520,8 @@ pub struct Plan {
     sites: Vec<(&'static str, Vec<&'static str>)>,
     /// Per cursor site: the ordering its cursors are bound to and how they carry each key.
     cursor_sites: Vec<(String, Vec<Carried>)>,
+    /// Per lookup site: the entity and the personal fields its list is filtered or ordered by.
+    lookups: Vec<(&'static str, Vec<&'static str>)>,
     /// The tables whose derived data it shows, brought up to date before it runs.
     derived_from: Vec<&'static dyn Table>,
 }
@@ -542,6 +556,7 @@ struct Planner<'a> {
     sites: Vec<(&'static str, Vec<&'static str>)>,
     /// Per cursor site: the ordering its cursors are bound to and how they carry each key.
     cursor_sites: Vec<(String, Vec<Carried>)>,
+    lookups: Vec<(&'static str, Vec<&'static str>)>,
     derived_from: Vec<&'static dyn Table>,
 }
 
@@ -669,11 +684,16 @@ impl<'a> Planner<'a> {
     fn arguments(&self, table: &dyn Table, field: &Field) -> Planned<Arguments> {
         let mut first = i64::from(DEFAULT_PAGE_SIZE);
         let (mut filter, mut order_by, mut after) = (None, None, None);
+        let mut looked_up = Vec::new();
         for (name, value) in &field.arguments {
             match (name.node.as_str(), self.value(&value.node)) {
                 ("first", Value::Number(n)) => first = n.as_i64().ok_or(Declined)?,
                 ("first" | "filter" | "orderBy" | "after", Value::Null) => {}
-                ("filter", value) => filter = Some(table.filter(value)?),
+                ("filter", value) => {
+                    let (planned, personal) = table.filter(value)?;
+                    filter = Some(planned);
+                    looked_up.extend(personal);
+                }
                 ("orderBy", value) => order_by = Some(value),
                 ("after", Value::String(cursor)) => after = Some(cursor),
                 _ => return Err(Declined),
@@ -682,7 +702,11 @@ impl<'a> Planner<'a> {
         if !(0..=i64::from(MAX_PAGE_SIZE)).contains(&first) {
             return Err(Declined);
         }
-        let order = table.order(order_by)?;
+        let Ordered {
+            keys: order,
+            personal,
+        } = table.order(order_by)?;
+        looked_up.extend(personal);
         let after = match after {
             None => None,
             Some(cursor) => {
@@ -701,6 +725,7 @@ impl<'a> Planner<'a> {
             filter,
             order,
             after,
+            looked_up,
         })
     }
 
@@ -856,8 +881,20 @@ impl<'a> Planner<'a> {
             filter,
             order,
             after,
+            mut looked_up,
         } = self.arguments(table, field)?;
         let mut cursors = None;
+        // A lookup by personal data: gated, and noted with every row the answer depended on.
+        let lookup = if looked_up.is_empty() {
+            None
+        } else if !self.access.personal {
+            return Err(Declined);
+        } else {
+            looked_up.sort_unstable();
+            looked_up.dedup();
+            self.lookups.push((table.audited_as(), looked_up));
+            Some(self.lookups.len() - 1)
+        };
         let connection_type = format!("{}Connection", table.name());
         let edge_type = format!("{}Edge", table.name());
         let mut items = Vec::new();
@@ -923,6 +960,7 @@ impl<'a> Planner<'a> {
             order,
             after,
             cursors,
+            lookup,
             items,
         })
     }
@@ -973,6 +1011,7 @@ pub fn plan(
         access,
         sites: Vec::new(),
         cursor_sites: Vec::new(),
+        lookups: Vec::new(),
         derived_from: Vec::new(),
     };
     let mut roots = Vec::new();
@@ -1007,6 +1046,7 @@ pub fn plan(
         roots,
         sites: planner.sites,
         cursor_sites: planner.cursor_sites,
+        lookups: planner.lookups,
         derived_from: planner.derived_from,
     })
 }
@@ -1613,6 +1653,57 @@ impl Sql {
             };
             pairs.push((key.clone(), value));
         }
+        if let Some(site) = connection.lookup {
+            // Every row the answer depended on: the page's and the one past it (the
+            // resolvers fetch `first + 1`), and every row `totalCount` counted, up to one past
+            // the most a count by personal data may count.
+            let ids = |sql: &mut Self, t: &str, rows: String| {
+                let id = sql.value(t, table.id_column(), &Shape::Uuid);
+                sql.nested(if sql.pg() {
+                    format!("SELECT COALESCE(json_agg({id}), '[]'::json) FROM ({rows}) AS {t}")
+                } else {
+                    format!("SELECT json_group_array({id}) FROM ({rows}) AS {t}")
+                })
+            };
+            let t = self.alias();
+            let past = after(self, &t);
+            let order = self.order(&connection.order, &t);
+            let shown = ids(
+                self,
+                &t,
+                format!(
+                    "SELECT * FROM {past} ORDER BY {order} LIMIT {}",
+                    connection.first + 1
+                ),
+            );
+            let counts = connection
+                .items
+                .iter()
+                .any(|(_, item)| matches!(item, ConnectionItem::TotalCount));
+            let counted = if counts {
+                let t = self.alias();
+                let all = rows(self, &t);
+                ids(
+                    self,
+                    &t,
+                    format!(
+                        "SELECT * FROM {all} LIMIT {}",
+                        crate::graphql::page::PERSONAL_COUNT_MAX + 1
+                    ),
+                )
+            } else {
+                "NULL".to_owned()
+            };
+            let function = if self.pg() {
+                "json_build_array"
+            } else {
+                "json_array"
+            };
+            pairs.push((
+                format!("#l{site}"),
+                format!("{function}({shown}, {counted})"),
+            ));
+        }
         self.object(&pairs)
     }
 
@@ -1724,6 +1815,33 @@ pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<Run> {
             }
             json => json,
         };
+        let json = match json {
+            Some(json) if !plan.lookups.is_empty() => {
+                let mut found: Vec<(usize, Vec<Uuid>)> = Vec::new();
+                let mut counted: HashMap<usize, usize> = HashMap::new();
+                let json = take_lookups(&json, |site, (shown, all)| {
+                    *counted.entry(site).or_default() += all.as_ref().map_or(0, Vec::len);
+                    found.push((
+                        site,
+                        shown.into_iter().chain(all.into_iter().flatten()).collect(),
+                    ));
+                    Ok(())
+                })?;
+                // Past the most a count by personal data may count, the resolvers refuse it.
+                if counted
+                    .values()
+                    .any(|n| *n as u64 > crate::graphql::page::PERSONAL_COUNT_MAX)
+                {
+                    return Ok(Run::Resolvers);
+                }
+                for (site, ids) in found {
+                    let (entity, fields) = plan.lookups.get(site).ok_or_else(invalid)?;
+                    rc.reads.note_all(entity, &ids, fields, Outcome::Allowed);
+                }
+                Some(json)
+            }
+            json => json,
+        };
         match json {
             None => data.push_str("null"),
             Some(json) if plan.sites.is_empty() => data.push_str(&json),
@@ -1765,6 +1883,43 @@ fn seal_cursors(
         out.push('"');
         out.push_str(&seal(site, row)?);
         out.push('"');
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The rows a lookup's answer depended on, taken out of the database's JSON: each
+/// connection's `, "#l<site>": [[shown], [counted] | null]` member ([`Sql::connection`]),
+/// handed to `noted` as the ids of the page and the row past it, and of every row counted.
+/// A key `"#l<site>"` can only be ours: a quote inside a JSON string is escaped, and a string
+/// value is never followed by `:`.
+#[allow(clippy::type_complexity)]
+fn take_lookups(
+    json: &str,
+    mut noted: impl FnMut(usize, (Vec<Uuid>, Option<Vec<Uuid>>)) -> ApiResult<()>,
+) -> ApiResult<String> {
+    let mut out = String::with_capacity(json.len());
+    let mut rest = json;
+    while let Some(at) = rest.find("\"#l") {
+        let before = rest[..at].trim_end();
+        let tail = &rest[at + 3..];
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        let member = (digits > 0 && before.ends_with(','))
+            .then(|| tail[digits..].strip_prefix('"'))
+            .flatten()
+            .and_then(|t| t.trim_start().strip_prefix(':'));
+        let Some(value) = member else {
+            out.push_str(&rest[..at + 3]);
+            rest = tail;
+            continue;
+        };
+        let site: usize = tail[..digits].parse().map_err(|_| invalid())?;
+        let mut parsed =
+            serde_json::Deserializer::from_str(value).into_iter::<(Vec<Uuid>, Option<Vec<Uuid>>)>();
+        let ids = parsed.next().ok_or_else(invalid)?.map_err(|_| invalid())?;
+        noted(site, ids)?;
+        out.push_str(&before[..before.len() - 1]);
+        rest = &value[parsed.byte_offset()..];
     }
     out.push_str(rest);
     Ok(out)
@@ -2082,9 +2237,10 @@ mod tests {
             parent,
             first: 5,
             filter: None,
-            order: table.order(None).expect("a column ordering"),
+            order: table.order(None).expect("a column ordering").keys,
             after: None,
             cursors: None,
+            lookup: None,
             items: vec![
                 (
                     "edges".into(),
@@ -2379,5 +2535,40 @@ mod tests {
         assert_eq!(values[1], SortValue::I(7));
         assert!(matches!(values[2], SortValue::T(t) if t.timestamp_subsec_millis() == 123));
         assert!(sort_values(&carried[..1], vec![serde_json::json!(1)]).is_none());
+    }
+
+    /// A lookup's rows come out of the database's JSON — compact or spaced, with or without
+    /// counted rows — and a string that only looks like one stays.
+    #[test]
+    fn lookup_rows_are_taken_out_and_nothing_else() {
+        let a = "0192a000-0000-7000-8000-00000000000a";
+        let b = "0192a000-0000-7000-8000-00000000000b";
+        let json = format!(
+            r##"{{"x" : [", \"#l0\" : 1", "#l1"], "totalCount" : 2, "#l0" : [["{a}"], ["{a}", "{b}"]]}}"##
+        );
+        let mut seen = Vec::new();
+        let taken = take_lookups(&json, |site, ids| {
+            seen.push((site, ids));
+            Ok(())
+        })
+        .expect("well formed");
+        assert_eq!(
+            taken,
+            r##"{"x" : [", \"#l0\" : 1", "#l1"], "totalCount" : 2}"##
+        );
+        let (a, b) = (
+            Uuid::parse_str(a).expect("an id"),
+            Uuid::parse_str(b).expect("an id"),
+        );
+        assert_eq!(seen, vec![(0, (vec![a], Some(vec![a, b])))]);
+        let compact = r##"{"edges":[],"#l3":[[],null]}"##;
+        let mut seen = Vec::new();
+        let taken = take_lookups(compact, |site, ids| {
+            seen.push((site, ids));
+            Ok(())
+        })
+        .expect("well formed");
+        assert_eq!(taken, r##"{"edges":[]}"##);
+        assert_eq!(seen, vec![(3, (Vec::new(), None))]);
     }
 }
