@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Q1 and Q2 on SQLite, the embedded default: one writer connection only (DOSSIER_SQLITE_READERS=0,
 # as before read connections existed) against the default read connections, at the same
-# concurrency, on the same database file.
+# concurrency, on the same database file. With COMPARE_BIN, two builds instead, both with the
+# read connections: DOSSIER_BIN against COMPARE_BIN (an A/B of a change), alternating.
 #
 # Usage: bench/sqlite.sh            (needs wrk and the harness's bench.sh: run bench/run.sh once,
 #                                    or bench/peers/install.sh)
@@ -52,10 +53,18 @@ cp "$BENCH/queries/q2.graphql" "$WORK/q2.graphql"
 stop
 {
   echo "SQLite, $CUSTOMERS customers, c=$CONCURRENCY, ${DURATION}s per run ($(date -u +%FT%TZ))"
-  for readers in 0 "$READERS" 0 "$READERS"; do
+  if [ -n "${COMPARE_BIN:-}" ]; then
+    runs="A:$READERS B:$READERS A:$READERS B:$READERS"
+  else
+    runs="A:0 A:$READERS A:0 A:$READERS"
+  fi
+  BIN_A=$DOSSIER_BIN
+  for run in $runs; do
+    build=${run%%:*} readers=${run##*:}
+    if [ "$build" = B ]; then DOSSIER_BIN=$COMPARE_BIN; else DOSSIER_BIN=$BIN_A; fi
     start "$readers"
     for q in "$BENCH/queries/q1.graphql" "$WORK/q2.graphql"; do
-      SERVER_PID=$PID LABEL="sqlite/readers$readers/$(basename "$q" .graphql)/c$CONCURRENCY" \
+      SERVER_PID=$PID LABEL="sqlite/$build/readers$readers/$(basename "$q" .graphql)/c$CONCURRENCY" \
         "$PEERS/bench.sh" "$URL" "$TOKEN" "$q" "$DURATION" "$CONCURRENCY" | grep -v '^sanity'
     done
     stop
