@@ -30,6 +30,20 @@ impl Invalid {
     }
 }
 
+/// A point in time someone gives (when a sale was made, an interaction happened): in the
+/// years 0001 to 9999, which RFC 3339 can write and both databases keep as given.
+pub fn point_in_time(
+    field: &'static str,
+    at: &chrono::DateTime<chrono::Utc>,
+) -> Result<(), Invalid> {
+    use chrono::Datelike;
+    if (1..=9999).contains(&at.year()) {
+        Ok(())
+    } else {
+        Err(Invalid::new(field, "must be in the years 0001 to 9999"))
+    }
+}
+
 /// Free text: any characters but the C0 controls that have no business in stored text
 /// (NUL truncates strings in C-based tools and some databases, escape sequences can hijack
 /// terminals that display logs), and at most `max_chars` characters. Empty is allowed.

@@ -404,6 +404,14 @@ fn root_field(name: &str) -> Option<(&'static dyn Table, bool)> {
 
 // ----- plan -----------------------------------------------------------------------------
 
+/// Most members an object of the response may have when compiled: PostgreSQL's
+/// `json_build_object` takes 100 arguments, and an object may carry two hidden members.
+const MAX_MEMBERS: usize = 48;
+
+/// Most parameters a statement binds (SQLite takes 32,766): a filter is bound again in each
+/// part of a connection that reads its rows, so a very large one goes to the resolvers.
+const MAX_PARAMETERS: usize = 30_000;
+
 /// Why an operation is not compiled: it runs on the resolvers instead.
 #[derive(Debug)]
 pub struct Declined;
@@ -587,6 +595,13 @@ impl<'a> Planner<'a> {
         let mut kept = true;
         for directive in directives {
             let directive = &directive.node;
+            // async-graphql skips by the variables sent, a variable's default aside: the
+            // resolvers' answer is theirs to give.
+            if let Some(Argument::Variable(name)) = directive.get_argument("if").map(|v| &v.node)
+                && self.variables.get(name).is_none()
+            {
+                return Err(Declined);
+            }
             let condition = match directive.get_argument("if").map(|v| self.value(&v.node)) {
                 Some(Value::Boolean(b)) => b,
                 _ => return Err(Declined),
@@ -606,8 +621,10 @@ impl<'a> Planner<'a> {
     fn fields(&self, set: &'a SelectionSet, on: &str) -> Planned<Vec<(String, &'a Field)>> {
         let mut out: Vec<(String, &'a Field)> = Vec::new();
         self.collect(set, on, &mut out, 0)?;
-        if out.is_empty() {
-            // Everything skipped: async-graphql answers `null` for such an object.
+        // Everything skipped: async-graphql answers `null` for such an object. More members
+        // than a JSON object function takes (PostgreSQL: 100 arguments, 50 members, hidden
+        // ones included): the resolvers answer.
+        if out.is_empty() || out.len() > MAX_MEMBERS {
             return Err(Declined);
         }
         Ok(out)
@@ -1079,6 +1096,9 @@ impl Sql {
 
     /// A parameter of the statement bound to `value`.
     fn bind(&mut self, value: sea_orm::Value) -> String {
+        if self.values.len() >= MAX_PARAMETERS {
+            self.failed = true;
+        }
         self.values.push(value);
         self.parameter(1 + self.values.len())
     }
@@ -1797,7 +1817,8 @@ pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<Run> {
         // A response key is a GraphQL name: nothing in it to escape.
         data.push_str(&format!("\"{key}\":"));
         let Ok(statement) = statement(root, rc.scope.backend()) else {
-            tracing::warn!(field = %key, "a compiled statement could not be built: the resolvers answer");
+            // A caller can ask for this (a filter too large to bind at each use): not a warning.
+            tracing::debug!(field = %key, "a compiled statement could not be built: the resolvers answer");
             return Ok(Run::Resolvers);
         };
         let Some((text, values)) = statement else {
@@ -1807,11 +1828,23 @@ pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<Run> {
         let json = match rc.scope.tenant_text(text, values).await? {
             Some(json) if json.contains(RESOLVERS_JSON) => return Ok(Run::Resolvers),
             Some(json) if !plan.cursor_sites.is_empty() => {
-                Some(seal_cursors(&json, |site, row| {
+                // A position the resolvers would carry differently (a time outside the years
+                // RFC 3339 writes, kept before they were refused): theirs to answer.
+                let mut unreadable = false;
+                let sealed = seal_cursors(&json, |site, row| {
                     let (ordering, carried) = plan.cursor_sites.get(site).ok_or_else(invalid)?;
-                    let values = sort_values(carried, row).ok_or_else(invalid)?;
-                    Ok(rc.cursors.encode(rc.scope.tenant_id(), ordering, &values))
-                })?)
+                    Ok(match sort_values(carried, row) {
+                        Some(values) => rc.cursors.encode(rc.scope.tenant_id(), ordering, &values),
+                        None => {
+                            unreadable = true;
+                            String::new()
+                        }
+                    })
+                })?;
+                if unreadable {
+                    return Ok(Run::Resolvers);
+                }
+                Some(sealed)
             }
             json => json,
         };

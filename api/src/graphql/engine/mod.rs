@@ -442,9 +442,10 @@ impl<E: sea_orm::EntityTrait> Field<E> {
     }
     /// Written as a point in time, now when left out on create, never `null`.
     pub fn now_by_default(self) -> Self {
-        let column = self.column();
+        let (name, column) = (self.name, self.column());
         self.optional::<chrono::DateTime<chrono::Utc>>(move |m, v, _| {
             let at = v.unwrap_or_else(chrono::Utc::now);
+            crate::validate::point_in_time(name, &at)?;
             m.set(column, chrono::SubsecRound::trunc_subsecs(at, 6).into());
             Ok(())
         })
