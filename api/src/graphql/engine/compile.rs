@@ -14,7 +14,8 @@
 //! `@skip`/`@include` and `__typename`. Anything else — filters on related rows or stats,
 //! orderings on stats, a cursor the resolvers would refuse, an error they would report — is
 //! declined before any SQL runs. A list filtered or ordered by personal data (a lookup)
-//! compiles for a caller who may read personal data, and brings out every row its answer
+//! compiles for a caller who may read personal data (a nested one with `totalCount` aside:
+//! the resolvers cap the count over all parents together), and brings out every row its answer
 //! depended on (`#l<site>`: the page, the row past it, every row `totalCount` counted), which
 //! [`run`] takes out and notes as the resolvers do. A filter is the one the resolvers apply
 //! ([`super::filter::Filter::condition_on`]), rendered by SeaQuery with its values bound as
@@ -969,6 +970,14 @@ impl<'a> Planner<'a> {
                 _ => return Err(Declined),
             }
         }
+        // A nested list counted by personal data: the resolvers count every parent's rows
+        // together, up to the cap, where a statement would gather up to the cap per parent.
+        let counts = items
+            .iter()
+            .any(|(_, item)| matches!(item, ConnectionItem::TotalCount));
+        if lookup.is_some() && parent.is_some() && counts {
+            return Err(Declined);
+        }
         Ok(Connection {
             table,
             parent,
@@ -1797,7 +1806,8 @@ pub async fn run(plan: &Plan, rc: &RequestContext) -> ApiResult<Run> {
         // A response key is a GraphQL name: nothing in it to escape.
         data.push_str(&format!("\"{key}\":"));
         let Ok(statement) = statement(root, rc.scope.backend()) else {
-            // A caller can ask for this (a filter too large to bind at each use): not a warning.
+            // A caller can ask for this (filters too large to bind in one statement): not a
+            // warning.
             tracing::debug!(field = %key, "a compiled statement could not be built: the resolvers answer");
             return Ok(Run::Resolvers);
         };
