@@ -215,21 +215,14 @@ impl<M> Ordering<M> {
         }
     }
 
-    /// The name cursors are bound to, e.g. `Customer:name:desc,id:asc`.
-    pub fn signature(&self, entity: &str) -> String {
-        let keys: Vec<String> = self
-            .keys
-            .iter()
-            .map(|k| {
-                let dir = if matches!(k.order, Order::Desc) {
-                    "desc"
-                } else {
-                    "asc"
-                };
-                format!("{}:{dir}", k.name)
-            })
-            .collect();
-        format!("{entity}:{}", keys.join(","))
+    /// The name cursors are bound to, e.g. `customers:name:desc,id:asc`.
+    pub fn signature(&self, table: &str) -> String {
+        signature(
+            table,
+            self.keys
+                .iter()
+                .map(|k| (k.name, matches!(k.order, Order::Desc))),
+        )
     }
 
     pub fn values(&self, row: &M) -> Vec<SortValue> {
@@ -279,6 +272,19 @@ impl<M> Ordering<M> {
         }
         select
     }
+}
+
+/// The name cursors of an ordering are bound to: the table, then each key's name and whether
+/// it descends (`customers:name:desc,id:asc`). Compiled reads name theirs with it too.
+pub fn signature<'a>(table: &str, keys: impl IntoIterator<Item = (&'a str, bool)>) -> String {
+    let keys: Vec<String> = keys
+        .into_iter()
+        .map(|(name, descending)| {
+            let direction = if descending { "desc" } else { "asc" };
+            format!("{name}:{direction}")
+        })
+        .collect();
+    format!("{table}:{}", keys.join(","))
 }
 
 /// `first` as a row count: defaults to 50, refused (not clamped) outside 0..=500.

@@ -480,6 +480,15 @@ struct Connection {
     items: Vec<(String, ConnectionItem)>,
 }
 
+impl Connection {
+    /// Whether the response asks for `totalCount`.
+    fn counts(&self) -> bool {
+        self.items
+            .iter()
+            .any(|(_, item)| matches!(item, ConnectionItem::TotalCount))
+    }
+}
+
 enum ConnectionItem {
     Typename(String),
     Edges(Vec<(String, EdgeItem)>),
@@ -747,14 +756,23 @@ impl<'a> Planner<'a> {
         })
     }
 
-    /// The cursor site of a connection's rows: their ordering, and how each key is carried.
-    fn cursor_site(&mut self, table: &dyn Table, order: &[OrderKey]) -> Planned<usize> {
-        let carried = order
-            .iter()
-            .map(|key| key.carried.ok_or(Declined))
-            .collect::<Planned<Vec<Carried>>>()?;
-        self.cursor_sites.push((signature(table, order), carried));
-        Ok(self.cursor_sites.len() - 1)
+    /// The cursor site of a connection's rows (their ordering, and how each key is
+    /// carried), made the first time the response asks for a cursor.
+    fn cursor_site(
+        &mut self,
+        site: &mut Option<usize>,
+        table: &dyn Table,
+        order: &[OrderKey],
+    ) -> Planned<()> {
+        if site.is_none() {
+            let carried = order
+                .iter()
+                .map(|key| key.carried.ok_or(Declined))
+                .collect::<Planned<Vec<Carried>>>()?;
+            self.cursor_sites.push((signature(table, order), carried));
+            *site = Some(self.cursor_sites.len() - 1);
+        }
+        Ok(())
     }
 
     fn object(&mut self, table: &'static dyn Table, set: &'a SelectionSet) -> Planned<Object> {
@@ -933,9 +951,7 @@ impl<'a> Planner<'a> {
                                 edges.push((key, EdgeItem::Node(node)));
                             }
                             "cursor" => {
-                                if cursors.is_none() {
-                                    cursors = Some(self.cursor_site(table, &order)?);
-                                }
+                                self.cursor_site(&mut cursors, table, &order)?;
                                 edges.push((key, EdgeItem::Cursor));
                             }
                             _ => return Err(Declined),
@@ -952,9 +968,7 @@ impl<'a> Planner<'a> {
                             "hasNextPage" => PageInfoItem::HasNextPage,
                             "hasPreviousPage" => PageInfoItem::HasPreviousPage,
                             "startCursor" | "endCursor" => {
-                                if cursors.is_none() {
-                                    cursors = Some(self.cursor_site(table, &order)?);
-                                }
+                                self.cursor_site(&mut cursors, table, &order)?;
                                 if field.name.node == "startCursor" {
                                     PageInfoItem::StartCursor
                                 } else {
@@ -970,15 +984,7 @@ impl<'a> Planner<'a> {
                 _ => return Err(Declined),
             }
         }
-        // A nested list counted by personal data: the resolvers count every parent's rows
-        // together, up to the cap, where a statement would gather up to the cap per parent.
-        let counts = items
-            .iter()
-            .any(|(_, item)| matches!(item, ConnectionItem::TotalCount));
-        if lookup.is_some() && parent.is_some() && counts {
-            return Err(Declined);
-        }
-        Ok(Connection {
+        let connection = Connection {
             table,
             parent,
             first,
@@ -988,21 +994,22 @@ impl<'a> Planner<'a> {
             cursors,
             lookup,
             items,
-        })
+        };
+        // A nested list counted by personal data: the resolvers count every parent's rows
+        // together, up to the cap, where a statement would gather up to the cap per parent.
+        if connection.lookup.is_some() && connection.parent.is_some() && connection.counts() {
+            return Err(Declined);
+        }
+        Ok(connection)
     }
 }
 
-/// The ordering cursors of `table`'s rows are bound to, as the resolvers name it
-/// (`page::Ordering::signature`): `customers:name:desc,id:asc`.
+/// The ordering cursors of `table`'s rows are bound to, named as the resolvers name it.
 fn signature(table: &dyn Table, order: &[OrderKey]) -> String {
-    let keys: Vec<String> = order
-        .iter()
-        .map(|key| {
-            let direction = if key.descending { "desc" } else { "asc" };
-            format!("{}:{direction}", key.name)
-        })
-        .collect();
-    format!("{}:{}", table.sql_table(), keys.join(","))
+    crate::graphql::page::signature(
+        table.sql_table(),
+        order.iter().map(|key| (key.name, key.descending)),
+    )
 }
 
 /// Plans the operation `operation_name` of `document`, or declines.
@@ -1193,6 +1200,16 @@ impl Sql {
             .map(|(key, value)| format!("{}, {value}", literal(key)))
             .collect();
         format!("{function}({})", args.join(", "))
+    }
+
+    /// A JSON array of the values.
+    fn array(&self, values: &[String]) -> String {
+        let function = if self.pg() {
+            "json_build_array"
+        } else {
+            "json_array"
+        };
+        format!("{function}({})", values.join(", "))
     }
 
     /// What the statement shows for a value it cannot build (a sum beyond SQLite's integers,
@@ -1549,13 +1566,7 @@ impl Sql {
                 _ => format!("{t}.{}", quoted(key.column)),
             })
             .collect();
-        let function = if self.pg() {
-            "json_build_array"
-        } else {
-            "json_array"
-        };
-        let array = format!("{function}({})", values.join(", "));
-        self.object(&[(format!("#c{site}"), array)])
+        self.object(&[(format!("#c{site}"), self.array(&values))])
     }
 
     /// A connection's JSON; nested, `parent` is the table and alias of the row it hangs from.
@@ -1687,11 +1698,7 @@ impl Sql {
                     connection.first + 1
                 ),
             );
-            let counts = connection
-                .items
-                .iter()
-                .any(|(_, item)| matches!(item, ConnectionItem::TotalCount));
-            let counted = if counts {
+            let counted = if connection.counts() {
                 ids(
                     self,
                     &t,
@@ -1703,15 +1710,7 @@ impl Sql {
             } else {
                 "NULL".to_owned()
             };
-            let function = if self.pg() {
-                "json_build_array"
-            } else {
-                "json_array"
-            };
-            pairs.push((
-                format!("#l{site}"),
-                format!("{function}({shown}, {counted})"),
-            ));
+            pairs.push((format!("#l{site}"), self.array(&[shown, counted])));
         }
         self.object(&pairs)
     }
@@ -1893,16 +1892,8 @@ fn seal_cursors(
     let mut rest = json;
     while let Some(at) = rest.find(MARK) {
         out.push_str(&rest[..at]);
-        let after = &rest[at + MARK.len()..];
-        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-        let site: usize = after[..digits].parse().map_err(|_| invalid())?;
-        let after = after[digits..].strip_prefix('"').ok_or_else(invalid)?;
-        let after = after.trim_start().strip_prefix(':').ok_or_else(invalid)?;
-        let mut parsed =
-            serde_json::Deserializer::from_str(after).into_iter::<Vec<serde_json::Value>>();
-        let row = parsed.next().ok_or_else(invalid)?.map_err(|_| invalid())?;
-        let after = after[parsed.byte_offset()..].trim_start();
-        rest = after.strip_prefix('}').ok_or_else(invalid)?;
+        let (site, row, after) = hidden_member(&rest[at + MARK.len()..])?.ok_or_else(invalid)?;
+        rest = after.trim_start().strip_prefix('}').ok_or_else(invalid)?;
         out.push('"');
         out.push_str(&seal(site, row)?);
         out.push('"');
@@ -1926,26 +1917,42 @@ fn take_lookups(
     while let Some(at) = rest.find("\"#l") {
         let before = rest[..at].trim_end();
         let tail = &rest[at + 3..];
-        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
-        let member = (digits > 0 && before.ends_with(','))
-            .then(|| tail[digits..].strip_prefix('"'))
-            .flatten()
-            .and_then(|t| t.trim_start().strip_prefix(':'));
-        let Some(value) = member else {
+        let member = if before.ends_with(',') {
+            hidden_member::<(Vec<Uuid>, Option<Vec<Uuid>>)>(tail)?
+        } else {
+            None
+        };
+        let Some((site, ids, after)) = member else {
             out.push_str(&rest[..at + 3]);
             rest = tail;
             continue;
         };
-        let site: usize = tail[..digits].parse().map_err(|_| invalid())?;
-        let mut parsed =
-            serde_json::Deserializer::from_str(value).into_iter::<(Vec<Uuid>, Option<Vec<Uuid>>)>();
-        let ids = parsed.next().ok_or_else(invalid)?.map_err(|_| invalid())?;
         noted(site, ids)?;
         out.push_str(&before[..before.len() - 1]);
-        rest = &value[parsed.byte_offset()..];
+        rest = after;
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// A hidden member after its marker (`{"#c` or `"#l`): its site's digits, the closing quote
+/// and `:` (`None` when the text is not a member), then its value, returned with the text
+/// after it (malformed: an error).
+fn hidden_member<T: serde::de::DeserializeOwned>(
+    tail: &str,
+) -> ApiResult<Option<(usize, T, &str)>> {
+    let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+    let key = tail[..digits].parse().ok().zip(
+        tail[digits..]
+            .strip_prefix('"')
+            .and_then(|t| t.trim_start().strip_prefix(':')),
+    );
+    let Some((site, value)) = key else {
+        return Ok(None);
+    };
+    let mut parsed = serde_json::Deserializer::from_str(value).into_iter::<T>();
+    let member = parsed.next().ok_or_else(invalid)?.map_err(|_| invalid())?;
+    Ok(Some((site, member, &value[parsed.byte_offset()..])))
 }
 
 /// A row's position as the resolvers' cursors carry it (`order::sort_value`: a missing value
@@ -2220,6 +2227,16 @@ impl Extension for CompilerRun {
 mod tests {
     use super::*;
 
+    /// A caller who may read every entity and personal data (cursors aside).
+    fn reader_of_everything() -> Access<'static> {
+        use crate::auth::{Scope, Scopes};
+        Access {
+            scopes: Scopes::of(&[Scope::CustomersRead, Scope::ContactsRead, Scope::SalesRead]),
+            personal: true,
+            cursors: None,
+        }
+    }
+
     /// The rows of `table` showing `fields`, with `nested` connections.
     fn object(table: &'static dyn Table, fields: &[&str], nested: Vec<Connection>) -> Object {
         let mut items: Vec<(String, Item)> = fields
@@ -2355,12 +2372,7 @@ mod tests {
     /// `UPDATE_SQL=1` rewrites them): a change to what the compiler emits shows in review.
     #[test]
     fn the_benchmark_queries_compile_to_their_committed_sql() {
-        use crate::auth::{Scope, Scopes};
-        let access = Access {
-            scopes: Scopes::of(&[Scope::CustomersRead, Scope::ContactsRead, Scope::SalesRead]),
-            personal: true,
-            cursors: None,
-        };
+        let access = reader_of_everything();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/queries");
         for (name, variables) in [
             ("q1", "{}"),
@@ -2474,12 +2486,7 @@ mod tests {
     /// after the filters of the lists under it.
     #[test]
     fn filters_bind_their_values_after_the_tenant() {
-        use crate::auth::{Scope, Scopes};
-        let access = Access {
-            scopes: Scopes::of(&[Scope::CustomersRead, Scope::ContactsRead, Scope::SalesRead]),
-            personal: true,
-            cursors: None,
-        };
+        let access = reader_of_everything();
         let id = "01f04828-3a12-481b-eb53-a7cb3f7c78da";
         let text = format!(
             r#"{{ customer(id: "{id}") {{ contacts(filter: {{jobTitle: {{eq: "Buyer"}}, or: [{{externalRef: {{in: ["a", "b"]}}}}]}}, orderBy: [{{field: JOB_TITLE, direction: DESC}}]) {{ totalCount edges {{ node {{ id }} }} }} }} }}"#
