@@ -1132,6 +1132,67 @@ async fn points_in_time_are_in_years_one_to_9999(backend: Backend) {
         0,
         "nothing written"
     );
+    // The same bound on every path that writes one: updates, and interactions.
+    let sale = app
+        .gql(
+            &app.agent_a(),
+            "mutation($i: CreateSaleInput!) { createSale(input: $i) { id } }",
+            json!({"i": {"customerId": customer, "sku": "S", "amount": "1", "currency": "EUR"}}),
+        )
+        .await
+        .ok()["createSale"]["id"]
+        .clone();
+    let interaction = app
+        .gql(
+            &app.agent_a(),
+            "mutation($i: CreateInteractionInput!) { createInteraction(input: $i) { id } }",
+            json!({"i": {"customerId": customer, "kind": "CALL"}}),
+        )
+        .await
+        .ok()["createInteraction"]["id"]
+        .clone();
+    let at = "+10000-01-01T00:00:00Z";
+    for (mutation, variables) in [
+        (
+            "mutation($id: UUID!, $i: UpdateSaleInput!) { updateSale(id: $id, input: $i) { id } }",
+            json!({"id": sale, "i": {"soldAt": at}}),
+        ),
+        (
+            "mutation($i: CreateInteractionInput!) { createInteraction(input: $i) { id } }",
+            json!({"i": {"customerId": customer, "kind": "CALL", "occurredAt": at}}),
+        ),
+        (
+            "mutation($id: UUID!, $i: UpdateInteractionInput!) { updateInteraction(id: $id, input: $i) { id } }",
+            json!({"id": interaction, "i": {"occurredAt": at}}),
+        ),
+    ] {
+        let answer = app.gql(&app.agent_a(), mutation, variables).await;
+        assert_eq!(
+            answer.codes(),
+            vec!["BAD_USER_INPUT".to_owned()],
+            "{mutation}: {:?}",
+            answer.errors()
+        );
+    }
+    assert_eq!(
+        app.admin_count("SELECT COUNT(*) FROM interactions").await,
+        1,
+        "no interaction written"
+    );
+    let kept = app
+        .gql(
+            &app.agent_a(),
+            "query($s: UUID!, $i: UUID!) { sale(id: $s) { soldAt } interaction(id: $i) { occurredAt } }",
+            json!({"s": sale, "i": interaction}),
+        )
+        .await
+        .ok();
+    for at in [&kept["sale"]["soldAt"], &kept["interaction"]["occurredAt"]] {
+        assert!(
+            at.as_str().is_some_and(|t| t.starts_with("20")),
+            "unchanged: {kept}"
+        );
+    }
 }
 
 on_both_backends!(points_in_time_are_in_years_one_to_9999);
