@@ -573,6 +573,21 @@ impl TestApp {
         .expect("an old window");
     }
 
+    /// Seals every committed audit event of tenants A and B now, as the server's sealer does
+    /// within a second of each commit (PostgreSQL; SQLite seals on append): for tests that
+    /// address events by their position.
+    pub async fn seal_audit(&self) {
+        for tenant in [self.a.id, self.b.id] {
+            let scope = api::tenancy::for_tenant(&self.owner, tenant)
+                .await
+                .expect("scope");
+            api::audit::seal_pending(&scope, &audit_key(), api::audit::Lock::Wait)
+                .await
+                .expect("seal");
+            scope.commit().await.expect("commit");
+        }
+    }
+
     /// Runs SQL as the administrator (no API, no row-level security).
     pub async fn admin_exec(&self, sql: &str) -> Result<(), sea_orm::DbErr> {
         self.admin.execute_unprepared(sql).await.map(|_| ())

@@ -133,7 +133,27 @@ impl AuditKey {
     fn seal_event(&self, event: &audit_event::Model) -> String {
         self.mac(
             "dossier audit event v1",
-            &[event.tenant_id.as_bytes(), event.hash.as_bytes()],
+            &[
+                event.tenant_id.as_bytes(),
+                event.hash.as_deref().unwrap_or_default().as_bytes(),
+            ],
+        )
+    }
+
+    /// The HMAC of an event's content alone — its hash with no position and no link — which
+    /// it carries from its insert until it is sealed.
+    fn mark_event(&self, event: &audit_event::Model) -> String {
+        let content = audit_event::Model {
+            seq: None,
+            prev_hash: None,
+            hash: None,
+            seal: None,
+            mark: None,
+            ..event.clone()
+        };
+        self.mac(
+            "dossier audit record v1",
+            &[event.tenant_id.as_bytes(), event_hash(&content).as_bytes()],
         )
     }
 
@@ -207,74 +227,93 @@ impl NewEvent {
     }
 }
 
-/// Appends events to the tenant's chain, inside the caller's transaction or savepoint.
+/// Appends events to the tenant's log, inside the caller's transaction or savepoint, so that
+/// they commit or roll back with what they record. On PostgreSQL they are written unsealed and
+/// the [`Sealer`] seals them once committed; SQLite, with its one writer, seals them here.
 pub async fn append<C: Borrow<DatabaseTransaction>>(
     scope: &Scoped<C>,
     actor: &Actor,
     events: Vec<NewEvent>,
 ) -> ApiResult<()> {
-    append_for(scope, vec![(actor, events)]).await
-}
-
-/// Appends the events of several actors (of one tenant) with one lock, one head read and one
-/// INSERT.
-async fn append_for<C: Borrow<DatabaseTransaction>>(
-    scope: &Scoped<C>,
-    batches: Vec<(&Actor, Vec<NewEvent>)>,
-) -> ApiResult<()> {
-    if batches.iter().all(|(_, events)| events.is_empty()) {
+    if events.is_empty() {
         return Ok(());
     }
-    let (mut seq, mut prev_hash) = match chain_head(scope).await? {
+    let at = Utc::now().trunc_subsecs(6);
+    let mut rows: Vec<audit_event::Model> = events
+        .into_iter()
+        .map(|event| record(scope.tenant_id(), actor, event, at))
+        .collect();
+    if scope.backend() != DbBackend::Postgres {
+        let head = head(scope).await?;
+        link(&mut rows, head, &actor.key);
+    }
+    scope
+        .insert_many(rows.into_iter().map(active).collect())
+        .await
+}
+
+/// An event as written: its content and mark, not yet in the chain.
+fn record(tenant: Uuid, actor: &Actor, event: NewEvent, at: DateTime<Utc>) -> audit_event::Model {
+    let mut model = audit_event::Model {
+        tenant_id: tenant,
+        id: Uuid::now_v7(),
+        seq: None,
+        at,
+        actor: actor.actor.clone(),
+        actor_role: actor.role.as_str().to_owned(),
+        client_id: actor.client_id.clone(),
+        request_id: actor.request_id.clone(),
+        caller_request_id: actor.caller_request_id.clone(),
+        action: event.action.as_str().to_owned(),
+        entity: event.entity.to_owned(),
+        entity_ids: serde_json::json!(event.entity_ids),
+        fields: serde_json::json!(event.fields),
+        purpose: actor.purpose.clone(),
+        outcome: event.outcome.as_str().to_owned(),
+        prev_hash: None,
+        hash: None,
+        seal: None,
+        mark: None,
+    };
+    model.mark = Some(actor.key.mark_event(&model));
+    model
+}
+
+/// Gives `events` their places after `head`: position, link, hash and seal.
+fn link(events: &mut [audit_event::Model], head: (i64, String), key: &AuditKey) {
+    let (mut seq, mut prev_hash) = head;
+    for event in events {
+        seq += 1;
+        event.seq = Some(seq);
+        event.prev_hash = Some(prev_hash);
+        let hash = event_hash(event);
+        event.hash = Some(hash.clone());
+        event.seal = Some(key.seal_event(event));
+        prev_hash = hash;
+    }
+}
+
+/// Where the next event goes: after the newest sealed event, or — once retention pruned every
+/// sealed one — after the anchor the pruning left, or at the genesis.
+async fn head<C: Borrow<DatabaseTransaction>>(scope: &Scoped<C>) -> ApiResult<(i64, String)> {
+    Ok(match chain_head(scope).await? {
         Some(head) => head,
-        // An empty log starts at the genesis, or after the events retention pruned.
         None => match latest_anchor(scope).await? {
             Some(anchor) => (anchor.seq, anchor.hash),
             None => (0, GENESIS_HASH.to_owned()),
         },
-    };
-    let at = Utc::now().trunc_subsecs(6);
-    let mut rows = Vec::new();
-    for (actor, events) in batches {
-        for event in events {
-            seq += 1;
-            let mut model = audit_event::Model {
-                tenant_id: scope.tenant_id(),
-                id: Uuid::now_v7(),
-                seq,
-                at,
-                actor: actor.actor.clone(),
-                actor_role: actor.role.as_str().to_owned(),
-                client_id: actor.client_id.clone(),
-                request_id: actor.request_id.clone(),
-                caller_request_id: actor.caller_request_id.clone(),
-                action: event.action.as_str().to_owned(),
-                entity: event.entity.to_owned(),
-                entity_ids: serde_json::json!(event.entity_ids),
-                fields: serde_json::json!(event.fields),
-                purpose: actor.purpose.clone(),
-                outcome: event.outcome.as_str().to_owned(),
-                prev_hash: prev_hash.clone(),
-                hash: String::new(),
-                seal: None,
-            };
-            model.hash = event_hash(&model);
-            model.seal = Some(actor.key.seal_event(&model));
-            prev_hash = model.hash.clone();
-            rows.push(active(model));
-        }
-    }
-    scope.insert_many(rows).await
+    })
 }
 
-/// The position and hash of the tenant's newest event. On PostgreSQL this also takes the
-/// tenant's append lock, held until commit, so concurrent appends cannot link to the same head
-/// (the unique (tenant_id, seq) index would refuse a fork anyway); the migration that creates
-/// `audit_chain_head` says why it is a function. SQLite has one connection: appends cannot
+/// The position and hash of the tenant's newest sealed event. On PostgreSQL this also takes
+/// the tenant's chain lock, held until commit, so that two sealers cannot link to the same
+/// head (the unique (tenant_id, seq) index would refuse a fork anyway); the migration that
+/// creates `audit_chain_head` says why it is a function. SQLite has one writer: appends cannot
 /// interleave there.
 async fn chain_head<C: Borrow<DatabaseTransaction>>(
     scope: &Scoped<C>,
 ) -> ApiResult<Option<(i64, String)>> {
+    use sea_orm::ColumnTrait;
     if scope.backend() == DbBackend::Postgres {
         let head = scope
             .conn()
@@ -292,193 +331,17 @@ async fn chain_head<C: Borrow<DatabaseTransaction>>(
     let head = scope
         .one(
             audit_event::Entity::find()
+                .filter(audit_event::Column::Seq.is_not_null())
                 .order_by_desc(audit_event::Column::Seq)
                 .limit(1),
         )
         .await?;
-    Ok(head.map(|head| (head.seq, head.hash)))
+    Ok(head.and_then(|head| Some((head.seq?, head.hash?))))
 }
 
-/// Group commit of read events (PostgreSQL): the events of the requests waiting at one
-/// moment are chained and committed together, per tenant, and each request waits for the
-/// commit that made its own events durable before its response leaves. Without it, every
-/// audited request of a tenant would queue behind the previous one's lock, INSERT and COMMIT.
-///
-/// No tenant waits for another (invariant 9): each tenant's batch is a transaction of its
-/// own, at most one per tenant at a time and at most [`Appender::MAX_TENANTS`] at once, taken
-/// in arrival order — so a tenant whose chain lock is held by one of its own writers delays
-/// only its own reads. A batch that fails is retried request by request, so one event that
-/// cannot be written fails only its own request.
-#[derive(Clone)]
-pub struct Appender {
-    queue: tokio::sync::mpsc::Sender<Pending>,
-}
-
-struct Pending {
-    tenant: Uuid,
-    actor: Actor,
-    events: Vec<NewEvent>,
-    done: tokio::sync::oneshot::Sender<Result<(), String>>,
-}
-
-impl Appender {
-    /// Most requests whose events share one commit.
-    const MAX_BATCH: usize = 256;
-    /// Most tenants whose batches are written at once: each holds a pooled connection.
-    const MAX_TENANTS: usize = 4;
-
-    /// Starts the appending task on the current runtime.
-    pub fn start(db: sea_orm::DatabaseConnection) -> Appender {
-        let (queue, incoming) = tokio::sync::mpsc::channel::<Pending>(4 * Self::MAX_BATCH);
-        tokio::spawn(dispatch(db, incoming));
-        Appender { queue }
-    }
-
-    /// Appends one request's events and returns once they are committed.
-    pub async fn append(&self, tenant: Uuid, actor: Actor, events: Vec<NewEvent>) -> ApiResult<()> {
-        let (done, committed) = tokio::sync::oneshot::channel();
-        self.queue
-            .send(Pending {
-                tenant,
-                actor,
-                events,
-                done,
-            })
-            .await
-            .map_err(|_| ApiError::internal(anyhow::anyhow!("the audit appender has stopped")))?;
-        committed
-            .await
-            .map_err(|_| ApiError::internal(anyhow::anyhow!("the audit appender has stopped")))?
-            .map_err(|err| ApiError::internal(anyhow::anyhow!(err)))
-    }
-}
-
-/// The appender's loop: queues requests per tenant and starts each tenant's next batch as
-/// soon as its previous one is done and a slot is free.
-async fn dispatch(
-    db: sea_orm::DatabaseConnection,
-    mut incoming: tokio::sync::mpsc::Receiver<Pending>,
-) {
-    use std::collections::{HashMap, HashSet, VecDeque};
-    let mut waiting: HashMap<Uuid, Vec<Pending>> = HashMap::new();
-    // Tenants with waiting requests and no batch in flight, in the order they became ready.
-    let mut ready: VecDeque<Uuid> = VecDeque::new();
-    let mut writing: HashSet<Uuid> = HashSet::new();
-    let mut tasks: tokio::task::JoinSet<Option<Vec<Pending>>> = tokio::task::JoinSet::new();
-    let mut task_tenant: HashMap<tokio::task::Id, Uuid> = HashMap::new();
-    let mut open = true;
-    loop {
-        while writing.len() < Appender::MAX_TENANTS {
-            let Some(tenant) = ready.pop_front() else {
-                break;
-            };
-            let queued = waiting.entry(tenant).or_default();
-            let rest = queued.split_off(queued.len().min(Appender::MAX_BATCH));
-            let batch = std::mem::replace(queued, rest);
-            // A tenant with more than one batch waiting keeps its place for the next one.
-            if waiting.get(&tenant).is_some_and(Vec::is_empty) {
-                waiting.remove(&tenant);
-            }
-            writing.insert(tenant);
-            let task = tasks.spawn(commit_batch(db.clone(), tenant, batch));
-            task_tenant.insert(task.id(), tenant);
-        }
-        tokio::select! {
-            received = incoming.recv(), if open => match received {
-                Some(pending) => {
-                    let tenant = pending.tenant;
-                    let queued = waiting.entry(tenant).or_default();
-                    queued.push(pending);
-                    if queued.len() == 1 && !writing.contains(&tenant) {
-                        ready.push_back(tenant);
-                    }
-                }
-                None => open = false,
-            },
-            Some(finished) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                let (id, unwritten) = match finished {
-                    Ok((id, unwritten)) => (id, unwritten),
-                    Err(err) => (err.id(), None),
-                };
-                if let Some(tenant) = task_tenant.remove(&id) {
-                    writing.remove(&tenant);
-                    if let Some(mut batch) = unwritten {
-                        // Its chain lock was busy: the batch goes first again, after the
-                        // other tenants ready now.
-                        let newer = waiting.remove(&tenant).unwrap_or_default();
-                        batch.extend(newer);
-                        waiting.insert(tenant, batch);
-                    }
-                    if waiting.contains_key(&tenant) {
-                        ready.push_back(tenant);
-                    }
-                }
-            }
-            else => break,
-        }
-    }
-}
-
-/// Commits one tenant's batch and answers each request; when the batch fails, each request
-/// is retried alone, so that only the one whose events cannot be written fails. Returns the
-/// batch untouched when the tenant's chain lock is held (by one of its own writers), so that
-/// the slot goes to another tenant meanwhile instead of waiting on this one.
-async fn commit_batch(
-    db: sea_orm::DatabaseConnection,
-    tenant: Uuid,
-    batch: Vec<Pending>,
-) -> Option<Vec<Pending>> {
-    let together = write_tenant(
-        &db,
-        tenant,
-        batch.iter().map(|p| (&p.actor, p.events.clone())).collect(),
-        Lock::IfFree,
-    )
-    .await;
-    let failed = |err: anyhow::Error, requests: usize| {
-        tracing::error!(error = %format!("{err:#}"), %tenant, requests, "audit group commit failed");
-        "audit group commit failed".to_owned()
-    };
-    match together {
-        Ok(Written::Busy) => {
-            // Tried again shortly, after the other tenants waiting.
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            return Some(batch);
-        }
-        Ok(Written::Done) => {
-            for pending in batch {
-                // A request that went away no longer waits; its events are written anyway.
-                let _ = pending.done.send(Ok(()));
-            }
-        }
-        Err(err) if batch.len() == 1 => {
-            let result = Err(failed(err, 1));
-            for pending in batch {
-                let _ = pending.done.send(result.clone());
-            }
-        }
-        Err(err) => {
-            failed(err, batch.len());
-            for pending in batch {
-                let alone = write_tenant(
-                    &db,
-                    tenant,
-                    vec![(&pending.actor, pending.events.clone())],
-                    Lock::Wait,
-                )
-                .await
-                .map(|_| ())
-                .map_err(|err| failed(err, 1));
-                let _ = pending.done.send(alone);
-            }
-        }
-    }
-    None
-}
-
-/// Appends one request's events in a transaction of their own on `db`, waiting for the
-/// tenant's chain lock: for a request whose own transaction cannot hold them (a query that ran
-/// on one of SQLite's read connections). Returns once they are committed.
+/// Appends one request's events in a transaction of their own on `db`: for a request whose
+/// own transaction cannot hold them (a query that ran on one of SQLite's read connections).
+/// Returns once they are committed.
 pub async fn append_alone(
     db: &sea_orm::DatabaseConnection,
     tenant: Uuid,
@@ -488,55 +351,223 @@ pub async fn append_alone(
     if events.is_empty() {
         return Ok(());
     }
-    write_tenant(db, tenant, vec![(actor, events)], Lock::Wait)
-        .await
-        .map(|_| ())
-        .map_err(|err| unavailable(ApiError::internal(err)))
+    let txn = sea_orm::TransactionTrait::begin(db).await?;
+    let scope = crate::tenancy::within(&txn, tenant).await?;
+    append(&scope, actor, events).await.map_err(unavailable)?;
+    txn.commit().await?;
+    Ok(())
 }
 
-/// Whether a batch waits for its tenant's chain lock.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Lock {
+/// Whether a sealing pass waits for the tenant's chain lock.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Lock {
+    /// Someone else holds it: leave the events to them.
     IfFree,
     Wait,
 }
 
-enum Written {
-    Done,
-    /// The tenant's chain lock was held: nothing written.
-    Busy,
+/// What one sealing pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sealed {
+    pub events: u64,
+    /// The chain lock was held by another sealer: nothing was done.
+    pub busy: bool,
+    /// Unsealed events whose mark does not verify: not written by the API, never sealed.
+    pub refused: u64,
 }
 
-async fn write_tenant(
-    db: &sea_orm::DatabaseConnection,
-    tenant: Uuid,
-    batches: Vec<(&Actor, Vec<NewEvent>)>,
+/// Seals the tenant's committed, unsealed events (PostgreSQL; SQLite seals on append), oldest
+/// first, in the caller's transaction: it holds the tenant's chain lock until it ends. An event
+/// whose mark does not verify stays out of the chain, and verification reports it. Readers of
+/// the chain (verification, checkpoints, the audit log, retention) call this first.
+pub async fn seal_pending<C: Borrow<DatabaseTransaction>>(
+    scope: &Scoped<C>,
+    key: &AuditKey,
     lock: Lock,
-) -> anyhow::Result<Written> {
-    let txn = sea_orm::TransactionTrait::begin(db).await?;
-    let scope = crate::tenancy::within(&txn, tenant).await?;
-    if lock == Lock::IfFree && scope.backend() == DbBackend::Postgres {
-        // The same key `audit_chain_head` locks; once held here, its own lock is immediate.
-        let free = txn
+) -> ApiResult<Sealed> {
+    use sea_orm::ColumnTrait;
+    use sea_orm::sea_query::{Condition, Expr, ExprTrait};
+    const BATCH: u64 = 2000;
+    let mut sealed = Sealed::default();
+    if scope.backend() != DbBackend::Postgres {
+        return Ok(sealed);
+    }
+    if lock == Lock::IfFree {
+        let free = scope
+            .conn()
             .query_one_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 "SELECT pg_try_advisory_xact_lock(hashtextextended($1::text, 7))",
-                [tenant.to_string().into()],
+                [scope.tenant_id().to_string().into()],
             ))
             .await?
             .map(|row| row.try_get_by_index::<bool>(0))
             .transpose()?
             .unwrap_or(false);
         if !free {
-            txn.rollback().await?;
-            return Ok(Written::Busy);
+            sealed.busy = true;
+            return Ok(sealed);
         }
     }
-    append_for(&scope, batches)
+    // Takes the lock when it is not held yet; immediate when it is.
+    let mut head = head(scope).await?;
+    let mut after: Option<(DateTime<Utc>, Uuid)> = None;
+    loop {
+        let mut select = audit_event::Entity::find()
+            .filter(audit_event::Column::Seq.is_null())
+            .order_by_asc(audit_event::Column::At)
+            .order_by_asc(audit_event::Column::Id)
+            .limit(BATCH);
+        if let Some((at, id)) = after {
+            select = select.filter(
+                Condition::any().add(audit_event::Column::At.gt(at)).add(
+                    Expr::col(audit_event::Column::At)
+                        .eq(at)
+                        .and(Expr::col(audit_event::Column::Id).gt(id)),
+                ),
+            );
+        }
+        let mut batch = scope.all(select).await?;
+        let full = batch.len() as u64 == BATCH;
+        after = batch.last().map(|event| (event.at, event.id));
+        let before = batch.len();
+        batch.retain(|event| event.mark.as_deref() == Some(key.mark_event(event).as_str()));
+        if batch.len() < before {
+            sealed.refused += (before - batch.len()) as u64;
+            tracing::error!(
+                tenant = %scope.tenant_id(),
+                refused = before - batch.len(),
+                "unsealed audit events whose mark does not verify were left out of the chain"
+            );
+        }
+        if let Some(last) = batch.len().checked_sub(1) {
+            link(&mut batch, head, key);
+            let seals: Vec<serde_json::Value> = batch
+                .iter()
+                .map(|event| {
+                    serde_json::json!({
+                        "id": event.id,
+                        "seq": event.seq,
+                        "prev_hash": event.prev_hash,
+                        "hash": event.hash,
+                        "seal": event.seal,
+                    })
+                })
+                .collect();
+            let written = scope
+                .conn()
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT audit_seal($1::jsonb)",
+                    [serde_json::Value::Array(seals).into()],
+                ))
+                .await?
+                .map(|row| row.try_get_by_index::<i64>(0))
+                .transpose()?
+                .unwrap_or(0);
+            if written != batch.len() as i64 {
+                return Err(ApiError::internal(anyhow::anyhow!(
+                    "sealing wrote {written} of {} audit events",
+                    batch.len()
+                )));
+            }
+            sealed.events += written as u64;
+            head = (
+                batch[last].seq.unwrap_or_default(),
+                batch[last].hash.clone().unwrap_or_default(),
+            );
+        }
+        if !full {
+            return Ok(sealed);
+        }
+    }
+}
+
+/// Seals each tenant's events within [`Sealer::LAG`] of their commit (PostgreSQL). Requests
+/// that wrote events [`touch`](Sealer::touch) their tenant once committed; the sealer seals
+/// the tenants touched since its last pass, each in a transaction of its own, several at once.
+/// A tenant whose chain lock is held (a reader sealing first) is left to that holder and tried
+/// again on the next pass, so no tenant waits for another (invariant 9).
+#[derive(Clone)]
+pub struct Sealer {
+    touched: std::sync::Arc<Mutex<std::collections::HashSet<Uuid>>>,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Sealer {
+    /// How long an event may wait for its seal at most, by design; a pass starts this long
+    /// after the first touch, so that one pass seals many requests' events.
+    pub const LAG: std::time::Duration = std::time::Duration::from_millis(50);
+    /// Most tenants sealed at once: each holds a pooled connection.
+    const MAX_TENANTS: usize = 4;
+
+    /// Starts the sealing task on the current runtime.
+    pub fn start(db: sea_orm::DatabaseConnection, key: AuditKey) -> Sealer {
+        let sealer = Sealer {
+            touched: Default::default(),
+            wake: Default::default(),
+        };
+        tokio::spawn(sealer.clone().run(db, key));
+        sealer
+    }
+
+    /// The tenant has committed events to seal.
+    pub fn touch(&self, tenant: Uuid) {
+        let first = {
+            let mut touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+            touched.insert(tenant) && touched.len() == 1
+        };
+        if first {
+            self.wake.notify_one();
+        }
+    }
+
+    async fn run(self, db: sea_orm::DatabaseConnection, key: AuditKey) {
+        use futures_util::StreamExt;
+        loop {
+            self.wake.notified().await;
+            tokio::time::sleep(Self::LAG).await;
+            let tenants: Vec<Uuid> =
+                std::mem::take(&mut *self.touched.lock().unwrap_or_else(|e| e.into_inner()))
+                    .into_iter()
+                    .collect();
+            let undone: Vec<Uuid> = futures_util::stream::iter(tenants)
+                .map(|tenant| {
+                    let (db, key) = (db.clone(), key.clone());
+                    async move {
+                        match seal_tenant(&db, tenant, &key).await {
+                            Ok(sealed) if !sealed.busy => None,
+                            Ok(_) => Some(tenant),
+                            Err(err) => {
+                                tracing::error!(error = %format!("{err:#}"), %tenant, "audit sealing failed");
+                                Some(tenant)
+                            }
+                        }
+                    }
+                })
+                .buffer_unordered(Self::MAX_TENANTS)
+                .filter_map(std::future::ready)
+                .collect()
+                .await;
+            for tenant in undone {
+                self.touch(tenant);
+            }
+        }
+    }
+}
+
+async fn seal_tenant(
+    db: &sea_orm::DatabaseConnection,
+    tenant: Uuid,
+    key: &AuditKey,
+) -> anyhow::Result<Sealed> {
+    let txn = sea_orm::TransactionTrait::begin(db).await?;
+    let scope = crate::tenancy::within(&txn, tenant).await?;
+    let sealed = seal_pending(&scope, key, Lock::IfFree)
         .await
         .map_err(|err| anyhow::anyhow!("{err:?}"))?;
     txn.commit().await?;
-    Ok(Written::Done)
+    Ok(sealed)
 }
 
 fn active(model: audit_event::Model) -> audit_event::ActiveModel {
@@ -559,6 +590,7 @@ fn active(model: audit_event::Model) -> audit_event::ActiveModel {
         prev_hash: Set(model.prev_hash),
         hash: Set(model.hash),
         seal: Set(model.seal),
+        mark: Set(model.mark),
     }
 }
 
@@ -604,7 +636,8 @@ pub struct AuditChainReport {
     /// deleted one, a seal that does not verify, or — cut off at its end — the first position
     /// a checkpoint saw that is gone.
     pub first_broken_seq: Option<i64>,
-    /// The event found at that position: the edited row, or the row after a deleted one.
+    /// The event found at that position: the edited row, the row after a deleted one, or an
+    /// unsealed row the API did not write.
     pub first_broken_id: Option<Uuid>,
     pub expected_hash: Option<String>,
     pub found_hash: Option<String>,
@@ -615,6 +648,9 @@ pub struct AuditChainReport {
     pub pruned_through_seq: Option<i64>,
     /// Checkpoints of this tenant held against the chain.
     pub checkpoints_checked: i32,
+    /// Events committed but not sealed yet (PostgreSQL seals within a second of the commit;
+    /// verification seals what is due first, so these committed while it ran).
+    pub unsealed: i64,
 }
 
 impl AuditChainReport {
@@ -681,25 +717,20 @@ impl Checkpoint {
     }
 }
 
-/// The tenant's chain head, signed: `None` while its log is empty.
+/// The tenant's chain head, signed, once every committed event is sealed: `None` while its
+/// log is empty.
 pub async fn checkpoint<C: Borrow<DatabaseTransaction>>(
     scope: &Scoped<C>,
     key: &AuditKey,
 ) -> ApiResult<Option<Checkpoint>> {
-    let head = scope
-        .one(
-            audit_event::Entity::find()
-                .order_by_desc(audit_event::Column::Seq)
-                .limit(1),
-        )
-        .await?;
-    Ok(head.map(|head| {
+    seal_pending(scope, key, Lock::Wait).await?;
+    Ok(chain_head(scope).await?.map(|(seq, hash)| {
         let at = format_at(Utc::now().trunc_subsecs(6));
         Checkpoint {
             tenant: scope.tenant_id(),
-            seq: head.seq,
-            sig: key.sign_checkpoint(scope.tenant_id(), head.seq, &head.hash, &at),
-            hash: head.hash,
+            seq,
+            sig: key.sign_checkpoint(scope.tenant_id(), seq, &hash, &at),
+            hash,
             at,
         }
     }))
@@ -744,29 +775,33 @@ pub async fn prune<C: Borrow<DatabaseTransaction>>(
     let cutoff = now
         .checked_sub_months(chrono::Months::new(months))
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    seal_pending(scope, &actor.key, Lock::Wait).await?;
     let last = scope
         .one(
             audit_event::Entity::find()
                 .filter(audit_event::Column::At.lt(cutoff))
+                .filter(audit_event::Column::Seq.is_not_null())
                 .order_by_desc(audit_event::Column::Seq)
                 .limit(1),
         )
         .await?;
-    let Some(last) = last else {
+    let Some((last_seq, last_hash, last_at)) =
+        last.and_then(|last| Some((last.seq?, last.hash?, last.at)))
+    else {
         return Ok(AuditPrune {
             cutoff,
             through_seq: None,
             events: 0,
         });
     };
-    let through = audit_event::Column::Seq.lte(last.seq);
+    let through = audit_event::Column::Seq.lte(last_seq);
     let events = scope
         .count(audit_event::Entity::find().filter(through.clone()))
         .await?;
     if dry_run {
         return Ok(AuditPrune {
             cutoff,
-            through_seq: Some(last.seq),
+            through_seq: Some(last_seq),
             events,
         });
     }
@@ -778,9 +813,9 @@ pub async fn prune<C: Borrow<DatabaseTransaction>>(
     let mut anchor = audit_anchor::Model {
         tenant_id: scope.tenant_id(),
         id: Uuid::now_v7(),
-        seq: last.seq,
-        hash: last.hash.clone(),
-        last_at: last.at,
+        seq: last_seq,
+        hash: last_hash,
+        last_at,
         pruned_at: now.trunc_subsecs(6),
         pruned_by: actor.actor.clone(),
         seal: None,
@@ -801,7 +836,7 @@ pub async fn prune<C: Borrow<DatabaseTransaction>>(
     let recorder = Actor {
         purpose: Some(format!(
             "audit retention: {events} events through #{} pruned",
-            last.seq
+            last_seq
         )),
         ..actor.clone()
     };
@@ -819,7 +854,7 @@ pub async fn prune<C: Borrow<DatabaseTransaction>>(
     .await?;
     Ok(AuditPrune {
         cutoff,
-        through_seq: Some(last.seq),
+        through_seq: Some(last_seq),
         events,
     })
 }
@@ -845,7 +880,9 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
     key: &AuditKey,
     checkpoints: &[Checkpoint],
 ) -> ApiResult<AuditChainReport> {
+    use sea_orm::ColumnTrait;
     const PAGE: u64 = 1000;
+    seal_pending(scope, key, Lock::Wait).await?;
     let mut checkpoints: Vec<&Checkpoint> = checkpoints
         .iter()
         .filter(|c| c.tenant == scope.tenant_id())
@@ -935,17 +972,19 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
         let done = (page.len() as u64) < PAGE;
         for event in page {
             let at = |report: AuditChainReport, reason: &str| report.broken(expected_seq, reason);
-            if event.seq != expected_seq || event.prev_hash != expected_prev {
+            if event.seq != Some(expected_seq)
+                || event.prev_hash.as_deref() != Some(expected_prev.as_str())
+            {
                 return Ok(at(report, "a link is broken: an event before this one was deleted, or this one's link was rewritten")
-                    .found(Some(event.id), Some(expected_prev), Some(event.prev_hash)));
+                    .found(Some(event.id), Some(expected_prev), event.prev_hash));
             }
             let recomputed = event_hash(&event);
-            if recomputed != event.hash {
+            if event.hash.as_deref() != Some(recomputed.as_str()) {
                 return Ok(at(
                     report,
                     "this event's hash does not match its content: it was edited",
                 )
-                .found(Some(event.id), Some(recomputed), Some(event.hash)));
+                .found(Some(event.id), Some(recomputed), event.hash));
             }
             // A seal that does not verify, or none at all (stripped, or written by someone
             // without the key — or by a Dossier from before events were sealed).
@@ -955,12 +994,12 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
                     .found(Some(event.id), Some(expected), event.seal));
             }
             while let Some(checkpoint) = pending.pop_front() {
-                if checkpoint.seq != event.seq {
+                if Some(checkpoint.seq) != event.seq {
                     pending.push_front(checkpoint);
                     break;
                 }
                 report.checkpoints_checked += 1;
-                if checkpoint.hash != event.hash {
+                if checkpoint.hash != recomputed {
                     return Ok(at(
                         report,
                         "this event differs from a checkpoint taken of it: the log was rewritten",
@@ -968,13 +1007,13 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
                     .found(
                         Some(event.id),
                         Some(checkpoint.hash.clone()),
-                        Some(event.hash),
+                        Some(recomputed),
                     ));
                 }
             }
             report.checked += 1;
             expected_seq += 1;
-            expected_prev = event.hash;
+            expected_prev = recomputed;
         }
         if done {
             break;
@@ -990,6 +1029,32 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
                 beyond.seq
             ),
         ));
+    }
+    // Sealed above, so what is still unsealed committed since — or was inserted behind the
+    // API's back, without a mark that verifies, and is never sealed.
+    let unsealed = audit_event::Entity::find().filter(audit_event::Column::Seq.is_null());
+    report.unsealed = scope.count(unsealed.clone()).await? as i64;
+    let mut after = None;
+    let mut more = report.unsealed > 0;
+    while more {
+        let mut page = unsealed.clone().order_by_asc(audit_event::Column::Id);
+        if let Some(id) = after {
+            page = page.filter(audit_event::Column::Id.gt(id));
+        }
+        let page = scope.all(page.limit(PAGE)).await?;
+        if let Some(forged) = page
+            .iter()
+            .find(|event| event.mark.as_deref() != Some(key.mark_event(event).as_str()))
+        {
+            return Ok(report
+                .broken(
+                    expected_seq,
+                    "an event the API did not write is in the log: its mark does not verify, so it was never sealed",
+                )
+                .found(Some(forged.id), None, None));
+        }
+        more = page.len() as u64 == PAGE;
+        after = page.last().map(|event| event.id);
     }
     Ok(report)
 }

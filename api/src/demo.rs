@@ -244,6 +244,7 @@ pub async fn load(
         ],
     )
     .await?;
+    audit::seal_pending(&scope, &actor.key, audit::Lock::Wait).await?;
     scope.commit().await?;
     Ok(DEMO_TENANT)
 }

@@ -277,6 +277,8 @@ pub async fn subject_export<C: Borrow<DatabaseTransaction>>(
                 .order_by_asc(legal_hold::Column::PlacedAt),
         )
         .await?;
+    // Every access committed so far, in the chain's order.
+    audit::seal_pending(tx, &generated_by.key, audit::Lock::Wait).await?;
     let accesses = tx
         .all(
             entity::audit_event::Entity::find()
@@ -524,6 +526,8 @@ pub async fn run_retention(
     if dry_run {
         scope.rollback().await?;
     } else {
+        // Sealed before it commits: no server may be running to seal it after.
+        audit::seal_pending(&scope, &actor.key, audit::Lock::Wait).await?;
         scope.commit().await?;
     }
     Ok(report)

@@ -258,6 +258,10 @@ async fn idp(config: &Config, command: IdpCommand) -> anyhow::Result<()> {
                 })
                 .await
                 .map_err(failed)?;
+            // Sealed before it commits: no server may be running to seal it after.
+            api::audit::seal_pending(&scope, &actor.key, api::audit::Lock::Wait)
+                .await
+                .map_err(failed)?;
             scope.commit().await?;
             println!("{}", provider_json(&row));
         }
@@ -273,6 +277,10 @@ async fn idp(config: &Config, command: IdpCommand) -> anyhow::Result<()> {
             let scope = api::tenancy::for_tenant(&db, tenant).await?;
             let row = scope
                 .write(async |tx| api::providers::disable(tx, &actor, id).await)
+                .await
+                .map_err(failed)?;
+            // Sealed before it commits: no server may be running to seal it after.
+            api::audit::seal_pending(&scope, &actor.key, api::audit::Lock::Wait)
                 .await
                 .map_err(failed)?;
             scope.commit().await?;

@@ -106,8 +106,7 @@ pub enum Phase {
     Begin,
     /// Running the operation: compiled SQL or the resolvers.
     Execute,
-    /// Writing the request's read audit events, or waiting for the group commit that wrote
-    /// them.
+    /// Writing the request's read audit events.
     Audit,
     /// Committing the request's transaction.
     Commit,

@@ -43,6 +43,7 @@ impl Application {
             counts: config.max_counts,
         };
         let compiled_reads = graphql::engine::compile::CompiledReads::new(config.compiled_reads);
+        let audit_key = config.audit_key()?;
         let state = Arc::new(AppState {
             cors_origins: config.cors_origins(),
             schema: graphql::build_schema(limits),
@@ -51,12 +52,12 @@ impl Application {
                 reader,
                 cursors: CursorKey::derive(&secret),
                 subject_keys: crate::gdpr::SubjectKeys::derive(&secret),
-                audit_key: config.audit_key()?,
+                audit_key: audit_key.clone(),
                 audit_checkpoints: config.audit_checkpoints.as_deref().map(Into::into),
                 tenants: Default::default(),
                 providers: Default::default(),
-                appender: (db.get_database_backend() == sea_orm::DbBackend::Postgres)
-                    .then(|| crate::audit::Appender::start(db.clone())),
+                sealer: (db.get_database_backend() == sea_orm::DbBackend::Postgres)
+                    .then(|| crate::audit::Sealer::start(db.clone(), audit_key.clone())),
                 queries: Default::default(),
                 budgets: crate::budget::Budgets::new(config.budgets()),
                 limits,

@@ -539,7 +539,7 @@ pub fn id_of<E: TenantOwned>(row: &E::Model) -> Option<Uuid> {
     }
 }
 
-/// The tenant's handle on a transaction someone else owns (the audit appender's), with the
+/// The tenant's handle on a transaction someone else owns (the audit sealer's), with the
 /// tenant set for the row-level-security policies.
 pub async fn within(
     txn: &DatabaseTransaction,

@@ -10,8 +10,9 @@ pub struct Model {
     pub tenant_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    /// Position in the tenant's chain, from 1, without gaps.
-    pub seq: i64,
+    /// Position in the tenant's chain, from 1, without gaps; `None` until the event is sealed
+    /// (PostgreSQL seals up to a second after the event's transaction commits).
+    pub seq: Option<i64>,
     pub at: DateTimeUtc,
     pub actor: String,
     pub actor_role: String,
@@ -29,12 +30,18 @@ pub struct Model {
     pub fields: Json,
     pub purpose: Option<String>,
     pub outcome: String,
-    pub prev_hash: String,
-    pub hash: String,
+    /// The hash of the event before it in the chain; `None` until sealed.
+    pub prev_hash: Option<String>,
+    /// SHA-256 of the event's content and link; `None` until sealed.
+    pub hash: Option<String>,
     /// HMAC-SHA256 of the hash under the audit key, which the database never holds: without
     /// the key nobody can re-hash an edited chain. (`NULL` in rows from before events were
     /// sealed, which verification reports.)
     pub seal: Option<String>,
+    /// HMAC of the event's content under the audit key, set when it is written: the sealer
+    /// seals only events whose mark verifies, so a row inserted behind the API's back never
+    /// joins the chain. (`NULL` in rows from before marks.)
+    pub mark: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -21,6 +21,7 @@ mod m20261202_000008_search;
 mod m20261202_000009_activity_for_every_customer;
 mod m20261202_000010_totals_for_every_customer;
 mod m20261202_000011_sales_added_in_place;
+mod m20261202_000012_audit_sealed_after_commit;
 pub mod search;
 pub mod walls;
 
@@ -82,6 +83,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_activity_for_every_customer::Migration),
             Box::new(m20261202_000010_totals_for_every_customer::Migration),
             Box::new(m20261202_000011_sales_added_in_place::Migration),
+            Box::new(m20261202_000012_audit_sealed_after_commit::Migration),
         ]
     }
 }

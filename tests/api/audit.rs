@@ -277,15 +277,12 @@ async fn the_chain_verifies_and_detects_tampering(backend: Backend) {
 
     let tenant = app.uuid_literal(app.a.id);
     let unlock = |on: bool| match (backend, on) {
-        (Backend::Postgres, false) => {
-            "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"
-        }
-        (Backend::Postgres, true) => {
-            "ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only"
-        }
+        (Backend::Postgres, false) => "ALTER TABLE audit_events DISABLE TRIGGER USER",
+        (Backend::Postgres, true) => "ALTER TABLE audit_events ENABLE TRIGGER USER",
         _ => "SELECT 1",
     };
     // Someone with database access rewrites event 2's fields.
+    app.seal_audit().await;
     app.admin_exec(unlock(false)).await.expect("unlock");
     app.admin_exec(&format!(
         "UPDATE audit_events SET fields = '[]' WHERE tenant_id = {tenant} AND seq = 2"
@@ -341,6 +338,141 @@ async fn the_audit_table_refuses_update_and_delete_on_postgres(backend: Backend)
     );
 }
 
+/// Sealing after the commit opens no way in (PostgreSQL). The API's own role cannot rewrite
+/// an event, nor re-seal a sealed one through `audit_seal`; the tables' owner, who may fill the
+/// chain columns, cannot change an event nor fill them twice; and an event inserted with the
+/// API's role but without the audit key is never sealed — verification names it — while the
+/// events after it are sealed as usual.
+async fn an_event_the_api_did_not_write_is_never_sealed(backend: Backend) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = spawn_app(backend).await;
+    let agent = app.agent_a();
+    app.customer(&agent, "Acme").await;
+    app.seal_audit().await;
+    let tenant = app.uuid_literal(app.a.id);
+    let first = app
+        .admin_count(&format!(
+            "SELECT COUNT(*) FROM audit_events WHERE tenant_id = {tenant} AND seq = 1"
+        ))
+        .await;
+    assert_eq!(first, 1, "the customer's event is sealed at #1");
+
+    let runtime = on_tenant(&app.db, app.a.id).await;
+    let update = runtime
+        .execute_unprepared("UPDATE audit_events SET actor = 'nobody'")
+        .await
+        .expect_err("the API's role has no UPDATE on the log");
+    assert!(update.to_string().contains("permission denied"), "{update}");
+    runtime.rollback().await.expect("rollback");
+
+    let runtime = on_tenant(&app.db, app.a.id).await;
+    let sealed_id = runtime
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT id::text FROM audit_events WHERE seq = 1".to_owned(),
+        ))
+        .await
+        .expect("select")
+        .expect("a row")
+        .try_get_by_index::<String>(0)
+        .expect("id");
+    let resealed = runtime
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT audit_seal('[{{\"id\": \"{sealed_id}\", \"seq\": 7, \"prev_hash\": \"x\", \"hash\": \"y\", \"seal\": \"z\"}}]')"
+            ),
+        ))
+        .await
+        .expect("audit_seal")
+        .expect("a row")
+        .try_get_by_index::<i64>(0)
+        .expect("a count");
+    assert_eq!(resealed, 0, "a sealed event is never sealed again");
+    // Forged with the API's role: every column right but the mark, which needs the key.
+    let forged = uuid::Uuid::now_v7();
+    runtime
+        .execute_unprepared(&format!(
+            "INSERT INTO audit_events (tenant_id, id, at, actor, actor_role, request_id, action, \
+             entity, entity_ids, fields, outcome, mark) VALUES ({tenant}, '{forged}', now(), \
+             'framed', 'agent', 'forged', 'READ', 'Contact', '[]', '[\"email\"]', 'ALLOWED', \
+             repeat('0', 64))"
+        ))
+        .await
+        .expect("the API's role may insert events");
+    runtime.commit().await.expect("commit");
+
+    for sql in [
+        format!("UPDATE audit_events SET actor = 'nobody' WHERE tenant_id = {tenant} AND seq = 1"),
+        format!("UPDATE audit_events SET seq = 99 WHERE tenant_id = {tenant} AND seq = 1"),
+    ] {
+        let owner = on_tenant(&app.owner, app.a.id).await;
+        let refused = owner
+            .execute_unprepared(&sql)
+            .await
+            .expect_err("refused to the owner too");
+        assert!(refused.to_string().contains("append-only"), "{refused}");
+        owner.rollback().await.expect("rollback");
+    }
+
+    // A real event after the forged one, sealed as usual.
+    app.customer(&agent, "Beta").await;
+    app.seal_audit().await;
+    assert_eq!(
+        app.admin_count(&format!(
+            "SELECT COUNT(*) FROM audit_events WHERE tenant_id = {tenant} AND seq IS NULL"
+        ))
+        .await,
+        1,
+        "only the forged event is unsealed"
+    );
+    assert_eq!(
+        app.admin_count(&format!(
+            "SELECT COUNT(*) FROM audit_events WHERE tenant_id = {tenant} AND seq = 2 AND actor <> 'framed'"
+        ))
+        .await,
+        1,
+        "the next real event took #2"
+    );
+    let report = app
+        .gql(
+            &app.token(app.a.id, "compliance"),
+            "{ verifyAuditChain { ok checked reason firstBrokenId unsealed } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    let report = &report["verifyAuditChain"];
+    assert_eq!(report["ok"], json!(false), "{report}");
+    assert_eq!(report["checked"], json!(2), "{report}");
+    assert_eq!(report["unsealed"], json!(1), "{report}");
+    assert_eq!(report["firstBrokenId"], json!(forged), "{report}");
+    assert!(
+        report["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("mark"),
+        "{report}"
+    );
+    let listed = app.audit_events(json!({"actor": {"eq": "framed"}})).await;
+    assert!(listed.is_empty(), "the log lists sealed events: {listed:?}");
+}
+
+/// A transaction of `conn`'s role with tenant `tenant` set, as the API opens one.
+async fn on_tenant(
+    conn: &sea_orm::DatabaseConnection,
+    tenant: uuid::Uuid,
+) -> sea_orm::DatabaseTransaction {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let txn = conn.begin().await.expect("begin");
+    txn.execute_unprepared(&format!(
+        "SELECT set_config('app.tenant_id', '{tenant}', true)"
+    ))
+    .await
+    .expect("tenant set");
+    txn
+}
+
 async fn concurrent_requests_keep_one_unbroken_chain(backend: Backend) {
     let app = spawn_app(backend).await;
     let token = app.agent_a();
@@ -388,4 +520,7 @@ on_both_backends!(
     the_chain_verifies_and_detects_tampering,
 );
 
-on_postgres!(the_audit_table_refuses_update_and_delete_on_postgres);
+on_postgres!(
+    the_audit_table_refuses_update_and_delete_on_postgres,
+    an_event_the_api_did_not_write_is_never_sealed
+);

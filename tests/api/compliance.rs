@@ -1541,6 +1541,7 @@ async fn audit_retention_prunes_old_events_and_the_chain_still_verifies(backend:
     // (a multiple of four: a 29 February stays a date), behind the API's back: tenant A's run
     // finds old events of both tenants, and may prune only its own.
     let tenant_b = app.uuid_literal(app.b.id);
+    app.seal_audit().await;
     let aged = format!("(tenant_id = {tenant_a} AND seq <= 2) OR tenant_id = {tenant_b}");
     let age = match app.backend {
         Backend::Sqlite => format!(
@@ -1695,6 +1696,7 @@ async fn an_audit_export_holds_at_most_ten_thousand_events(backend: Backend) {
     let officer = app.token(app.a.id, "compliance");
     app.customer(&app.agent_a(), "Acme").await;
     let tenant = app.uuid_literal(app.a.id);
+    app.seal_audit().await;
     let last = app
         .admin_count(&format!(
             "SELECT COALESCE(MAX(seq), 0) FROM audit_events WHERE tenant_id = {tenant}"

@@ -47,7 +47,7 @@ impl From<audit_event::Model> for AuditEvent {
     fn from(m: audit_event::Model) -> Self {
         AuditEvent {
             id: m.id,
-            seq: m.seq,
+            seq: m.seq.unwrap_or_default(),
             at: m.at,
             actor: m.actor,
             actor_role: m.actor_role,
@@ -60,8 +60,8 @@ impl From<audit_event::Model> for AuditEvent {
             fields: serde_json::from_value(m.fields).unwrap_or_default(),
             purpose: m.purpose,
             outcome: Outcome::parse(&m.outcome).unwrap_or(Outcome::Denied),
-            prev_hash: m.prev_hash,
-            hash: m.hash,
+            prev_hash: m.prev_hash.unwrap_or_default(),
+            hash: m.hash.unwrap_or_default(),
         }
     }
 }
@@ -221,6 +221,16 @@ impl AuditEventFilter {
 #[derive(Default)]
 pub struct AuditQuery;
 
+/// The tenant's sealed events, once every committed one is sealed: the log as the chain
+/// holds it, in the chain's order. (What commits after the sealing shows on the next read.)
+async fn sealed(
+    scope: &crate::tenancy::TenantHandle,
+    rc: &RequestContext,
+) -> GqlResult<sea_orm::Select<audit_event::Entity>> {
+    audit::seal_pending(scope, &rc.audit_key, audit::Lock::Wait).await?;
+    Ok(audit_event::Entity::find().filter(Column::Seq.is_not_null()))
+}
+
 #[Object]
 impl AuditQuery {
     /// The tenant's audit log, newest first.
@@ -234,7 +244,7 @@ impl AuditQuery {
     ) -> GqlResult<AuditEventConnection> {
         let rc = RequestContext::of(ctx);
         let scope = rc.scope_for(AuthScope::AuditRead)?;
-        let mut select = audit_event::Entity::find();
+        let mut select = sealed(scope, rc).await?;
         if let Some(f) = &filter {
             select = select.filter(f.condition(scope.backend())?);
         }
@@ -244,7 +254,7 @@ impl AuditQuery {
                 name: "seq",
                 expr: Expr::col(Column::Seq),
                 order: Order::Desc,
-                value: Box::new(|m: &audit_event::Model| SortValue::I(m.seq)),
+                value: Box::new(|m: &audit_event::Model| SortValue::I(m.seq.unwrap_or_default())),
             }],
             Box::new(|m| SortValue::U(m.id)),
         );
@@ -272,7 +282,8 @@ impl AuditQuery {
     ) -> GqlResult<AuditExport> {
         let rc = RequestContext::of(ctx);
         let scope = rc.scope_for(AuthScope::AuditRead)?;
-        let mut select = audit_event::Entity::find()
+        let mut select = sealed(scope, rc)
+            .await?
             .order_by_desc(Column::Seq)
             .limit(AUDIT_EXPORT_MAX + 1);
         if let Some(f) = &filter {

@@ -221,8 +221,8 @@ impl ParsedQueries {
     }
 }
 
-/// What requests share: the database, the cursor key, the tenant cache, the audit appender,
-/// the parsed queries.
+/// What requests share: the database, the cursor key, the tenant cache, the audit sealer, the
+/// parsed queries.
 pub struct Services {
     pub db: DatabaseConnection,
     /// SQLite's read connections, where queries run beside the writer (`db::connect_readers`).
@@ -237,9 +237,9 @@ pub struct Services {
     pub tenants: tenancy::TenantCache,
     /// The identity providers tenants registered, by tenant and issuer.
     pub providers: crate::providers::ProviderCache,
-    /// Group commit of read audit events; PostgreSQL only (SQLite has one connection, which
-    /// the waiting request would hold).
-    pub appender: Option<audit::Appender>,
+    /// Seals the audit events requests committed; PostgreSQL only (SQLite seals them in the
+    /// writer's transaction).
+    pub sealer: Option<audit::Sealer>,
     pub queries: ParsedQueries,
     /// Per-tenant rate and concurrency.
     pub budgets: crate::budget::Budgets,
@@ -275,9 +275,8 @@ pub enum Refused {
 ///
 /// The request gets one transaction (tenant set first, on PostgreSQL); resolvers note the
 /// personal fields they return; their audit events are appended in that transaction and
-/// committed before the response is handed back — or, for a request that wrote nothing and
-/// an `appender` (PostgreSQL), group-committed with other requests' events before the
-/// response is handed back. If that fails, the caller gets an error instead of the data
+/// committed before the response is handed back (on PostgreSQL the sealer chains them
+/// after the commit). If that fails, the caller gets an error instead of the data
 /// (DESIGN §5.3). On SQLite a query's transaction is on a read connection, and its events are
 /// written by the writer once it is over, still before the response is handed back.
 pub async fn execute(
@@ -444,6 +443,8 @@ async fn run_on(
         }
         return Ok(Ran::NeedsWriter);
     }
+    // Writes leave their events as they go; reads leave theirs here.
+    let to_seal = !events.is_empty() || scope.wrote();
     let committed = if read_only {
         // A read connection cannot write the events: they go to the writer once the read
         // transaction is over, and the response waits for them.
@@ -459,35 +460,26 @@ async fn run_on(
             Err(err) => Err(ApiError::from(err)),
         }
     } else {
-        match &services.appender {
-            // A read-only request commits first and has its events group-committed; the response
-            // still waits until they are durable.
-            Some(appender) if !events.is_empty() && !scope.wrote() => {
-                match phases.time(Phase::Commit, scope.commit()).await {
-                    Ok(()) => phases
-                        .time(Phase::Audit, appender.append(tenant_id, actor, events))
-                        .await
-                        .map_err(audit::unavailable),
-                    Err(err) => Err(ApiError::from(err)),
-                }
-            }
-            _ => match phases
-                .time(Phase::Audit, audit::append(&scope, &actor, events))
+        // The events go in the request's own transaction: they commit with it or not at all.
+        match phases
+            .time(Phase::Audit, audit::append(&scope, &actor, events))
+            .await
+        {
+            Ok(()) => phases
+                .time(Phase::Commit, scope.commit())
                 .await
-            {
-                Ok(()) => phases
-                    .time(Phase::Commit, scope.commit())
-                    .await
-                    .map_err(ApiError::from),
-                Err(err) => {
-                    if let Err(rollback) = scope.rollback().await {
-                        tracing::error!(error = %rollback, "rollback after a failed audit write failed");
-                    }
-                    Err(audit::unavailable(err))
+                .map_err(ApiError::from),
+            Err(err) => {
+                if let Err(rollback) = scope.rollback().await {
+                    tracing::error!(error = %rollback, "rollback after a failed audit write failed");
                 }
-            },
+                Err(audit::unavailable(err))
+            }
         }
     };
+    if let (true, Ok(()), Some(sealer)) = (to_seal, &committed, &services.sealer) {
+        sealer.touch(tenant_id);
+    }
     if tenant_changed {
         // After the commit: forgetting before it would let a racing request cache the old
         // settings again (see `TenantCache`).
