@@ -358,28 +358,40 @@ pub async fn append_alone(
     Ok(())
 }
 
-/// Whether a sealing pass waits for the tenant's chain lock.
+/// Whether a sealing pass waits for the tenant's chain lock, and how much it seals.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Lock {
-    /// Someone else holds it: leave the events to them.
-    IfFree,
+    /// Everything due, waiting for the lock: what readers of the chain do first.
     Wait,
+    /// One batch, and only if nobody holds the lock: the sealer's pass, which comes back for
+    /// the rest (so that one tenant's backlog does not hold up the others').
+    IfFree,
 }
 
 /// What one sealing pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Sealed {
     pub events: u64,
-    /// The chain lock was held by another sealer: nothing was done.
+    /// The chain lock was held by someone else: nothing was done.
     pub busy: bool,
-    /// Unsealed events whose mark does not verify: not written by the API, never sealed.
+    /// More events were due than one pass seals.
+    pub more: bool,
+    /// Unsealed events the API did not write, left out of the chain (see [`sealable`]).
     pub refused: u64,
+}
+
+/// Whether an unsealed event may join the chain: its mark verifies (the API wrote it, with
+/// the audit key), and it is younger than everything retention pruned (an old event copied
+/// back in would otherwise come back to life at the chain's head).
+fn sealable(event: &audit_event::Model, key: &AuditKey, pruned: Option<DateTime<Utc>>) -> bool {
+    event.mark.as_deref() == Some(key.mark_event(event).as_str())
+        && pruned.is_none_or(|last_at| event.at > last_at)
 }
 
 /// Seals the tenant's committed, unsealed events (PostgreSQL; SQLite seals on append), oldest
 /// first, in the caller's transaction: it holds the tenant's chain lock until it ends. An event
-/// whose mark does not verify stays out of the chain, and verification reports it. Readers of
-/// the chain (verification, checkpoints, the audit log, retention) call this first.
+/// that is not [`sealable`] stays out of the chain, and verification reports it. Readers of the
+/// chain (verification, checkpoints, the audit log, exports, retention) call this first.
 pub async fn seal_pending<C: Borrow<DatabaseTransaction>>(
     scope: &Scoped<C>,
     key: &AuditKey,
@@ -411,6 +423,7 @@ pub async fn seal_pending<C: Borrow<DatabaseTransaction>>(
     }
     // Takes the lock when it is not held yet; immediate when it is.
     let mut head = head(scope).await?;
+    let pruned = latest_anchor(scope).await?.map(|anchor| anchor.last_at);
     let mut after: Option<(DateTime<Utc>, Uuid)> = None;
     loop {
         let mut select = audit_event::Entity::find()
@@ -431,13 +444,13 @@ pub async fn seal_pending<C: Borrow<DatabaseTransaction>>(
         let full = batch.len() as u64 == BATCH;
         after = batch.last().map(|event| (event.at, event.id));
         let before = batch.len();
-        batch.retain(|event| event.mark.as_deref() == Some(key.mark_event(event).as_str()));
+        batch.retain(|event| sealable(event, key, pruned));
         if batch.len() < before {
             sealed.refused += (before - batch.len()) as u64;
             tracing::error!(
                 tenant = %scope.tenant_id(),
                 refused = before - batch.len(),
-                "unsealed audit events whose mark does not verify were left out of the chain"
+                "unsealed audit events the API did not write were left out of the chain"
             );
         }
         if let Some(last) = batch.len().checked_sub(1) {
@@ -480,13 +493,19 @@ pub async fn seal_pending<C: Borrow<DatabaseTransaction>>(
         if !full {
             return Ok(sealed);
         }
+        if lock == Lock::IfFree {
+            sealed.more = true;
+            return Ok(sealed);
+        }
     }
 }
 
-/// Seals each tenant's events within [`Sealer::LAG`] of their commit (PostgreSQL). Requests
-/// that wrote events [`touch`](Sealer::touch) their tenant once committed; the sealer seals
-/// the tenants touched since its last pass, each in a transaction of its own, several at once.
-/// A tenant whose chain lock is held (a reader sealing first) is left to that holder and tried
+/// Seals each tenant's events within a second of their commit (PostgreSQL). Requests that
+/// committed events [`touch`](Sealer::touch) their tenant; every second the sealer also picks
+/// up the tenants `audit_pending` lists (which the insert trigger fills), so that events a
+/// stopped or crashed server — or another server process — left unsealed are sealed too. Each
+/// tenant is sealed in a transaction of its own, a batch at a time, several tenants at once. A
+/// tenant whose chain lock is held (a reader sealing first) is left to that holder and tried
 /// again on the next pass, so no tenant waits for another (invariant 9).
 #[derive(Clone)]
 pub struct Sealer {
@@ -495,11 +514,15 @@ pub struct Sealer {
 }
 
 impl Sealer {
-    /// How long an event may wait for its seal at most, by design; a pass starts this long
-    /// after the first touch, so that one pass seals many requests' events.
-    pub const LAG: std::time::Duration = std::time::Duration::from_millis(50);
+    /// How long a pass waits after the first touch, so that one pass seals many requests'
+    /// events.
+    const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
+    /// How often `audit_pending` is read.
+    const SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
     /// Most tenants sealed at once: each holds a pooled connection.
     const MAX_TENANTS: usize = 4;
+    /// Passes a tenant may find its chain lock held before it is reported (about a second).
+    const BUSY_REPORTED: u32 = 20;
 
     /// Starts the sealing task on the current runtime.
     pub fn start(db: sea_orm::DatabaseConnection, key: AuditKey) -> Sealer {
@@ -524,48 +547,94 @@ impl Sealer {
 
     async fn run(self, db: sea_orm::DatabaseConnection, key: AuditKey) {
         use futures_util::StreamExt;
+        let mut sweep = tokio::time::interval(Self::SWEEP);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut busy: std::collections::HashMap<Uuid, u32> = Default::default();
         loop {
-            self.wake.notified().await;
-            tokio::time::sleep(Self::LAG).await;
+            tokio::select! {
+                () = self.wake.notified() => tokio::time::sleep(Self::GATHER).await,
+                _ = sweep.tick() => match pending_tenants(&db).await {
+                    Ok(tenants) => tenants.into_iter().for_each(|tenant| self.touch(tenant)),
+                    Err(err) => tracing::error!(error = %err, "reading the tenants with audit events to seal failed"),
+                },
+            }
             let tenants: Vec<Uuid> =
                 std::mem::take(&mut *self.touched.lock().unwrap_or_else(|e| e.into_inner()))
                     .into_iter()
                     .collect();
-            let undone: Vec<Uuid> = futures_util::stream::iter(tenants)
+            let passes: Vec<(Uuid, anyhow::Result<Sealed>)> = futures_util::stream::iter(tenants)
                 .map(|tenant| {
                     let (db, key) = (db.clone(), key.clone());
-                    async move {
-                        match seal_tenant(&db, tenant, &key).await {
-                            Ok(sealed) if !sealed.busy => None,
-                            Ok(_) => Some(tenant),
-                            Err(err) => {
-                                tracing::error!(error = %format!("{err:#}"), %tenant, "audit sealing failed");
-                                Some(tenant)
-                            }
-                        }
-                    }
+                    async move { (tenant, seal_tenant(&db, tenant, &key).await) }
                 })
                 .buffer_unordered(Self::MAX_TENANTS)
-                .filter_map(std::future::ready)
                 .collect()
                 .await;
-            for tenant in undone {
+            for (tenant, pass) in passes {
+                match pass {
+                    Ok(sealed) if sealed.busy => {
+                        let passes = busy.entry(tenant).or_default();
+                        *passes += 1;
+                        if passes.is_multiple_of(Self::BUSY_REPORTED) {
+                            tracing::warn!(%tenant, passes, "a tenant's audit chain lock stays held: its events wait to be sealed");
+                        }
+                    }
+                    Ok(sealed) => {
+                        busy.remove(&tenant);
+                        if !sealed.more {
+                            continue;
+                        }
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %format!("{err:#}"), %tenant, "audit sealing failed");
+                    }
+                }
                 self.touch(tenant);
             }
         }
     }
 }
 
+/// The tenants `audit_pending` lists: ids only, readable across tenants.
+async fn pending_tenants(db: &sea_orm::DatabaseConnection) -> Result<Vec<Uuid>, sea_orm::DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT tenant_id FROM audit_pending",
+        ))
+        .await?;
+    rows.iter().map(|row| row.try_get_by_index(0)).collect()
+}
+
+/// One pass of the sealer over one tenant. The tenant leaves `audit_pending` first, before
+/// the chain lock is taken (a request that inserted the row holds it until it commits, and
+/// may be waiting for the chain lock itself): an event whose transaction commits after that
+/// puts the tenant back, or is touched by its own request. A pass that leaves events behind
+/// puts the tenant back itself.
 async fn seal_tenant(
     db: &sea_orm::DatabaseConnection,
     tenant: Uuid,
     key: &AuditKey,
 ) -> anyhow::Result<Sealed> {
     let txn = sea_orm::TransactionTrait::begin(db).await?;
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "DELETE FROM audit_pending WHERE tenant_id = $1",
+        [tenant.into()],
+    ))
+    .await?;
     let scope = crate::tenancy::within(&txn, tenant).await?;
     let sealed = seal_pending(&scope, key, Lock::IfFree)
         .await
         .map_err(|err| anyhow::anyhow!("{err:?}"))?;
+    if sealed.busy || sealed.more {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO audit_pending (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO NOTHING",
+            [tenant.into()],
+        ))
+        .await?;
+    }
     txn.commit().await?;
     Ok(sealed)
 }
@@ -896,6 +965,7 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
     let mut expected_seq = 1i64;
     let anchor = latest_anchor(scope).await?;
     report.pruned_through_seq = anchor.as_ref().map(|a| a.seq);
+    let pruned = anchor.as_ref().map(|a| a.last_at);
     if let Some(anchor) = anchor {
         let recorded = scope
             .count(
@@ -1030,8 +1100,21 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
             ),
         ));
     }
+    // Every sealed event is one of those walked: none sits at a position outside the chain.
+    let sealed = scope
+        .count(audit_event::Entity::find().filter(audit_event::Column::Seq.is_not_null()))
+        .await? as i64;
+    if sealed != report.checked {
+        let outside = sealed - report.checked;
+        return Ok(report.broken(
+            expected_seq,
+            &format!(
+                "{outside} sealed events sit at positions outside the chain: they were inserted or renumbered behind the API's back"
+            ),
+        ));
+    }
     // Sealed above, so what is still unsealed committed since — or was inserted behind the
-    // API's back, without a mark that verifies, and is never sealed.
+    // API's back, and is never sealed.
     let unsealed = audit_event::Entity::find().filter(audit_event::Column::Seq.is_null());
     report.unsealed = scope.count(unsealed.clone()).await? as i64;
     let mut after = None;
@@ -1042,14 +1125,11 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
             page = page.filter(audit_event::Column::Id.gt(id));
         }
         let page = scope.all(page.limit(PAGE)).await?;
-        if let Some(forged) = page
-            .iter()
-            .find(|event| event.mark.as_deref() != Some(key.mark_event(event).as_str()))
-        {
+        if let Some(forged) = page.iter().find(|event| !sealable(event, key, pruned)) {
             return Ok(report
                 .broken(
                     expected_seq,
-                    "an event the API did not write is in the log: its mark does not verify, so it was never sealed",
+                    "an event the API did not write is in the log (its mark does not verify, or it is older than what retention pruned), so it was never sealed",
                 )
                 .found(Some(forged.id), None, None));
         }

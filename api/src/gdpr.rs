@@ -283,6 +283,7 @@ pub async fn subject_export<C: Borrow<DatabaseTransaction>>(
         .all(
             entity::audit_event::Entity::find()
                 .filter(audit::about(tx.backend(), contact_id))
+                .filter(entity::audit_event::Column::Seq.is_not_null())
                 .order_by_asc(entity::audit_event::Column::Seq),
         )
         .await?;

@@ -402,7 +402,8 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map_err(|err| anyhow::anyhow!("reading the chain head failed: {err}"))?
                 .context("this tenant's audit log is empty: nothing to checkpoint yet")?;
-            scope.rollback().await?;
+            // The sealing the checkpoint saw is kept: the positions it signs must stay.
+            scope.commit().await?;
             let line = checkpoint.to_line();
             if let Some(path) = append {
                 use std::io::Write;

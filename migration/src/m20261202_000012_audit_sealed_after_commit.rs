@@ -6,10 +6,14 @@
 //! - The event is still inserted in the request's own transaction; its chain columns stay
 //!   `NULL` until the sealer fills them. Each event carries a `mark` instead, an HMAC of its
 //!   content under the audit key, so that a row someone else inserted is never sealed.
-//! - The chain columns are written once: `audit_seal(...)`, owned by the tables' owner, fills
-//!   them for unsealed rows of the caller's tenant; a row trigger refuses any other update,
-//!   the owner's included (content changed, or a chain column already set). The runtime role
-//!   still has no UPDATE privilege on the log.
+//! - The chain columns are written once: `audit_seal(jsonb)`, owned by the tables' owner,
+//!   takes the tenant's chain lock and fills them for unsealed rows of the caller's tenant,
+//!   each at the next position with the head's hash as its link, or refuses the whole call. A
+//!   row trigger refuses every other change, the owner's included: an event inserted with
+//!   chain columns, an update that changes content or a chain column already set, the delete
+//!   of an unsealed event. The runtime role still has no UPDATE privilege on the log.
+//! - `audit_pending` lists the tenants with events to seal (the insert trigger adds them), so
+//!   that the sealer of any server process — or of the next one, after a crash — finds them.
 //! - `audit_chain_head` skips unsealed rows (a descending order puts `NULL` first).
 //!
 //! SQLite has one writer: it seals in the writer's transaction as before, and only gains the
@@ -69,9 +73,26 @@ impl MigrationTrait for Migration {
              FOR EACH STATEMENT EXECUTE FUNCTION audit_events_owner_only()"
                 .to_owned(),
             format!(
-                "CREATE FUNCTION audit_events_sealed_once() RETURNS trigger LANGUAGE plpgsql \
+                "CREATE FUNCTION audit_events_row_rules() RETURNS trigger LANGUAGE plpgsql \
                  SET search_path = pg_catalog, public, pg_temp AS $$ \
                  BEGIN \
+                   IF TG_OP = 'INSERT' THEN \
+                     IF NEW.seq IS NOT NULL OR NEW.prev_hash IS NOT NULL OR NEW.hash IS NOT NULL \
+                        OR NEW.seal IS NOT NULL THEN \
+                       RAISE EXCEPTION 'audit_events is append-only: an event is inserted unsealed, and only audit_seal() seals it' \
+                         USING ERRCODE = 'insufficient_privilege'; \
+                     END IF; \
+                     INSERT INTO public.audit_pending (tenant_id) VALUES (NEW.tenant_id) \
+                       ON CONFLICT (tenant_id) DO NOTHING; \
+                     RETURN NEW; \
+                   END IF; \
+                   IF TG_OP = 'DELETE' THEN \
+                     IF OLD.seq IS NULL THEN \
+                       RAISE EXCEPTION 'audit_events is append-only: an unsealed event is never deleted' \
+                         USING ERRCODE = 'insufficient_privilege'; \
+                     END IF; \
+                     RETURN OLD; \
+                   END IF; \
                    IF OLD.seq IS NOT NULL OR OLD.prev_hash IS NOT NULL OR OLD.hash IS NOT NULL \
                       OR OLD.seal IS NOT NULL OR NEW.seq IS NULL OR NEW.prev_hash IS NULL \
                       OR NEW.hash IS NULL OR NEW.seal IS NULL \
@@ -82,20 +103,54 @@ impl MigrationTrait for Migration {
                    RETURN NEW; \
                  END $$"
             ),
-            "CREATE TRIGGER audit_events_sealed_once BEFORE UPDATE ON audit_events \
-             FOR EACH ROW EXECUTE FUNCTION audit_events_sealed_once()"
+            "CREATE TRIGGER audit_events_row_rules BEFORE INSERT OR UPDATE OR DELETE ON audit_events \
+             FOR EACH ROW EXECUTE FUNCTION audit_events_row_rules()"
                 .to_owned(),
+            // Which tenants have events to seal, for the sealers of every server process (and
+            // the next one to start, after a crash): tenant ids only, no row-level security.
+            "CREATE TABLE audit_pending (tenant_id uuid PRIMARY KEY)".to_owned(),
+            crate::walls::runtime_grant("audit_pending", "SELECT, INSERT, DELETE"),
+            // The chain continues from its head: the position after the newest sealed event (or
+            // the anchor retention left, or the genesis) and its hash, one event after another.
+            // The hash and seal are the caller's, checked by verification with the audit key.
             format!(
-                "CREATE FUNCTION audit_seal(p_seals jsonb) RETURNS bigint LANGUAGE sql SECURITY DEFINER \
+                "CREATE FUNCTION audit_seal(p_seals jsonb) RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER \
                  SET search_path = pg_catalog, public, pg_temp AS $$ \
-                 WITH sealed AS ( \
-                   UPDATE public.audit_events e SET seq = u.seq, prev_hash = u.prev_hash, \
-                     hash = u.hash, seal = u.seal \
-                   FROM jsonb_to_recordset(p_seals) \
-                     AS u(id uuid, seq bigint, prev_hash text, hash text, seal text) \
-                   WHERE e.tenant_id = {current} AND e.id = u.id AND e.seq IS NULL \
-                   RETURNING 1) \
-                 SELECT count(*) FROM sealed $$",
+                 DECLARE \
+                   v_tenant uuid := {current}; \
+                   v_seq bigint; v_hash text; v_done bigint := 0; v_rows bigint; r record; \
+                 BEGIN \
+                   IF v_tenant IS NULL THEN \
+                     RAISE EXCEPTION 'audit_seal: no tenant is set' USING ERRCODE = 'insufficient_privilege'; \
+                   END IF; \
+                   PERFORM pg_advisory_xact_lock(hashtextextended(v_tenant::text, 7)); \
+                   SELECT e.seq, e.hash INTO v_seq, v_hash FROM public.audit_events e \
+                     WHERE e.tenant_id = v_tenant AND e.seq IS NOT NULL ORDER BY e.seq DESC LIMIT 1; \
+                   IF v_seq IS NULL THEN \
+                     SELECT a.seq, a.hash INTO v_seq, v_hash FROM public.audit_anchors a \
+                       WHERE a.tenant_id = v_tenant ORDER BY a.seq DESC LIMIT 1; \
+                   END IF; \
+                   IF v_seq IS NULL THEN v_seq := 0; v_hash := repeat('0', 64); END IF; \
+                   FOR r IN SELECT (x.item->>'id')::uuid AS id, (x.item->>'seq')::bigint AS seq, \
+                       x.item->>'prev_hash' AS prev_hash, x.item->>'hash' AS hash, x.item->>'seal' AS seal \
+                     FROM jsonb_array_elements(p_seals) WITH ORDINALITY AS x(item, n) ORDER BY x.n LOOP \
+                     IF r.seq IS DISTINCT FROM v_seq + 1 OR r.prev_hash IS DISTINCT FROM v_hash \
+                        OR r.hash IS NULL OR r.seal IS NULL THEN \
+                       RAISE EXCEPTION 'audit_seal: event % does not continue the chain at #%', r.id, v_seq + 1 \
+                         USING ERRCODE = 'insufficient_privilege'; \
+                     END IF; \
+                     UPDATE public.audit_events e SET seq = r.seq, prev_hash = r.prev_hash, \
+                       hash = r.hash, seal = r.seal \
+                     WHERE e.tenant_id = v_tenant AND e.id = r.id AND e.seq IS NULL; \
+                     GET DIAGNOSTICS v_rows = ROW_COUNT; \
+                     IF v_rows <> 1 THEN \
+                       RAISE EXCEPTION 'audit_seal: event % is not an unsealed event of this tenant', r.id \
+                         USING ERRCODE = 'insufficient_privilege'; \
+                     END IF; \
+                     v_seq := r.seq; v_hash := r.hash; v_done := v_done + 1; \
+                   END LOOP; \
+                   RETURN v_done; \
+                 END $$",
                 current = crate::walls::CURRENT_TENANT,
             ),
             format!("REVOKE ALL ON FUNCTION {SEAL_SIGNATURE} FROM PUBLIC"),

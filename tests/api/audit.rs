@@ -339,12 +339,14 @@ async fn the_audit_table_refuses_update_and_delete_on_postgres(backend: Backend)
 }
 
 /// Sealing after the commit opens no way in (PostgreSQL). The API's own role cannot rewrite
-/// an event, nor re-seal a sealed one through `audit_seal`; the tables' owner, who may fill the
-/// chain columns, cannot change an event nor fill them twice; and an event inserted with the
-/// API's role but without the audit key is never sealed — verification names it — while the
-/// events after it are sealed as usual.
+/// an event, insert one already sealed, re-seal a sealed one through `audit_seal`, nor seal
+/// one anywhere but at the chain's head; the tables' owner, who may fill the chain columns,
+/// cannot change an event, fill them twice, nor delete an unsealed one; and an event inserted
+/// with the API's role but without the audit key is never sealed — verification names it —
+/// while the events after it are sealed as usual.
 async fn an_event_the_api_did_not_write_is_never_sealed(backend: Backend) {
     use sea_orm::{ConnectionTrait, Statement};
+    const GENESIS: &str = api::audit::GENESIS_HASH;
     let app = spawn_app(backend).await;
     let agent = app.agent_a();
     app.customer(&agent, "Acme").await;
@@ -376,19 +378,33 @@ async fn an_event_the_api_did_not_write_is_never_sealed(backend: Backend) {
         .expect("a row")
         .try_get_by_index::<String>(0)
         .expect("id");
+    let head_hash = app
+        .admin
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!("SELECT hash FROM audit_events WHERE tenant_id = {tenant} AND seq = 1"),
+        ))
+        .await
+        .expect("select")
+        .expect("a row")
+        .try_get_by_index::<String>(0)
+        .expect("hash");
+    // At the right position and link, but the event is sealed already.
     let resealed = runtime
         .query_one_raw(Statement::from_string(
             sea_orm::DbBackend::Postgres,
             format!(
-                "SELECT audit_seal('[{{\"id\": \"{sealed_id}\", \"seq\": 7, \"prev_hash\": \"x\", \"hash\": \"y\", \"seal\": \"z\"}}]')"
+                "SELECT audit_seal('[{{\"id\": \"{sealed_id}\", \"seq\": 2, \"prev_hash\": \"{head_hash}\", \"hash\": \"y\", \"seal\": \"z\"}}]')"
             ),
         ))
         .await
-        .expect("audit_seal")
-        .expect("a row")
-        .try_get_by_index::<i64>(0)
-        .expect("a count");
-    assert_eq!(resealed, 0, "a sealed event is never sealed again");
+        .expect_err("a sealed event is never sealed again");
+    assert!(
+        resealed.to_string().contains("not an unsealed event"),
+        "{resealed}"
+    );
+    runtime.rollback().await.expect("rollback");
+    let runtime = on_tenant(&app.db, app.a.id).await;
     // Forged with the API's role: every column right but the mark, which needs the key.
     let forged = uuid::Uuid::now_v7();
     runtime
@@ -402,16 +418,75 @@ async fn an_event_the_api_did_not_write_is_never_sealed(backend: Backend) {
         .expect("the API's role may insert events");
     runtime.commit().await.expect("commit");
 
-    for sql in [
-        format!("UPDATE audit_events SET actor = 'nobody' WHERE tenant_id = {tenant} AND seq = 1"),
-        format!("UPDATE audit_events SET seq = 99 WHERE tenant_id = {tenant} AND seq = 1"),
+    // Sealing continues the chain from its head, one position and link after another, or not
+    // at all — whoever calls it (the hash and seal need the key: verification checks them).
+    for (seq, prev, what) in [
+        (5, head_hash.as_str(), "a gap"),
+        (-1, head_hash.as_str(), "a position before the chain"),
+        (1, head_hash.as_str(), "a position taken"),
+        (2, GENESIS, "a wrong link"),
+    ] {
+        let runtime = on_tenant(&app.db, app.a.id).await;
+        let refused = runtime
+            .query_one_raw(Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!(
+                    "SELECT audit_seal('[{{\"id\": \"{forged}\", \"seq\": {seq}, \"prev_hash\": \"{prev}\", \"hash\": \"h\", \"seal\": \"s\"}}]')"
+                ),
+            ))
+            .await
+            .expect_err(what);
+        assert!(
+            refused.to_string().contains("does not continue the chain"),
+            "{what}: {refused}"
+        );
+        runtime.rollback().await.expect("rollback");
+    }
+    let runtime = on_tenant(&app.db, app.a.id).await;
+    let refused = runtime
+        .execute_unprepared(&format!(
+            "INSERT INTO audit_events (tenant_id, id, seq, at, actor, actor_role, request_id, action, \
+             entity, entity_ids, fields, outcome, prev_hash, hash, seal) VALUES ({tenant}, '{}', 2, now(), \
+             'framed', 'agent', 'forged', 'READ', 'Contact', '[]', '[]', 'ALLOWED', '{head_hash}', 'h', 's')",
+            uuid::Uuid::now_v7()
+        ))
+        .await
+        .expect_err("an event is inserted unsealed");
+    assert!(
+        refused.to_string().contains("inserted unsealed"),
+        "{refused}"
+    );
+    runtime.rollback().await.expect("rollback");
+
+    for (sql, why) in [
+        (
+            format!(
+                "UPDATE audit_events SET actor = 'nobody' WHERE tenant_id = {tenant} AND seq = 1"
+            ),
+            "sealed once",
+        ),
+        (
+            format!("UPDATE audit_events SET seq = 99 WHERE tenant_id = {tenant} AND seq = 1"),
+            "sealed once",
+        ),
+        (
+            format!(
+                "UPDATE audit_events SET actor = 'nobody', seq = 2, prev_hash = '{head_hash}', \
+                 hash = 'h', seal = 's' WHERE id = '{forged}'"
+            ),
+            "sealed once",
+        ),
+        (
+            format!("DELETE FROM audit_events WHERE id = '{forged}'"),
+            "never deleted",
+        ),
     ] {
         let owner = on_tenant(&app.owner, app.a.id).await;
         let refused = owner
             .execute_unprepared(&sql)
             .await
             .expect_err("refused to the owner too");
-        assert!(refused.to_string().contains("append-only"), "{refused}");
+        assert!(refused.to_string().contains(why), "{sql}: {refused}");
         owner.rollback().await.expect("rollback");
     }
 

@@ -501,6 +501,20 @@ async fn row_level_security_is_a_second_wall_on_postgres(backend: Backend) {
     let (a, b) = (app.a.id, app.b.id);
     let mut owner = None;
     for table in &tables {
+        if table == "audit_pending" {
+            // The sealers' work list: which tenants have events to seal, read across tenants
+            // by design (any server process seals any tenant). It holds nothing else.
+            let columns = app
+                .admin_count(
+                    "SELECT COUNT(*) FROM information_schema.columns WHERE table_name = 'audit_pending'",
+                )
+                .await;
+            assert_eq!(
+                columns, 1,
+                "audit_pending holds tenant ids and nothing else"
+            );
+            continue;
+        }
         let key = if table == "tenants" {
             "id"
         } else {
@@ -568,6 +582,13 @@ async fn row_level_security_is_a_second_wall_on_postgres(backend: Backend) {
         let mut row: serde_json::Value = serde_json::from_str(&row).expect("row json");
         if table != "tenants" && row.get("id").is_some() {
             row["id"] = json!(Uuid::now_v7());
+        }
+        if table == "audit_events" {
+            // An event is inserted unsealed: its trigger refuses chain columns, before the
+            // policy is consulted.
+            for column in ["seq", "prev_hash", "hash", "seal"] {
+                row[column] = serde_json::Value::Null;
+            }
         }
         let insert = format!(
             "INSERT INTO {table} SELECT * FROM json_populate_record(NULL::{table}, '{}'::json)",

@@ -1838,6 +1838,22 @@ async fn a_graceful_stop_finishes_the_requests_in_flight(backend: Backend) {
         1,
         "its audit event was committed"
     );
+    // Sealed before the stop, or listed for the next server to seal.
+    let tenant = app.uuid_literal(app.a.id);
+    let unsealed = app
+        .admin_count(&format!(
+            "SELECT COUNT(*) FROM audit_events WHERE tenant_id = {tenant} AND seq IS NULL"
+        ))
+        .await;
+    let pending = app
+        .admin_count(&format!(
+            "SELECT COUNT(*) FROM audit_pending WHERE tenant_id = {tenant}"
+        ))
+        .await;
+    assert!(
+        unsealed == 0 || pending == 1,
+        "{unsealed} events unsealed and nobody told to seal them"
+    );
 }
 
 on_postgres!(a_graceful_stop_finishes_the_requests_in_flight);
@@ -2083,6 +2099,47 @@ async fn held_chain_locks_delay_no_request_and_no_other_tenants_seal(backend: Ba
         until_sealed(&app, tenant).await;
     }
 }
+
+/// Events committed without a request to touch the sealer — by the library here, as by a
+/// server that stopped or crashed before its sealer ran — are found through `audit_pending`
+/// and sealed by the running server (PostgreSQL).
+async fn events_nobody_touched_are_sealed_by_the_sweep(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.customer(&app.agent_a(), "Acme").await;
+    until_sealed(&app, app.a.id).await;
+    let scope = api::tenancy::for_tenant(&app.db, app.a.id)
+        .await
+        .expect("scope");
+    api::audit::append(
+        &scope,
+        &retention_actor(),
+        vec![api::audit::NewEvent::write(
+            api::audit::Action::Read,
+            "Contact",
+            uuid::Uuid::now_v7(),
+            vec!["email".into()],
+        )],
+    )
+    .await
+    .expect("append");
+    scope.commit().await.expect("commit");
+    // Nothing touched the sealer: without the sweep this waits in vain.
+    until_sealed(&app, app.a.id).await;
+    let report = app
+        .gql(
+            &app.token(app.a.id, "compliance"),
+            "{ verifyAuditChain { ok checked unsealed } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        report["verifyAuditChain"],
+        json!({"ok": true, "checked": 2, "unsealed": 0})
+    );
+}
+
+on_postgres!(events_nobody_touched_are_sealed_by_the_sweep);
 
 /// The tenant's committed events that have no place in its chain yet.
 async fn unsealed(app: &TestApp, tenant: uuid::Uuid) -> i64 {
