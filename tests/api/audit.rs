@@ -490,6 +490,19 @@ async fn an_event_the_api_did_not_write_is_never_sealed(backend: Backend) {
         owner.rollback().await.expect("rollback");
     }
 
+    // The trigger that refuses changes of content names every column but the chain's.
+    let uncovered = app
+        .admin_count(
+            "SELECT COUNT(*) FROM pg_attribute a WHERE a.attrelid = 'audit_events'::regclass \
+             AND a.attnum > 0 AND NOT a.attisdropped \
+             AND a.attname NOT IN ('seq', 'prev_hash', 'hash', 'seal') \
+             AND NOT COALESCE(a.attnum = ANY ((SELECT t.tgattr FROM pg_trigger t \
+               WHERE t.tgrelid = 'audit_events'::regclass \
+               AND t.tgname = 'audit_events_content_fixed')::int2[]), false)",
+        )
+        .await;
+    assert_eq!(uncovered, 0, "a column of audit_events may be updated");
+
     // A real event after the forged one, sealed as usual.
     app.customer(&agent, "Beta").await;
     app.seal_audit().await;
