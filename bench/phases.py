@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Where a request's time goes: the difference of Dossier's `dossier_request_phase_seconds`
 histograms between two /metrics scrapes (before and after a load run), per phase: requests
-timed, mean, and p50 / p90 / p99 (the upper bound of the bucket the quantile falls in).
+timed, mean, and p50 / p90 / p99 (the upper bound of the bucket the quantile falls in); and
+the audit sealer's lag per pass (`dossier_audit_seal_lag_seconds`, PostgreSQL).
 
 Usage: bench/phases.py BEFORE.txt AFTER.txt [LABEL]   (prints a Markdown table)"""
 import re
 import sys
 
 SAMPLE = re.compile(r'^dossier_request_phase_seconds_(bucket|sum|count)\{phase="([a-z]+)"(?:,le="([^"]+)")?\} (\S+)$')
-ORDER = ["authenticate", "admit", "begin", "execute", "audit", "commit"]
+# The sealer's lag (PostgreSQL): per sealing pass, not per request; its "requests" are passes.
+SEAL_LAG = re.compile(r'^dossier_audit_seal_lag_seconds_(bucket|sum|count)(?:\{le="([^"]+)"\})? (\S+)$')
+ORDER = ["authenticate", "admit", "begin", "execute", "audit", "commit", "seal lag (per pass)"]
 
 
 def read(path):
@@ -16,9 +19,14 @@ def read(path):
     with open(path) as f:
         for line in f:
             m = SAMPLE.match(line.strip())
-            if not m:
-                continue
-            kind, phase, le, value = m.groups()
+            if m:
+                kind, phase, le, value = m.groups()
+            else:
+                m = SEAL_LAG.match(line.strip())
+                if not m:
+                    continue
+                kind, le, value = m.groups()
+                phase = ORDER[-1]
             if kind == "bucket":
                 buckets.setdefault(phase, {})[le] = float(value)
             elif kind == "sum":

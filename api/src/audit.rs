@@ -372,6 +372,8 @@ pub enum Lock {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Sealed {
     pub events: u64,
+    /// When the oldest event it sealed was written.
+    pub oldest: Option<DateTime<Utc>>,
     /// The chain lock was held by someone else: nothing was done.
     pub busy: bool,
     /// More events were due than one pass seals.
@@ -454,6 +456,7 @@ pub async fn seal_pending<C: Borrow<DatabaseTransaction>>(
             );
         }
         if let Some(last) = batch.len().checked_sub(1) {
+            sealed.oldest = sealed.oldest.or(Some(batch[0].at));
             link(&mut batch, head, key);
             let seals: Vec<serde_json::Value> = batch
                 .iter()
@@ -524,13 +527,17 @@ impl Sealer {
     /// Passes a tenant may find its chain lock held before it is reported (about a second).
     const BUSY_REPORTED: u32 = 20;
 
-    /// Starts the sealing task on the current runtime.
-    pub fn start(db: sea_orm::DatabaseConnection, key: AuditKey) -> Sealer {
+    /// Starts the sealing task on the current runtime; each pass's lag goes to `lag`.
+    pub fn start(
+        db: sea_orm::DatabaseConnection,
+        key: AuditKey,
+        lag: std::sync::Arc<crate::metrics::SealLag>,
+    ) -> Sealer {
         let sealer = Sealer {
             touched: Default::default(),
             wake: Default::default(),
         };
-        tokio::spawn(sealer.clone().run(db, key));
+        tokio::spawn(sealer.clone().run(db, key, lag));
         sealer
     }
 
@@ -545,7 +552,12 @@ impl Sealer {
         }
     }
 
-    async fn run(self, db: sea_orm::DatabaseConnection, key: AuditKey) {
+    async fn run(
+        self,
+        db: sea_orm::DatabaseConnection,
+        key: AuditKey,
+        lag: std::sync::Arc<crate::metrics::SealLag>,
+    ) {
         use futures_util::StreamExt;
         let mut sweep = tokio::time::interval(Self::SWEEP);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -581,6 +593,9 @@ impl Sealer {
                     }
                     Ok(sealed) => {
                         busy.remove(&tenant);
+                        if let Some(oldest) = sealed.oldest {
+                            lag.observe((Utc::now() - oldest).to_std().unwrap_or_default());
+                        }
                         if !sealed.more {
                             continue;
                         }

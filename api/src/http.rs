@@ -676,6 +676,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(
             state.metrics.render()
                 + &state.services.compiled_reads.render()
-                + &state.services.phases.render(),
+                + &state.services.phases.render()
+                + &state.services.seal_lag.render(),
         )
 }

@@ -189,32 +189,66 @@ impl Phases {
         );
         let _ = writeln!(out, "# TYPE dossier_request_phase_seconds histogram");
         for phase in Phase::ALL {
-            let histogram = &self.histograms[phase as usize];
-            let label = phase.label();
-            let mut cumulative = 0;
-            for (bound, bucket) in BUCKET_MICROS.iter().zip(&histogram.buckets) {
-                cumulative += bucket.load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "dossier_request_phase_seconds_bucket{{phase=\"{label}\",le=\"{}\"}} {cumulative}",
-                    *bound as f64 / 1e6
-                );
-            }
-            let count = histogram.count.load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "dossier_request_phase_seconds_bucket{{phase=\"{label}\",le=\"+Inf\"}} {count}"
-            );
-            let _ = writeln!(
-                out,
-                "dossier_request_phase_seconds_sum{{phase=\"{label}\"}} {}",
-                histogram.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
-            );
-            let _ = writeln!(
-                out,
-                "dossier_request_phase_seconds_count{{phase=\"{label}\"}} {count}"
+            self.histograms[phase as usize].render(
+                &mut out,
+                "dossier_request_phase_seconds",
+                &format!("phase=\"{}\"", phase.label()),
             );
         }
+        out
+    }
+}
+
+impl Histogram {
+    /// The histogram's lines, each metric labelled with `labels` (`name="value"`, or empty).
+    fn render(&self, out: &mut String, metric: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (bound, bucket) in BUCKET_MICROS.iter().zip(&self.buckets) {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "{metric}_bucket{{{labels}{sep}le=\"{}\"}} {cumulative}",
+                *bound as f64 / 1e6
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{metric}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let braced = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(
+            out,
+            "{metric}_sum{braced} {}",
+            self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "{metric}_count{braced} {count}");
+    }
+}
+
+/// How long the audit sealer's passes leave events unsealed (`dossier_audit_seal_lag_seconds`,
+/// PostgreSQL): per pass, the time from its oldest event's write to its seal. DESIGN allows a
+/// second.
+#[derive(Default)]
+pub struct SealLag(Histogram);
+
+impl SealLag {
+    pub fn observe(&self, lag: std::time::Duration) {
+        self.0
+            .observe(u64::try_from(lag.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP dossier_audit_seal_lag_seconds Per sealing pass, how long its oldest event waited for its seal."
+        );
+        let _ = writeln!(out, "# TYPE dossier_audit_seal_lag_seconds histogram");
+        self.0
+            .render(&mut out, "dossier_audit_seal_lag_seconds", "");
         out
     }
 }
@@ -263,5 +297,23 @@ mod tests {
             line("dossier_request_phase_seconds_count{phase=\"audit\"}"),
             "0"
         );
+    }
+
+    #[test]
+    fn the_seal_lag_is_an_unlabelled_histogram() {
+        let lag = SealLag::default();
+        lag.observe(Duration::from_millis(60));
+        lag.observe(Duration::from_millis(1_500));
+        let text = lag.render();
+        for expected in [
+            "dossier_audit_seal_lag_seconds_bucket{le=\"0.1\"} 1",
+            "dossier_audit_seal_lag_seconds_bucket{le=\"1\"} 1",
+            "dossier_audit_seal_lag_seconds_bucket{le=\"5\"} 2",
+            "dossier_audit_seal_lag_seconds_bucket{le=\"+Inf\"} 2",
+            "dossier_audit_seal_lag_seconds_sum 1.56",
+            "dossier_audit_seal_lag_seconds_count 2",
+        ] {
+            assert!(text.lines().any(|l| l == expected), "{expected} in\n{text}");
+        }
     }
 }

@@ -44,6 +44,7 @@ impl Application {
         };
         let compiled_reads = graphql::engine::compile::CompiledReads::new(config.compiled_reads);
         let audit_key = config.audit_key()?;
+        let seal_lag = Arc::new(crate::metrics::SealLag::default());
         let state = Arc::new(AppState {
             cors_origins: config.cors_origins(),
             schema: graphql::build_schema(limits),
@@ -56,8 +57,10 @@ impl Application {
                 audit_checkpoints: config.audit_checkpoints.as_deref().map(Into::into),
                 tenants: Default::default(),
                 providers: Default::default(),
-                sealer: (db.get_database_backend() == sea_orm::DbBackend::Postgres)
-                    .then(|| crate::audit::Sealer::start(db.clone(), audit_key.clone())),
+                sealer: (db.get_database_backend() == sea_orm::DbBackend::Postgres).then(|| {
+                    crate::audit::Sealer::start(db.clone(), audit_key.clone(), seal_lag.clone())
+                }),
+                seal_lag: seal_lag.clone(),
                 queries: Default::default(),
                 budgets: crate::budget::Budgets::new(config.budgets()),
                 limits,

@@ -243,3 +243,33 @@ on_both_backends!(
     a_dropped_test_app_stops_its_server_and_drops_its_database,
     introspection_needs_a_token
 );
+
+/// The audit sealer reports its lag (PostgreSQL): a write's event is sealed by a pass that
+/// `dossier_audit_seal_lag_seconds` counts, with the wait of its oldest event.
+async fn the_sealer_reports_its_lag(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let before = metrics(&app).await;
+    let passes = |m: &std::collections::HashMap<String, f64>| {
+        m.get("dossier_audit_seal_lag_seconds_count")
+            .copied()
+            .unwrap_or(0.0)
+    };
+    assert!(
+        before.contains_key("dossier_audit_seal_lag_seconds_count"),
+        "{before:?}"
+    );
+    app.customer(&app.agent_a(), "Acme").await;
+    for _ in 0..100 {
+        let after = metrics(&app).await;
+        if passes(&after) > passes(&before) {
+            let waited = after["dossier_audit_seal_lag_seconds_sum"]
+                - before["dossier_audit_seal_lag_seconds_sum"];
+            assert!(waited > 0.0, "{after:?}");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no sealing pass was reported in 10 s");
+}
+
+on_postgres!(the_sealer_reports_its_lag);

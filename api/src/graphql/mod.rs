@@ -240,6 +240,8 @@ pub struct Services {
     /// Seals the audit events requests committed; PostgreSQL only (SQLite seals them in the
     /// writer's transaction).
     pub sealer: Option<audit::Sealer>,
+    /// How long the sealer leaves events unsealed.
+    pub seal_lag: Arc<crate::metrics::SealLag>,
     pub queries: ParsedQueries,
     /// Per-tenant rate and concurrency.
     pub budgets: crate::budget::Budgets,
