@@ -505,8 +505,8 @@ pub async fn seal_pending<C: Borrow<DatabaseTransaction>>(
 
 /// Seals each tenant's events within a second of their commit (PostgreSQL). Requests that
 /// committed events [`touch`](Sealer::touch) their tenant; every second the sealer also picks
-/// up the tenants `audit_pending` lists (which the insert trigger fills), so that events a
-/// stopped or crashed server — or another server process — left unsealed are sealed too. Each
+/// up every tenant with unsealed events (`audit_unsealed_tenants()`), so that events a stopped
+/// or crashed server — or another server process — left unsealed are sealed too. Each
 /// tenant is sealed in a transaction of its own, a batch at a time, several tenants at once. A
 /// tenant whose chain lock is held (a reader sealing first) is left to that holder and tried
 /// again on the next pass, so no tenant waits for another (invariant 9).
@@ -520,7 +520,7 @@ impl Sealer {
     /// How long a pass waits after the first touch, so that one pass seals many requests'
     /// events.
     const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
-    /// How often `audit_pending` is read.
+    /// How often every tenant's unsealed events are looked for.
     const SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
     /// Most tenants sealed at once: each holds a pooled connection.
     const MAX_TENANTS: usize = 4;
@@ -610,46 +610,28 @@ impl Sealer {
     }
 }
 
-/// The tenants `audit_pending` lists: ids only, readable across tenants.
+/// The tenants with unsealed events: ids only, found across tenants by the owner's function.
 async fn pending_tenants(db: &sea_orm::DatabaseConnection) -> Result<Vec<Uuid>, sea_orm::DbErr> {
     let rows = db
         .query_all_raw(Statement::from_string(
             DbBackend::Postgres,
-            "SELECT tenant_id FROM audit_pending",
+            "SELECT audit_unsealed_tenants()",
         ))
         .await?;
     rows.iter().map(|row| row.try_get_by_index(0)).collect()
 }
 
-/// One pass of the sealer over one tenant. The tenant leaves `audit_pending` first, before
-/// the chain lock is taken (a request that inserted the row holds it until it commits, and
-/// may be waiting for the chain lock itself): an event whose transaction commits after that
-/// puts the tenant back, or is touched by its own request. A pass that leaves events behind
-/// puts the tenant back itself.
+/// One pass of the sealer over one tenant, in a transaction of its own.
 async fn seal_tenant(
     db: &sea_orm::DatabaseConnection,
     tenant: Uuid,
     key: &AuditKey,
 ) -> anyhow::Result<Sealed> {
     let txn = sea_orm::TransactionTrait::begin(db).await?;
-    txn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "DELETE FROM audit_pending WHERE tenant_id = $1",
-        [tenant.into()],
-    ))
-    .await?;
     let scope = crate::tenancy::within(&txn, tenant).await?;
     let sealed = seal_pending(&scope, key, Lock::IfFree)
         .await
         .map_err(|err| anyhow::anyhow!("{err:?}"))?;
-    if sealed.busy || sealed.more {
-        txn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "INSERT INTO audit_pending (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO NOTHING",
-            [tenant.into()],
-        ))
-        .await?;
-    }
     txn.commit().await?;
     Ok(sealed)
 }

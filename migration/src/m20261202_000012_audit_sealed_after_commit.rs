@@ -12,8 +12,12 @@
 //!   row trigger refuses every other change, the owner's included: an event inserted with
 //!   chain columns, an update of a content column or of a chain column already set, the delete
 //!   of an unsealed event. The runtime role still has no UPDATE privilege on the log.
-//! - `audit_pending` lists the tenants with events to seal (the insert trigger adds them), so
-//!   that the sealer of any server process — or of the next one, after a crash — finds them.
+//! - `audit_unsealed_tenants()`, owned by the tables' owner, lists the tenants with unsealed
+//!   events, so that the sealer of any server process — or of the next one, after a crash —
+//!   finds them: a policy lets the owner see unsealed events across tenants, and the function
+//!   returns their tenant ids alone. (A table of pending tenants, filled by the insert trigger,
+//!   was tried first: its row, deleted by each sealing pass and inserted again by the next
+//!   event, made every other event of the tenant wait for that event's commit.)
 //! - `audit_chain_head` skips unsealed rows (a descending order puts `NULL` first).
 //!
 //! SQLite has one writer: it seals in the writer's transaction as before, and only gains the
@@ -86,8 +90,6 @@ impl MigrationTrait for Migration {
                    RAISE EXCEPTION 'audit_events is append-only: an event is inserted unsealed, and only audit_seal() seals it' \
                      USING ERRCODE = 'insufficient_privilege'; \
                  END IF; \
-                 INSERT INTO public.audit_pending (tenant_id) VALUES (NEW.tenant_id) \
-                   ON CONFLICT (tenant_id) DO NOTHING; \
                  RETURN NEW; \
                END IF; \
                IF TG_OP = 'DELETE' THEN \
@@ -123,9 +125,20 @@ impl MigrationTrait for Migration {
                  FOR EACH STATEMENT EXECUTE FUNCTION audit_events_content_fixed()"
             ),
             // Which tenants have events to seal, for the sealers of every server process (and
-            // the next one to start, after a crash): tenant ids only, no row-level security.
-            "CREATE TABLE audit_pending (tenant_id uuid PRIMARY KEY)".to_owned(),
-            crate::walls::runtime_grant("audit_pending", "SELECT, INSERT, DELETE"),
+            // the next one to start, after a crash). The owner sees unsealed events of every
+            // tenant (it owns the table: it could lift the policies anyway); the function, run
+            // as the owner, hands out their tenant ids and nothing else.
+            "DO $$ BEGIN \
+               EXECUTE format('CREATE POLICY unsealed_for_the_sealer ON audit_events FOR SELECT \
+                 USING (seq IS NULL AND current_user = %L)', current_user); \
+             END $$"
+                .to_owned(),
+            "CREATE FUNCTION audit_unsealed_tenants() RETURNS SETOF uuid LANGUAGE sql STABLE \
+             SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$ \
+             SELECT DISTINCT e.tenant_id FROM public.audit_events e WHERE e.seq IS NULL $$"
+                .to_owned(),
+            "REVOKE ALL ON FUNCTION audit_unsealed_tenants() FROM PUBLIC".to_owned(),
+            crate::walls::runtime_grant("FUNCTION audit_unsealed_tenants()", "EXECUTE"),
             // The chain continues from its head: the position after the newest sealed event (or
             // the anchor retention left, or the genesis) and its hash, one event after another.
             // The hash and seal are the caller's, checked by verification with the audit key.
