@@ -352,14 +352,16 @@ pub async fn create<E: Declared>(ctx: &Context<'_>, input: CreateInput<E>) -> Ap
             let w = WriteTx { tx, rc };
             references::<E>(&w, &model).await?;
             (decl.hooks.before_write)(&w, &mut model, None).await?;
-            let created = tx.insert(model).await?;
+            // The event first, the row last: the row's triggers lock what it adds to (a
+            // customer's aggregates, for a sale) until the commit, so as little as possible
+            // comes after them. Either fails, both are undone with the savepoint.
             record(
                 tx,
                 rc,
                 NewEvent::write(Action::Create, decl.name, id, fields),
             )
             .await?;
-            Ok(created)
+            tx.insert(model).await
         })
         .await
 }
