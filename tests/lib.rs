@@ -161,6 +161,21 @@ impl Drop for TempDir {
     }
 }
 
+/// A transaction of `conn`'s role (PostgreSQL) with `tenant` set as the API sets it: what the
+/// row-level security policies see.
+pub async fn on_tenant(
+    conn: &DatabaseConnection,
+    tenant: Uuid,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::TransactionTrait;
+    let txn = conn.begin().await?;
+    txn.execute_unprepared(&format!(
+        "SELECT set_config('app.tenant_id', '{tenant}', true)"
+    ))
+    .await?;
+    Ok(txn)
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")

@@ -359,7 +359,7 @@ async fn an_event_the_api_did_not_write_is_never_sealed(backend: Backend) {
         .await;
     assert_eq!(first, 1, "the customer's event is sealed at #1");
 
-    let runtime = on_tenant(&app.db, app.a.id).await;
+    let runtime = on_tenant(&app.db, app.a.id).await.expect("tenant A");
     let update = runtime
         .execute_unprepared("UPDATE audit_events SET actor = 'nobody'")
         .await
@@ -367,7 +367,7 @@ async fn an_event_the_api_did_not_write_is_never_sealed(backend: Backend) {
     assert!(update.to_string().contains("permission denied"), "{update}");
     runtime.rollback().await.expect("rollback");
 
-    let runtime = on_tenant(&app.db, app.a.id).await;
+    let runtime = on_tenant(&app.db, app.a.id).await.expect("tenant A");
     let sealed_id = runtime
         .query_one_raw(Statement::from_string(
             sea_orm::DbBackend::Postgres,
@@ -404,7 +404,7 @@ async fn an_event_the_api_did_not_write_is_never_sealed(backend: Backend) {
         "{resealed}"
     );
     runtime.rollback().await.expect("rollback");
-    let runtime = on_tenant(&app.db, app.a.id).await;
+    let runtime = on_tenant(&app.db, app.a.id).await.expect("tenant A");
     // Forged with the API's role: every column right but the mark, which needs the key.
     let forged = uuid::Uuid::now_v7();
     runtime
@@ -426,7 +426,7 @@ async fn an_event_the_api_did_not_write_is_never_sealed(backend: Backend) {
         (1, head_hash.as_str(), "a position taken"),
         (2, GENESIS, "a wrong link"),
     ] {
-        let runtime = on_tenant(&app.db, app.a.id).await;
+        let runtime = on_tenant(&app.db, app.a.id).await.expect("tenant A");
         let refused = runtime
             .query_one_raw(Statement::from_string(
                 sea_orm::DbBackend::Postgres,
@@ -442,7 +442,7 @@ async fn an_event_the_api_did_not_write_is_never_sealed(backend: Backend) {
         );
         runtime.rollback().await.expect("rollback");
     }
-    let runtime = on_tenant(&app.db, app.a.id).await;
+    let runtime = on_tenant(&app.db, app.a.id).await.expect("tenant A");
     let refused = runtime
         .execute_unprepared(&format!(
             "INSERT INTO audit_events (tenant_id, id, seq, at, actor, actor_role, request_id, action, \
@@ -481,7 +481,7 @@ async fn an_event_the_api_did_not_write_is_never_sealed(backend: Backend) {
             "never deleted",
         ),
     ] {
-        let owner = on_tenant(&app.owner, app.a.id).await;
+        let owner = on_tenant(&app.owner, app.a.id).await.expect("tenant A");
         let refused = owner
             .execute_unprepared(&sql)
             .await
@@ -544,21 +544,6 @@ async fn an_event_the_api_did_not_write_is_never_sealed(backend: Backend) {
     );
     let listed = app.audit_events(json!({"actor": {"eq": "framed"}})).await;
     assert!(listed.is_empty(), "the log lists sealed events: {listed:?}");
-}
-
-/// A transaction of `conn`'s role with tenant `tenant` set, as the API opens one.
-async fn on_tenant(
-    conn: &sea_orm::DatabaseConnection,
-    tenant: uuid::Uuid,
-) -> sea_orm::DatabaseTransaction {
-    use sea_orm::{ConnectionTrait, TransactionTrait};
-    let txn = conn.begin().await.expect("begin");
-    txn.execute_unprepared(&format!(
-        "SELECT set_config('app.tenant_id', '{tenant}', true)"
-    ))
-    .await
-    .expect("tenant set");
-    txn
 }
 
 async fn concurrent_requests_keep_one_unbroken_chain(backend: Backend) {

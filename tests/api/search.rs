@@ -427,13 +427,8 @@ async fn like_metacharacters_stay_literal_after_folding(backend: Backend) {
 /// Runs `statements` in one transaction as the API's database role with tenant A set, as a
 /// compromised API could; commits if all succeed.
 async fn as_api_role(app: &TestApp, statements: &[String]) -> Result<(), sea_orm::DbErr> {
-    use sea_orm::{ConnectionTrait, TransactionTrait};
-    let txn = app.db.begin().await?;
-    txn.execute_unprepared(&format!(
-        "SELECT set_config('app.tenant_id', '{}', true)",
-        app.a.id
-    ))
-    .await?;
+    use sea_orm::ConnectionTrait;
+    let txn = on_tenant(&app.db, app.a.id).await?;
     for statement in statements {
         txn.execute_unprepared(statement).await?;
     }

@@ -380,14 +380,10 @@ async fn as_role(
     sql: &str,
 ) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
     use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
-    let txn = db.begin().await.expect("txn");
-    if let Some(tenant) = tenant {
-        txn.execute_unprepared(&format!(
-            "SELECT set_config('app.tenant_id', '{tenant}', true)"
-        ))
-        .await
-        .expect("set the tenant");
-    }
+    let txn = match tenant {
+        Some(tenant) => on_tenant(db, tenant).await.expect("set the tenant"),
+        None => db.begin().await.expect("txn"),
+    };
     let result = txn
         .query_all_raw(Statement::from_string(DbBackend::Postgres, sql.to_owned()))
         .await;

@@ -194,14 +194,8 @@ async fn a_legal_hold_binds_every_path_that_changes_or_removes_the_row(backend: 
     if app.backend == Backend::Postgres {
         // The API's role, with a temporary table of the same name first in its search path:
         // the triggers read the real holds still.
-        use sea_orm::{ConnectionTrait, TransactionTrait};
-        let txn = app.db.begin().await.expect("begin");
-        txn.execute_unprepared(&format!(
-            "SELECT set_config('app.tenant_id', '{}', true)",
-            app.a.id
-        ))
-        .await
-        .expect("tenant");
+        use sea_orm::ConnectionTrait;
+        let txn = on_tenant(&app.db, app.a.id).await.expect("tenant");
         // (Production databases refuse temporary tables to the runtime role; databases
         // copied from a template, as the tests' are, do not inherit that.)
         let shadow = txn
