@@ -371,15 +371,12 @@ pub enum Lock {
 /// What one sealing pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Sealed {
-    pub events: u64,
     /// When the oldest event it sealed was written.
     pub oldest: Option<DateTime<Utc>>,
     /// The chain lock was held by someone else: nothing was done.
     pub busy: bool,
     /// More events were due than one pass seals.
     pub more: bool,
-    /// Unsealed events the API did not write, left out of the chain (see [`sealable`]).
-    pub refused: u64,
 }
 
 /// Whether an unsealed event may join the chain: its mark verifies (the API wrote it, with
@@ -399,8 +396,6 @@ pub async fn seal_pending<C: Borrow<DatabaseTransaction>>(
     key: &AuditKey,
     lock: Lock,
 ) -> ApiResult<Sealed> {
-    use sea_orm::ColumnTrait;
-    use sea_orm::sea_query::{Condition, Expr, ExprTrait};
     const BATCH: u64 = 2000;
     let mut sealed = Sealed::default();
     if scope.backend() != DbBackend::Postgres {
@@ -426,29 +421,14 @@ pub async fn seal_pending<C: Borrow<DatabaseTransaction>>(
     // Takes the lock when it is not held yet; immediate when it is.
     let mut head = head(scope).await?;
     let pruned = latest_anchor(scope).await?.map(|anchor| anchor.last_at);
-    let mut after: Option<(DateTime<Utc>, Uuid)> = None;
+    let mut after = None;
     loop {
-        let mut select = audit_event::Entity::find()
-            .filter(audit_event::Column::Seq.is_null())
-            .order_by_asc(audit_event::Column::At)
-            .order_by_asc(audit_event::Column::Id)
-            .limit(BATCH);
-        if let Some((at, id)) = after {
-            select = select.filter(
-                Condition::any().add(audit_event::Column::At.gt(at)).add(
-                    Expr::col(audit_event::Column::At)
-                        .eq(at)
-                        .and(Expr::col(audit_event::Column::Id).gt(id)),
-                ),
-            );
-        }
-        let mut batch = scope.all(select).await?;
+        let mut batch = scope.all(unsealed_page(after, BATCH)).await?;
         let full = batch.len() as u64 == BATCH;
         after = batch.last().map(|event| (event.at, event.id));
         let before = batch.len();
         batch.retain(|event| sealable(event, key, pruned));
         if batch.len() < before {
-            sealed.refused += (before - batch.len()) as u64;
             tracing::error!(
                 tenant = %scope.tenant_id(),
                 refused = before - batch.len(),
@@ -487,7 +467,6 @@ pub async fn seal_pending<C: Borrow<DatabaseTransaction>>(
                     batch.len()
                 )));
             }
-            sealed.events += written as u64;
             head = (
                 batch[last].seq.unwrap_or_default(),
                 batch[last].hash.clone().unwrap_or_default(),
@@ -501,6 +480,31 @@ pub async fn seal_pending<C: Borrow<DatabaseTransaction>>(
             return Ok(sealed);
         }
     }
+}
+
+/// The tenant's unsealed events, oldest first (the order they are sealed in), `limit` of them
+/// after the event `after` (its time and id).
+fn unsealed_page(
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: u64,
+) -> sea_orm::Select<audit_event::Entity> {
+    use sea_orm::ColumnTrait;
+    use sea_orm::sea_query::{Condition, Expr, ExprTrait};
+    let mut select = audit_event::Entity::find()
+        .filter(audit_event::Column::Seq.is_null())
+        .order_by_asc(audit_event::Column::At)
+        .order_by_asc(audit_event::Column::Id)
+        .limit(limit);
+    if let Some((at, id)) = after {
+        select = select.filter(
+            Condition::any().add(audit_event::Column::At.gt(at)).add(
+                Expr::col(audit_event::Column::At)
+                    .eq(at)
+                    .and(Expr::col(audit_event::Column::Id).gt(id)),
+            ),
+        );
+    }
+    select
 }
 
 /// Seals each tenant's events within a second of their commit (PostgreSQL). Requests that
@@ -1112,16 +1116,13 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
     }
     // Sealed above, so what is still unsealed committed since — or was inserted behind the
     // API's back, and is never sealed.
-    let unsealed = audit_event::Entity::find().filter(audit_event::Column::Seq.is_null());
-    report.unsealed = scope.count(unsealed.clone()).await? as i64;
+    report.unsealed = scope
+        .count(audit_event::Entity::find().filter(audit_event::Column::Seq.is_null()))
+        .await? as i64;
     let mut after = None;
     let mut more = report.unsealed > 0;
     while more {
-        let mut page = unsealed.clone().order_by_asc(audit_event::Column::Id);
-        if let Some(id) = after {
-            page = page.filter(audit_event::Column::Id.gt(id));
-        }
-        let page = scope.all(page.limit(PAGE)).await?;
+        let page = scope.all(unsealed_page(after, PAGE)).await?;
         if let Some(forged) = page.iter().find(|event| !sealable(event, key, pruned)) {
             return Ok(report
                 .broken(
@@ -1131,7 +1132,7 @@ pub async fn verify_chain<C: Borrow<DatabaseTransaction>>(
                 .found(Some(forged.id), None, None));
         }
         more = page.len() as u64 == PAGE;
-        after = page.last().map(|event| event.id);
+        after = page.last().map(|event| (event.at, event.id));
     }
     Ok(report)
 }
