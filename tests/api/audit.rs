@@ -442,6 +442,25 @@ async fn an_event_the_api_did_not_write_is_never_sealed(backend: Backend) {
         );
         runtime.rollback().await.expect("rollback");
     }
+    // Another tenant's chain cannot take it either: tenant B's head is the genesis, so this
+    // continues B's chain, but the event is none of B's.
+    let runtime = on_tenant(&app.db, app.b.id).await.expect("tenant B");
+    let refused = runtime
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT audit_seal('[{{\"id\": \"{forged}\", \"seq\": 1, \"prev_hash\": \"{GENESIS}\", \"hash\": \"h\", \"seal\": \"s\"}}]')"
+            ),
+        ))
+        .await
+        .expect_err("tenant A's event sealed into tenant B's chain");
+    assert!(
+        refused
+            .to_string()
+            .contains("not an unsealed event of this tenant"),
+        "{refused}"
+    );
+    runtime.rollback().await.expect("rollback");
     let runtime = on_tenant(&app.db, app.a.id).await.expect("tenant A");
     let refused = runtime
         .execute_unprepared(&format!(
@@ -546,6 +565,85 @@ async fn an_event_the_api_did_not_write_is_never_sealed(backend: Backend) {
     assert!(listed.is_empty(), "the log lists sealed events: {listed:?}");
 }
 
+/// The API's role may call `audit_seal` itself, at the right position with the right link and
+/// even the right hash (the hash function is public): without the audit key its seal does not
+/// verify, and verification stops at that event (PostgreSQL).
+async fn a_seal_made_without_the_key_breaks_the_chain(backend: Backend) {
+    use sea_orm::{ConnectionTrait, EntityTrait, Statement};
+    let app = spawn_app(backend).await;
+    app.customer(&app.agent_a(), "Acme").await;
+    app.seal_audit().await;
+    let tenant = app.uuid_literal(app.a.id);
+    let forged = uuid::Uuid::now_v7();
+    let runtime = on_tenant(&app.db, app.a.id).await.expect("tenant A");
+    runtime
+        .execute_unprepared(&format!(
+            "INSERT INTO audit_events (tenant_id, id, at, actor, actor_role, request_id, action, \
+             entity, entity_ids, fields, outcome) VALUES ({tenant}, '{forged}', now(), \
+             'framed', 'agent', 'forged', 'READ', 'Contact', '[]', '[\"email\"]', 'ALLOWED')"
+        ))
+        .await
+        .expect("the API's role may insert events");
+    let row = entity::audit_event::Entity::find_by_id((app.a.id, forged))
+        .one(&runtime)
+        .await
+        .expect("select")
+        .expect("the forged row");
+    let head_hash = app
+        .admin
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!("SELECT hash FROM audit_events WHERE tenant_id = {tenant} AND seq = 1"),
+        ))
+        .await
+        .expect("select")
+        .expect("a row")
+        .try_get_by_index::<String>(0)
+        .expect("hash");
+    let mut sealed = entity::audit_event::Model {
+        seq: Some(2),
+        prev_hash: Some(head_hash.clone()),
+        ..row
+    };
+    let hash = api::audit::event_hash(&sealed);
+    sealed.hash = Some(hash.clone());
+    let written = runtime
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT audit_seal('[{{\"id\": \"{forged}\", \"seq\": 2, \"prev_hash\": \"{head_hash}\", \"hash\": \"{hash}\", \"seal\": \"{}\"}}]')",
+                "0".repeat(64)
+            ),
+        ))
+        .await
+        .expect("audit_seal checks positions and links, not the key")
+        .expect("a row")
+        .try_get_by_index::<i64>(0)
+        .expect("a count");
+    assert_eq!(written, 1);
+    runtime.commit().await.expect("commit");
+    let report = app
+        .gql(
+            &app.token(app.a.id, "compliance"),
+            "{ verifyAuditChain { ok checked firstBrokenSeq firstBrokenId reason } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    let report = &report["verifyAuditChain"];
+    assert_eq!(report["ok"], json!(false), "{report}");
+    assert_eq!(report["checked"], json!(1), "{report}");
+    assert_eq!(report["firstBrokenSeq"], json!(2), "{report}");
+    assert_eq!(report["firstBrokenId"], json!(forged), "{report}");
+    assert!(
+        report["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("seal"),
+        "{report}"
+    );
+}
+
 async fn concurrent_requests_keep_one_unbroken_chain(backend: Backend) {
     let app = spawn_app(backend).await;
     let token = app.agent_a();
@@ -595,5 +693,6 @@ on_both_backends!(
 
 on_postgres!(
     the_audit_table_refuses_update_and_delete_on_postgres,
-    an_event_the_api_did_not_write_is_never_sealed
+    an_event_the_api_did_not_write_is_never_sealed,
+    a_seal_made_without_the_key_breaks_the_chain
 );
