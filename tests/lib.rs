@@ -580,12 +580,24 @@ impl TestApp {
     /// wrong (one ten-thousandth), as if no request had read it since: the next read must
     /// recompute it.
     pub async fn age_every_window(&self) {
+        self.fold_customer_stats().await;
         self.admin_exec(&format!(
             "UPDATE customer_totals SET recent_high = 0, recent_low = 1, recent_since = {}",
             self.timestamp_literal("2020-01-01T00:00:00Z")
         ))
         .await
         .expect("an old window");
+    }
+
+    /// Folds every tenant's queued aggregate changes now, as the next reader of its aggregates
+    /// would (PostgreSQL; SQLite keeps them as it writes): for tests that read or set
+    /// `customer_totals` and `customer_activity` with SQL.
+    pub async fn fold_customer_stats(&self) {
+        if self.backend == Backend::Postgres {
+            self.admin_exec("SELECT dossier_fold_customer_stats(id) FROM tenants")
+                .await
+                .expect("a fold");
+        }
     }
 
     /// Seals every committed audit event of tenants A and B now, as the server's sealer does

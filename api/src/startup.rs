@@ -45,6 +45,9 @@ impl Application {
         let compiled_reads = graphql::engine::compile::CompiledReads::new(config.compiled_reads);
         let audit_key = config.audit_key()?;
         let seal_lag = Arc::new(crate::metrics::SealLag::default());
+        if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            graphql::customer_stats::start_folding(db.clone());
+        }
         let state = Arc::new(AppState {
             cors_origins: config.cors_origins(),
             schema: graphql::build_schema(limits),

@@ -22,6 +22,7 @@ mod m20261202_000009_activity_for_every_customer;
 mod m20261202_000010_totals_for_every_customer;
 mod m20261202_000011_sales_added_in_place;
 mod m20261202_000012_audit_sealed_after_commit;
+mod m20261203_000013_customer_stats_folded_on_read;
 pub mod search;
 pub mod walls;
 
@@ -84,6 +85,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_totals_for_every_customer::Migration),
             Box::new(m20261202_000011_sales_added_in_place::Migration),
             Box::new(m20261202_000012_audit_sealed_after_commit::Migration),
+            Box::new(m20261203_000013_customer_stats_folded_on_read::Migration),
         ]
     }
 }

@@ -482,6 +482,7 @@ on_both_backends!(every_customer_has_its_aggregate_rows);
 /// The aggregates' rows, as text, in a stable order (the twelve-month figures left out: they
 /// are recomputed for the window when read).
 async fn aggregate_rows(app: &TestApp) -> Vec<String> {
+    app.fold_customer_stats().await;
     let (id, text) = match app.backend {
         Backend::Sqlite => ("hex(customer_id)", "CAST({} AS TEXT)"),
         Backend::Postgres => ("CAST(customer_id AS TEXT)", "CAST({} AS TEXT)"),
@@ -598,3 +599,145 @@ async fn matches_a_recompute(app: &TestApp, what: &str) -> Vec<String> {
 }
 
 on_both_backends!(sales_added_in_place_match_a_recompute);
+
+/// A sale of `customer` (tenant A) as the API's role writes it in SQL, without committing.
+async fn insert_sale(
+    txn: &sea_orm::DatabaseTransaction,
+    app: &TestApp,
+    customer: Uuid,
+    amount_scaled: i64,
+    at: &str,
+) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::ConnectionTrait;
+    txn.execute_unprepared(&format!(
+        "INSERT INTO sales (tenant_id, id, customer_id, sku, quantity, amount_scaled, currency, \
+         sold_at, created_at) VALUES ({}, {}, {}, 'S', 1, {amount_scaled}, 'EUR', {}, {})",
+        app.uuid_literal(app.a.id),
+        app.uuid_literal(Uuid::now_v7()),
+        app.uuid_literal(customer),
+        app.timestamp_literal(at),
+        app.timestamp_literal(at),
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// PostgreSQL: two transactions selling to one customer do not wait for each other — a sale
+/// only queues its customer, and no writer locks the customer's aggregate rows — and what the
+/// next reader shows counts both.
+async fn sales_of_one_customer_do_not_wait_for_each_other(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app(backend).await;
+    let agent = app.agent_a();
+    let acme = app.customer(&agent, "Acme").await;
+    let first = on_tenant(&app.db, app.a.id).await.expect("tenant A");
+    insert_sale(&first, &app, acme, 100_000, "2026-01-01T00:00:00Z")
+        .await
+        .expect("the first sale");
+    let second = on_tenant(&app.db, app.a.id).await.expect("tenant A");
+    second
+        .execute_unprepared("SET LOCAL lock_timeout = '2s'")
+        .await
+        .expect("a lock timeout");
+    insert_sale(&second, &app, acme, 50_000, "2026-02-01T00:00:00Z")
+        .await
+        .expect("the second sale does not wait for the first's commit");
+    second.commit().await.expect("the second commits");
+    first.commit().await.expect("the first commits");
+    let data = app.gql(&agent, STATS, json!({"id": acme})).await.ok();
+    let stats = &data["customer"]["stats"];
+    assert_eq!(stats["salesCount"], json!(2), "{data}");
+    assert_eq!(
+        stats["totalSpent"],
+        json!([{"amount": "15.00", "currency": "EUR"}]),
+        "{data}"
+    );
+    assert_eq!(
+        stats["lastPurchaseAmount"],
+        json!({"amount": "5.00", "currency": "EUR"}),
+        "{data}"
+    );
+}
+
+/// PostgreSQL: a change that commits while a reader folds the queue is not lost: the fold
+/// took only what it could see, and the change's own queue row brings it to the next reader.
+/// (The folding transaction queues its own sale first, so that the server's periodic fold
+/// cannot take the row from it.)
+async fn a_change_committed_during_a_fold_reaches_the_next_reader(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app(backend).await;
+    let agent = app.agent_a();
+    let acme = app.customer(&agent, "Acme").await;
+    let folding = on_tenant(&app.db, app.a.id).await.expect("tenant A");
+    insert_sale(&folding, &app, acme, 100_000, "2026-01-01T00:00:00Z")
+        .await
+        .expect("the folder's own sale");
+    let folded = folding
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT dossier_fold_customer_stats({})",
+                app.uuid_literal(app.a.id)
+            ),
+        ))
+        .await
+        .expect("a fold")
+        .expect("a row");
+    assert_eq!(folded.try_get_by_index::<i32>(0).expect("a count"), 1);
+    let selling = on_tenant(&app.db, app.a.id).await.expect("tenant A");
+    selling
+        .execute_unprepared("SET LOCAL lock_timeout = '2s'")
+        .await
+        .expect("a lock timeout");
+    insert_sale(&selling, &app, acme, 30_000, "2026-03-01T00:00:00Z")
+        .await
+        .expect("a sale while the fold is open");
+    selling.commit().await.expect("the sale commits");
+    folding.commit().await.expect("the fold commits");
+    let data = app.gql(&agent, STATS, json!({"id": acme})).await.ok();
+    let stats = &data["customer"]["stats"];
+    assert_eq!(stats["salesCount"], json!(2), "{data}");
+    assert_eq!(
+        stats["lastPurchaseAt"],
+        json!("2026-03-01T00:00:00+00:00"),
+        "{data}"
+    );
+    assert_eq!(
+        app.admin_count("SELECT COUNT(*) FROM customer_stats_due")
+            .await,
+        0,
+        "the reader emptied the queue"
+    );
+}
+
+/// PostgreSQL: the server folds queued changes by itself within seconds, with no reader of
+/// the figures, so the queue does not grow while nobody looks.
+async fn queued_changes_are_folded_without_a_reader(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let agent = app.agent_a();
+    let acme = app.customer(&agent, "Acme").await;
+    sale(&app, &agent, acme, "10.00", "EUR", "2026-01-01T00:00:00Z").await;
+    let activity = format!(
+        "SELECT sales_count FROM customer_activity WHERE customer_id = {}",
+        app.uuid_literal(acme)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while app
+        .admin_count("SELECT COUNT(*) FROM customer_stats_due")
+        .await
+        > 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queue is still not folded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.admin_count(&activity).await, 1, "folded, not dropped");
+}
+
+on_postgres!(
+    sales_of_one_customer_do_not_wait_for_each_other,
+    a_change_committed_during_a_fold_reaches_the_next_reader,
+    queued_changes_are_folded_without_a_reader
+);

@@ -958,6 +958,7 @@ async fn sums_beyond_64_bits_show_exactly(backend: Backend) {
     let app = spawn_app(backend).await;
     let ids = world(&app, &app.agent_a()).await;
     // Not a real spend: 2^40 · 2^32 + 5 ten-thousandths of a yen.
+    app.fold_customer_stats().await;
     app.admin_exec(&format!(
         "UPDATE customer_totals SET total_high = 1099511627776, total_low = 5 \
          WHERE customer_id = {} AND currency = 'JPY'",

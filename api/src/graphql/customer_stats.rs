@@ -4,11 +4,13 @@
 //! {spentLast12Months: {gte: "1000"}}})`) and as orderings (`SPENT_LAST_12_MONTHS`).
 //!
 //! The figures are kept by the database (migration `customer_stats`: triggers on sales and
-//! interactions recompute a customer's row when one of its rows changes), so a filter or an
-//! ordering reads one row per customer, never every sale. The twelve-month window starts at
+//! interactions keep a customer's rows when one of its rows changes), so a filter or an
+//! ordering reads one row per customer, never every sale. On PostgreSQL the triggers only
+//! queue the customer, so that concurrent writes never wait on each other's aggregate rows,
+//! and the queue is folded here before anything reads them. The twelve-month window starts at
 //! 00:00 UTC on the same day twelve months ago; rows computed for another window (or changed
-//! since) are recomputed here before anything reads them. Sums are exact: kept as
-//! `high · 2^32 + low`, compared as pairs, joined in `i128`.
+//! since) are recomputed here too. Sums are exact: kept as `high · 2^32 + low`, compared as
+//! pairs, joined in `i128`.
 
 use std::collections::HashMap;
 
@@ -18,7 +20,10 @@ use chrono::{DateTime, Months, NaiveTime, Utc};
 use entity::{customer, customer_activity, customer_totals};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query, SelectStatement};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Statement};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    Statement, TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
@@ -133,10 +138,64 @@ impl StatsLoader {
 /// does not write (a write's triggers make rows stale again).
 pub type Window = std::sync::Arc<tokio::sync::Mutex<bool>>;
 
-/// [`refresh_recent`], once per request unless the request writes.
+/// PostgreSQL: recomputes the aggregates of the tenant's customers whose sales or
+/// interactions changed since the last fold (their writers only queued them, migration
+/// `customer_stats_folded_on_read`). SQLite's writer keeps them as it writes.
+/// `conn` is a transaction with `tenant` set.
+pub async fn fold_changes(conn: &impl ConnectionTrait, tenant: Uuid) -> Result<(), DbErr> {
+    if conn.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(());
+    }
+    conn.execute_raw(Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        "SELECT dossier_fold_customer_stats($1)",
+        [tenant.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// How often [`start_folding`] folds every tenant's queue.
+const FOLD_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// PostgreSQL: folds every tenant's queued changes every [`FOLD_EVERY`], each tenant in a
+/// transaction of its own, so that the queue stays short when nobody reads the figures and a
+/// reader seldom finds anything to fold.
+pub fn start_folding(db: DatabaseConnection) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(FOLD_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(err) = fold_every_tenant(&db).await {
+                tracing::error!(error = %err, "folding the customers' aggregate changes failed");
+            }
+        }
+    });
+}
+
+async fn fold_every_tenant(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let tenants = db
+        .query_all_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT customer_stats_due_tenants()",
+        ))
+        .await?;
+    for row in tenants {
+        let tenant: Uuid = row.try_get_by_index(0)?;
+        let txn = db.begin().await?;
+        crate::tenancy::within(&txn, tenant).await?;
+        fold_changes(&txn, tenant).await?;
+        txn.commit().await?;
+    }
+    Ok(())
+}
+
+/// [`fold_changes`], then [`refresh_recent`]: once per request unless the request writes.
 pub async fn refresh_once(scope: &TenantHandle, window: &Window) -> ApiResult<()> {
     let mut done = window.lock().await;
     if !*done || scope.wrote() {
+        fold_changes(scope.conn(), scope.tenant_id()).await?;
         refresh_recent(scope).await?;
         *done = true;
     }
