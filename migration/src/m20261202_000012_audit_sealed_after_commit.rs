@@ -42,6 +42,21 @@ const CONTENT: &str = "tenant_id, id, at, actor, actor_role, client_id, request_
 /// The arguments of `audit_seal`, as `GRANT` names them.
 pub const SEAL_SIGNATURE: &str = "audit_seal(jsonb)";
 
+/// PL/pgSQL of `audit_seal`: refuses a call without a tenant, takes the tenant's chain lock and
+/// reads the chain's head into `v_seq` and `v_hash` (the newest sealed event, else the anchor
+/// retention left, else the genesis).
+pub(crate) const LOCKED_CHAIN_HEAD: &str = "IF v_tenant IS NULL THEN \
+                     RAISE EXCEPTION 'audit_seal: no tenant is set' USING ERRCODE = 'insufficient_privilege'; \
+                   END IF; \
+                   PERFORM pg_advisory_xact_lock(hashtextextended(v_tenant::text, 7)); \
+                   SELECT e.seq, e.hash INTO v_seq, v_hash FROM public.audit_events e \
+                     WHERE e.tenant_id = v_tenant AND e.seq IS NOT NULL ORDER BY e.seq DESC LIMIT 1; \
+                   IF v_seq IS NULL THEN \
+                     SELECT a.seq, a.hash INTO v_seq, v_hash FROM public.audit_anchors a \
+                       WHERE a.tenant_id = v_tenant ORDER BY a.seq DESC LIMIT 1; \
+                   END IF; \
+                   IF v_seq IS NULL THEN v_seq := 0; v_hash := repeat('0', 64); END IF; ";
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -149,17 +164,7 @@ impl MigrationTrait for Migration {
                    v_tenant uuid := {current}; \
                    v_seq bigint; v_hash text; v_done bigint := 0; v_rows bigint; r record; \
                  BEGIN \
-                   IF v_tenant IS NULL THEN \
-                     RAISE EXCEPTION 'audit_seal: no tenant is set' USING ERRCODE = 'insufficient_privilege'; \
-                   END IF; \
-                   PERFORM pg_advisory_xact_lock(hashtextextended(v_tenant::text, 7)); \
-                   SELECT e.seq, e.hash INTO v_seq, v_hash FROM public.audit_events e \
-                     WHERE e.tenant_id = v_tenant AND e.seq IS NOT NULL ORDER BY e.seq DESC LIMIT 1; \
-                   IF v_seq IS NULL THEN \
-                     SELECT a.seq, a.hash INTO v_seq, v_hash FROM public.audit_anchors a \
-                       WHERE a.tenant_id = v_tenant ORDER BY a.seq DESC LIMIT 1; \
-                   END IF; \
-                   IF v_seq IS NULL THEN v_seq := 0; v_hash := repeat('0', 64); END IF; \
+                   {head}\
                    FOR r IN SELECT (x.item->>'id')::uuid AS id, (x.item->>'seq')::bigint AS seq, \
                        x.item->>'prev_hash' AS prev_hash, x.item->>'hash' AS hash, x.item->>'seal' AS seal \
                      FROM jsonb_array_elements(p_seals) WITH ORDINALITY AS x(item, n) ORDER BY x.n LOOP \
@@ -181,6 +186,7 @@ impl MigrationTrait for Migration {
                    RETURN v_done; \
                  END $$",
                 current = crate::walls::CURRENT_TENANT,
+                head = LOCKED_CHAIN_HEAD,
             ),
             format!("REVOKE ALL ON FUNCTION {SEAL_SIGNATURE} FROM PUBLIC"),
             crate::walls::runtime_grant(&format!("FUNCTION {SEAL_SIGNATURE}"), "EXECUTE"),

@@ -442,6 +442,29 @@ async fn an_event_the_api_did_not_write_is_never_sealed(backend: Backend) {
         );
         runtime.rollback().await.expect("rollback");
     }
+    // In a batch, each entry links to the one before it, and names an event of its own.
+    for (second_prev, what, refusal) in [
+        (
+            "x",
+            "a second entry linked to another hash",
+            "does not continue the chain",
+        ),
+        ("h", "one event at two positions", "named twice"),
+    ] {
+        let runtime = on_tenant(&app.db, app.a.id).await.expect("tenant A");
+        let refused = runtime
+            .query_one_raw(Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!(
+                    "SELECT audit_seal('[{{\"id\": \"{forged}\", \"seq\": 2, \"prev_hash\": \"{head_hash}\", \"hash\": \"h\", \"seal\": \"s\"}}, \
+                     {{\"id\": \"{forged}\", \"seq\": 3, \"prev_hash\": \"{second_prev}\", \"hash\": \"h2\", \"seal\": \"s2\"}}]')"
+                ),
+            ))
+            .await
+            .expect_err(what);
+        assert!(refused.to_string().contains(refusal), "{what}: {refused}");
+        runtime.rollback().await.expect("rollback");
+    }
     // Another tenant's chain cannot take it either: tenant B's head is the genesis, so this
     // continues B's chain, but the event is none of B's.
     let runtime = on_tenant(&app.db, app.b.id).await.expect("tenant B");
