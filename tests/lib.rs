@@ -268,6 +268,7 @@ pub fn config(database_url: &str) -> Config {
         workers: 1,
         log_sql: false,
         compiled_reads: true,
+        stats_fold_ms: 2000,
         log_format: "compact".into(),
     }
 }

@@ -146,6 +146,11 @@ pub struct Config {
     #[arg(long, env = "DOSSIER_COMPILED_READS", default_value_t = true, action = clap::ArgAction::Set)]
     pub compiled_reads: bool,
 
+    /// PostgreSQL: how often, in milliseconds, the server folds every tenant's queued changes
+    /// into the customers' aggregates (readers fold what is left first); 0 leaves it to readers.
+    #[arg(long, env = "DOSSIER_STATS_FOLD_MS", default_value_t = 2000)]
+    pub stats_fold_ms: u64,
+
     /// Log SQL statements. Off by default: bound values can be personal data.
     #[arg(long, env = "DOSSIER_LOG_SQL", default_value_t = false)]
     pub log_sql: bool,

@@ -45,8 +45,11 @@ impl Application {
         let compiled_reads = graphql::engine::compile::CompiledReads::new(config.compiled_reads);
         let audit_key = config.audit_key()?;
         let seal_lag = Arc::new(crate::metrics::SealLag::default());
-        if db.get_database_backend() == sea_orm::DbBackend::Postgres {
-            graphql::customer_stats::start_folding(db.clone());
+        if db.get_database_backend() == sea_orm::DbBackend::Postgres && config.stats_fold_ms > 0 {
+            graphql::customer_stats::start_folding(
+                db.clone(),
+                std::time::Duration::from_millis(config.stats_fold_ms),
+            );
         }
         let state = Arc::new(AppState {
             cors_origins: config.cors_origins(),

@@ -17,8 +17,10 @@
 //!
 //! A fold is a recompute, so it is right whatever it races: a change that commits after the
 //! fold took its rows from the queue left its own row there and is folded by the next reader.
-//! Folders lock the customers they recompute in id order, so two never deadlock. SQLite is
-//! unchanged: its one writer never waits on another, and it adds a sale in place as before.
+//! A fold never waits for another transaction (it skips what others hold), so readers do not
+//! queue behind each other's folds and a fold takes part in no deadlock; what it skips shows
+//! once its holder commits. SQLite is unchanged: its one writer never waits on another, and it
+//! adds a sale in place as before.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -60,20 +62,33 @@ fn queueing_trigger_function(table: &str) -> String {
     )
 }
 
-/// PostgreSQL: `dossier_fold_customer_stats(p_tenant)` takes the tenant's queued customers off
-/// the queue and recomputes each once, in id order; returns how many it recomputed.
-const FOLD_FUNCTION: &str = "CREATE FUNCTION dossier_fold_customer_stats(p_tenant uuid) \
+/// PostgreSQL: `dossier_fold_customer_stats(p_tenant, p_limit)` takes up to `p_limit` (all when
+/// `NULL`) of the tenant's queued rows and recomputes their customers, in id order; returns how
+/// many rows it took. It never waits: rows another fold holds are skipped (that fold recomputes
+/// them), and so are customers whose row another transaction holds — a write to the customer, or
+/// another fold — whose rows go back on the queue for a later fold. Queued rows of customers
+/// that no longer exist are dropped.
+const FOLD_FUNCTION: &str = "CREATE FUNCTION dossier_fold_customer_stats(p_tenant uuid, \
+     p_limit integer DEFAULT NULL) \
      RETURNS integer LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$ \
-     DECLARE due uuid[]; customer uuid; \
+     DECLARE taken integer; due uuid[]; held uuid[]; customer uuid; \
      BEGIN \
-       WITH taken AS (DELETE FROM customer_stats_due WHERE tenant_id = p_tenant \
-                      RETURNING customer_id) \
-       SELECT array_agg(DISTINCT customer_id ORDER BY customer_id) INTO due FROM taken; \
-       IF due IS NULL THEN RETURN 0; END IF; \
-       FOREACH customer IN ARRAY due LOOP \
+       WITH taken_rows AS (DELETE FROM customer_stats_due d WHERE d.ctid = ANY(ARRAY( \
+                       SELECT q.ctid FROM customer_stats_due q WHERE q.tenant_id = p_tenant \
+                       LIMIT p_limit FOR UPDATE SKIP LOCKED)) \
+                     RETURNING d.customer_id) \
+       SELECT count(*), array_agg(DISTINCT customer_id) INTO taken, due FROM taken_rows; \
+       IF taken = 0 THEN RETURN 0; END IF; \
+       SELECT array_agg(c.id ORDER BY c.id) INTO held FROM ( \
+         SELECT id FROM customers WHERE tenant_id = p_tenant AND id = ANY(due) \
+         ORDER BY id FOR NO KEY UPDATE SKIP LOCKED) c; \
+       INSERT INTO customer_stats_due (tenant_id, customer_id) \
+         SELECT p_tenant, c.id FROM customers c WHERE c.tenant_id = p_tenant \
+           AND c.id = ANY(due) AND NOT (c.id = ANY(COALESCE(held, '{}'))); \
+       FOREACH customer IN ARRAY COALESCE(held, '{}') LOOP \
          PERFORM dossier_refresh_customer(p_tenant, customer); \
        END LOOP; \
-       RETURN cardinality(due); \
+       RETURN taken; \
      END $$";
 
 #[async_trait::async_trait]
@@ -105,7 +120,7 @@ impl MigrationTrait for Migration {
         walls::guard(
             manager,
             "customer_stats_due",
-            "SELECT, INSERT, DELETE",
+            "SELECT, INSERT, UPDATE, DELETE",
             None,
         )
         .await?;

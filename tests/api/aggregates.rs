@@ -525,8 +525,9 @@ async fn aggregate_rows(app: &TestApp) -> Vec<String> {
     rows
 }
 
-/// A new sale is added to its customer's aggregates in place rather than by recomputing them
-/// from every sale; what that leaves is exactly what a recompute from scratch gives — later and
+/// A new sale is added to its customer's aggregates in place (SQLite) or queued and folded by
+/// a recompute (PostgreSQL) rather than recomputing them from every sale at each write; what
+/// that leaves is exactly what a recompute from scratch gives — later and
 /// earlier sales, other currencies, amounts whose sum carries into the high half, two sales at
 /// the same time (where the order by id decides the last purchase), a negative amount written
 /// by SQL, updates and deletes.
@@ -622,12 +623,29 @@ async fn insert_sale(
     .map(|_| ())
 }
 
+/// A server whose only folds are its readers' (no periodic fold): what a read shows is then
+/// what the read itself folded.
+async fn readers_fold_alone(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |config| config.stats_fold_ms = 0).await
+}
+
+/// The stats of `customer`, read through the API, within three seconds.
+async fn stats_promptly(app: &TestApp, customer: Uuid) -> Value {
+    let agent = app.agent_a();
+    let read = app.gql(&agent, STATS, json!({"id": customer}));
+    let data = tokio::time::timeout(std::time::Duration::from_secs(3), read)
+        .await
+        .expect("a read that waits for no other transaction")
+        .ok();
+    data["customer"]["stats"].clone()
+}
+
 /// PostgreSQL: two transactions selling to one customer do not wait for each other — a sale
 /// only queues its customer, and no writer locks the customer's aggregate rows — and what the
 /// next reader shows counts both.
 async fn sales_of_one_customer_do_not_wait_for_each_other(backend: Backend) {
     use sea_orm::ConnectionTrait;
-    let app = spawn_app(backend).await;
+    let app = readers_fold_alone(backend).await;
     let agent = app.agent_a();
     let acme = app.customer(&agent, "Acme").await;
     let first = on_tenant(&app.db, app.a.id).await.expect("tenant A");
@@ -665,7 +683,7 @@ async fn sales_of_one_customer_do_not_wait_for_each_other(backend: Backend) {
 /// cannot take the row from it.)
 async fn a_change_committed_during_a_fold_reaches_the_next_reader(backend: Backend) {
     use sea_orm::ConnectionTrait;
-    let app = spawn_app(backend).await;
+    let app = readers_fold_alone(backend).await;
     let agent = app.agent_a();
     let acme = app.customer(&agent, "Acme").await;
     let folding = on_tenant(&app.db, app.a.id).await.expect("tenant A");
@@ -736,7 +754,67 @@ async fn queued_changes_are_folded_without_a_reader(backend: Backend) {
     assert_eq!(app.admin_count(&activity).await, 1, "folded, not dropped");
 }
 
+/// PostgreSQL: a reader's fold waits for no one. A customer whose row another transaction
+/// holds (here an update of the customer) is skipped and stays queued, and is folded by the
+/// first read after that transaction ends; queued rows another fold holds are skipped too.
+async fn a_fold_waits_for_no_other_transaction(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let app = readers_fold_alone(backend).await;
+    let agent = app.agent_a();
+    let acme = app.customer(&agent, "Acme").await;
+    let globex = app.customer(&agent, "Globex").await;
+    let selling = on_tenant(&app.db, app.a.id).await.expect("tenant A");
+    insert_sale(&selling, &app, acme, 100_000, "2026-01-01T00:00:00Z")
+        .await
+        .expect("Acme's sale");
+    insert_sale(&selling, &app, globex, 20_000, "2026-01-02T00:00:00Z")
+        .await
+        .expect("Globex's sale");
+    selling.commit().await.expect("the sales commit");
+    let queued = |customer: Uuid| {
+        format!(
+            "SELECT COUNT(*) FROM customer_stats_due WHERE customer_id = {}",
+            app.uuid_literal(customer)
+        )
+    };
+
+    let updating = on_tenant(&app.db, app.a.id).await.expect("tenant A");
+    updating
+        .execute_unprepared(&format!(
+            "UPDATE customers SET name = 'Acme SA' WHERE id = {}",
+            app.uuid_literal(acme)
+        ))
+        .await
+        .expect("Acme's row held");
+    assert_eq!(stats_promptly(&app, acme).await["salesCount"], json!(0));
+    assert_eq!(
+        stats_promptly(&app, globex).await["salesCount"],
+        json!(1),
+        "the customer nobody holds is folded"
+    );
+    assert_eq!(app.admin_count(&queued(acme)).await, 1, "Acme stays queued");
+    updating.commit().await.expect("the update commits");
+    assert_eq!(stats_promptly(&app, acme).await["salesCount"], json!(1));
+
+    // Another fold's rows: held by an open transaction that queued and folded its own sale.
+    let folding = on_tenant(&app.db, app.a.id).await.expect("tenant A");
+    insert_sale(&folding, &app, globex, 30_000, "2026-01-03T00:00:00Z")
+        .await
+        .expect("a sale in the folding transaction");
+    folding
+        .execute_unprepared(&format!(
+            "SELECT dossier_fold_customer_stats({})",
+            app.uuid_literal(app.a.id)
+        ))
+        .await
+        .expect("a fold left open");
+    assert_eq!(stats_promptly(&app, globex).await["salesCount"], json!(1));
+    folding.commit().await.expect("the fold commits");
+    assert_eq!(stats_promptly(&app, globex).await["salesCount"], json!(2));
+}
+
 on_postgres!(
+    a_fold_waits_for_no_other_transaction,
     sales_of_one_customer_do_not_wait_for_each_other,
     a_change_committed_during_a_fold_reaches_the_next_reader,
     queued_changes_are_folded_without_a_reader

@@ -141,54 +141,85 @@ pub type Window = std::sync::Arc<tokio::sync::Mutex<bool>>;
 /// PostgreSQL: recomputes the aggregates of the tenant's customers whose sales or
 /// interactions changed since the last fold (their writers only queued them, migration
 /// `customer_stats_folded_on_read`). SQLite's writer keeps them as it writes.
-/// `conn` is a transaction with `tenant` set.
+/// `conn` is a transaction with `tenant` set. It never waits for another transaction: what
+/// another holds is folded later (migration `customer_stats_folded_on_read`).
 pub async fn fold_changes(conn: &impl ConnectionTrait, tenant: Uuid) -> Result<(), DbErr> {
-    if conn.get_database_backend() != sea_orm::DbBackend::Postgres {
-        return Ok(());
+    if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        fold_batch(conn, tenant, None).await?;
     }
-    conn.execute_raw(Statement::from_sql_and_values(
-        sea_orm::DbBackend::Postgres,
-        "SELECT dossier_fold_customer_stats($1)",
-        [tenant.into()],
-    ))
-    .await?;
     Ok(())
 }
 
-/// How often [`start_folding`] folds every tenant's queue.
-const FOLD_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// Folds up to `limit` queued rows (all without one); returns how many it took.
+async fn fold_batch(
+    conn: &impl ConnectionTrait,
+    tenant: Uuid,
+    limit: Option<i32>,
+) -> Result<i32, DbErr> {
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT dossier_fold_customer_stats($1, $2)",
+            [tenant.into(), limit.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("the fold returned no row".into()))?;
+    row.try_get_by_index(0)
+}
 
-/// PostgreSQL: folds every tenant's queued changes every [`FOLD_EVERY`], each tenant in a
-/// transaction of its own, so that the queue stays short when nobody reads the figures and a
-/// reader seldom finds anything to fold.
-pub fn start_folding(db: DatabaseConnection) {
+/// Queued rows a background transaction folds at most, so that it stays short.
+const FOLD_BATCH: i32 = 500;
+
+/// PostgreSQL: folds every tenant's queued changes every `every`, a batch per tenant in turn,
+/// each in a transaction of its own, until no tenant has any left — so that the queue stays
+/// short when nobody reads the figures and a reader seldom finds anything to fold. A tenant
+/// whose fold fails is logged and left to the next pass; the others go on.
+pub fn start_folding(db: DatabaseConnection, every: std::time::Duration) {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(FOLD_EVERY);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            every.tick().await;
-            if let Err(err) = fold_every_tenant(&db).await {
-                tracing::error!(error = %err, "folding the customers' aggregate changes failed");
+            ticks.tick().await;
+            let mut tenants = match due_tenants(&db).await {
+                Ok(tenants) => tenants,
+                Err(err) => {
+                    tracing::error!(error = %err, "reading the tenants with aggregate changes to fold failed");
+                    continue;
+                }
+            };
+            while !tenants.is_empty() {
+                let mut left = Vec::with_capacity(tenants.len());
+                for tenant in tenants {
+                    match fold_in_own_transaction(&db, tenant).await {
+                        Ok(taken) if taken >= FOLD_BATCH => left.push(tenant),
+                        Ok(_) => {}
+                        Err(err) => {
+                            tracing::error!(tenant_id = %tenant, error = %err, "folding a tenant's aggregate changes failed")
+                        }
+                    }
+                }
+                tenants = left;
             }
         }
     });
 }
 
-async fn fold_every_tenant(db: &DatabaseConnection) -> Result<(), DbErr> {
-    let tenants = db
+async fn due_tenants(db: &DatabaseConnection) -> Result<Vec<Uuid>, DbErr> {
+    let rows = db
         .query_all_raw(Statement::from_string(
             sea_orm::DbBackend::Postgres,
             "SELECT customer_stats_due_tenants()",
         ))
         .await?;
-    for row in tenants {
-        let tenant: Uuid = row.try_get_by_index(0)?;
-        let txn = db.begin().await?;
-        crate::tenancy::within(&txn, tenant).await?;
-        fold_changes(&txn, tenant).await?;
-        txn.commit().await?;
-    }
-    Ok(())
+    rows.iter().map(|row| row.try_get_by_index(0)).collect()
+}
+
+async fn fold_in_own_transaction(db: &DatabaseConnection, tenant: Uuid) -> Result<i32, DbErr> {
+    let txn = db.begin().await?;
+    crate::tenancy::within(&txn, tenant).await?;
+    let taken = fold_batch(&txn, tenant, Some(FOLD_BATCH)).await?;
+    txn.commit().await?;
+    Ok(taken)
 }
 
 /// [`fold_changes`], then [`refresh_recent`]: once per request unless the request writes.
