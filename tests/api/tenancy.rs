@@ -17,7 +17,10 @@ struct World {
 }
 
 async fn world(backend: Backend) -> World {
-    let app = spawn_app(backend).await;
+    world_on(spawn_app(backend).await).await
+}
+
+async fn world_on(app: TestApp) -> World {
     let (ta, tb) = (app.agent_a(), app.agent_b());
     let a_customer = app.customer(&ta, "Alpha Customer").await;
     let a_contact = app
@@ -258,7 +261,8 @@ async fn the_database_refuses_cross_tenant_references(backend: Backend) {
 /// Tenant A's row in every tenant table: the world's customer, contact and sale, plus a
 /// consent, an interaction, a segment, the customer aggregates, an erasure, a legal hold, a processing purpose, audit events and an audit anchor.
 async fn world_in_every_table(backend: Backend) -> World {
-    let w = world(backend).await;
+    // No periodic fold: the aggregates' queue keeps the world's rows.
+    let w = world_on(spawn_app_with(backend, |config| config.stats_fold_ms = 0).await).await;
     let app = &w.app;
     let (agent, officer) = (app.agent_a(), app.token(app.a.id, "compliance"));
     app.gql(
