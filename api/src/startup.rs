@@ -67,6 +67,7 @@ impl Application {
                     crate::audit::Sealer::start(db.clone(), audit_key.clone(), seal_lag.clone())
                 }),
                 seal_lag: seal_lag.clone(),
+                folds: graphql::customer_stats::Folds::beside(&db),
                 queries: Default::default(),
                 budgets: crate::budget::Budgets::new(config.budgets()),
                 limits,

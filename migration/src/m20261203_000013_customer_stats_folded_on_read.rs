@@ -17,10 +17,12 @@
 //!
 //! A fold is a recompute, so it is right whatever it races: a change that commits after the
 //! fold took its rows from the queue left its own row there and is folded by the next reader.
-//! A fold never waits for another transaction (it skips what others hold), so readers do not
-//! queue behind each other's folds and a fold takes part in no deadlock; what it skips shows
-//! once its holder commits. SQLite is unchanged: its one writer never waits on another, and it
-//! adds a sale in place as before.
+//! A fold skips the queued rows and the customers other transactions hold, so folds do not
+//! queue behind each other or behind writes to a customer; what it skips shows once its holder
+//! commits. The API folds, for a request that has not written, in a short transaction of its
+//! own committed before the request reads (a request that wrote folds its own changes in its
+//! transaction). SQLite is unchanged: its one writer never waits on another, and it adds a sale
+//! in place as before.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -64,14 +66,14 @@ fn queueing_trigger_function(table: &str) -> String {
 
 /// PostgreSQL: `dossier_fold_customer_stats(p_tenant, p_limit)` takes up to `p_limit` (all when
 /// `NULL`) of the tenant's queued rows and recomputes their customers, in id order; returns how
-/// many rows it took. It never waits: rows another fold holds are skipped (that fold recomputes
-/// them), and so are customers whose row another transaction holds — a write to the customer, or
-/// another fold — whose rows go back on the queue for a later fold. Queued rows of customers
-/// that no longer exist are dropped.
+/// many rows it took off the queue, less those it put back. It skips queued rows another fold
+/// holds (that fold recomputes them), and customers whose row another transaction holds — a
+/// write to the customer, or another fold — whose rows go back on the queue for a later fold.
+/// Queued rows of customers that no longer exist are dropped.
 const FOLD_FUNCTION: &str = "CREATE FUNCTION dossier_fold_customer_stats(p_tenant uuid, \
      p_limit integer DEFAULT NULL) \
      RETURNS integer LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$ \
-     DECLARE taken integer; due uuid[]; held uuid[]; customer uuid; \
+     DECLARE taken integer; requeued integer; due uuid[]; held uuid[]; customer uuid; \
      BEGIN \
        WITH taken_rows AS (DELETE FROM customer_stats_due d WHERE d.ctid = ANY(ARRAY( \
                        SELECT q.ctid FROM customer_stats_due q WHERE q.tenant_id = p_tenant \
@@ -85,10 +87,11 @@ const FOLD_FUNCTION: &str = "CREATE FUNCTION dossier_fold_customer_stats(p_tenan
        INSERT INTO customer_stats_due (tenant_id, customer_id) \
          SELECT p_tenant, c.id FROM customers c WHERE c.tenant_id = p_tenant \
            AND c.id = ANY(due) AND NOT (c.id = ANY(COALESCE(held, '{}'))); \
+       GET DIAGNOSTICS requeued = ROW_COUNT; \
        FOREACH customer IN ARRAY COALESCE(held, '{}') LOOP \
          PERFORM dossier_refresh_customer(p_tenant, customer); \
        END LOOP; \
-       RETURN taken; \
+       RETURN taken - requeued; \
      END $$";
 
 #[async_trait::async_trait]

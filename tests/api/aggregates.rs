@@ -796,11 +796,13 @@ async fn a_fold_waits_for_no_other_transaction(backend: Backend) {
     updating.commit().await.expect("the update commits");
     assert_eq!(stats_promptly(&app, acme).await["salesCount"], json!(1));
 
-    // Another fold's rows: held by an open transaction that queued and folded its own sale.
-    let folding = on_tenant(&app.db, app.a.id).await.expect("tenant A");
-    insert_sale(&folding, &app, globex, 30_000, "2026-01-03T00:00:00Z")
+    // Another fold's rows: a committed sale, folded by a transaction left open.
+    let selling = on_tenant(&app.db, app.a.id).await.expect("tenant A");
+    insert_sale(&selling, &app, globex, 30_000, "2026-01-03T00:00:00Z")
         .await
-        .expect("a sale in the folding transaction");
+        .expect("Globex's second sale");
+    selling.commit().await.expect("the sale commits");
+    let folding = on_tenant(&app.db, app.a.id).await.expect("tenant A");
     folding
         .execute_unprepared(&format!(
             "SELECT dossier_fold_customer_stats({})",

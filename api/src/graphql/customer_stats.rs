@@ -47,28 +47,7 @@ pub fn window_start(now: DateTime<Utc>) -> DateTime<Utc> {
 /// Recomputes the twelve-month spend of the tenant's rows computed for an older window, or
 /// changed since (the triggers clear `recent_since`).
 pub async fn refresh_recent(scope: &TenantHandle) -> ApiResult<()> {
-    let backend = scope.backend();
-    let since = window_start(Utc::now());
-    // PostgreSQL plans a prepared statement once for every value after a few runs, and for
-    // "rows whose window started before $2" it then guesses a third of the table and scans it
-    // all (7 ms at scale 10, every request), though after the day's refresh no row is stale.
-    // The window's start as a literal lets it see that (an index lookup that finds nothing);
-    // the statement's text changes once a day. It is a date we format, never input.
-    let (tenant, since_sql, values): (_, _, Vec<sea_orm::Value>) = match backend {
-        sea_orm::DbBackend::Postgres => (
-            "$1",
-            format!(
-                "'{}'::timestamptz",
-                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            ),
-            vec![scope.tenant_id().into()],
-        ),
-        _ => (
-            "?1",
-            "?2".to_owned(),
-            vec![scope.tenant_id().into(), since.into()],
-        ),
-    };
+    let (tenant, since_sql, values) = recent_statement_parts(scope.backend(), scope.tenant_id());
     if scope.read_only() {
         // A read connection cannot refresh, and mostly there is nothing to: only if a row is
         // stale does the request need the writer.
@@ -77,13 +56,52 @@ pub async fn refresh_recent(scope: &TenantHandle) -> ApiResult<()> {
         );
         let found = scope
             .conn()
-            .query_one_raw(Statement::from_sql_and_values(backend, stale, values))
+            .query_one_raw(Statement::from_sql_and_values(
+                scope.backend(),
+                stale,
+                values,
+            ))
             .await?;
         if found.is_some() {
             scope.may_write()?;
         }
         return Ok(());
     }
+    update_recent(scope.conn(), tenant, &since_sql, values).await?;
+    Ok(())
+}
+
+/// The tenant's placeholder, the window's start as SQL, and the values they bind.
+fn recent_statement_parts(
+    backend: sea_orm::DbBackend,
+    tenant_id: Uuid,
+) -> (&'static str, String, Vec<sea_orm::Value>) {
+    let since = window_start(Utc::now());
+    // PostgreSQL plans a prepared statement once for every value after a few runs, and for
+    // "rows whose window started before $2" it then guesses a third of the table and scans it
+    // all (7 ms at scale 10, every request), though after the day's refresh no row is stale.
+    // The window's start as a literal lets it see that (an index lookup that finds nothing);
+    // the statement's text changes once a day. It is a date we format, never input.
+    match backend {
+        sea_orm::DbBackend::Postgres => (
+            "$1",
+            format!(
+                "'{}'::timestamptz",
+                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+            vec![tenant_id.into()],
+        ),
+        _ => ("?1", "?2".to_owned(), vec![tenant_id.into(), since.into()]),
+    }
+}
+
+/// The `UPDATE` of [`refresh_recent`] on `conn`, a transaction with the tenant set.
+async fn update_recent(
+    conn: &impl ConnectionTrait,
+    tenant: &str,
+    since_sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> Result<(), DbErr> {
     let of_row = format!(
         "s.tenant_id = customer_totals.tenant_id AND s.customer_id = customer_totals.customer_id \
          AND s.currency = customer_totals.currency AND s.sold_at >= {since_sql}"
@@ -98,10 +116,12 @@ pub async fn refresh_recent(scope: &TenantHandle) -> ApiResult<()> {
          recent_since = {since_sql} \
          WHERE tenant_id = {tenant} AND recent_since < {since_sql}"
     );
-    scope
-        .conn()
-        .execute_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
+    conn.execute_raw(Statement::from_sql_and_values(
+        conn.get_database_backend(),
+        sql,
+        values,
+    ))
+    .await?;
     Ok(())
 }
 
@@ -135,22 +155,70 @@ impl StatsLoader {
 }
 
 /// Whether a request has brought the window up to date: once is enough for a request that
-/// does not write (a write's triggers make rows stale again).
-pub type Window = std::sync::Arc<tokio::sync::Mutex<bool>>;
+/// does not write (a write's triggers make rows stale again); and where it folds.
+#[derive(Clone, Default)]
+pub struct Window {
+    done: std::sync::Arc<tokio::sync::Mutex<bool>>,
+    folds: Folds,
+}
+
+impl Window {
+    pub fn new(folds: &Folds) -> Window {
+        Window {
+            done: Default::default(),
+            folds: folds.clone(),
+        }
+    }
+}
+
+/// PostgreSQL: a small pool of its own where requests that have not written bring the
+/// aggregates up to date (fold, then the twelve-month refresh) in a short transaction that
+/// commits before they read, so that no request holds the aggregates' locks while it runs. It
+/// is not the requests' pool: a request holding one of those connections and waiting for a
+/// second could wait for ever once every connection is so held.
+#[derive(Clone, Default)]
+pub struct Folds(Option<DatabaseConnection>);
+
+/// Connections of [`Folds`]: each fold is short and waits for no other transaction's rows.
+const FOLD_CONNECTIONS: u32 = 2;
+
+impl Folds {
+    /// Beside the API's connection `db`, with its connect options; none on SQLite, whose one
+    /// writer keeps the aggregates as it writes. Connects lazily.
+    pub fn beside(db: &DatabaseConnection) -> Folds {
+        if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return Folds(None);
+        }
+        let options = db.get_postgres_connection_pool().connect_options();
+        let pool = sea_orm::sqlx::postgres::PgPoolOptions::new()
+            .max_connections(FOLD_CONNECTIONS)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_lazy_with((*options).clone());
+        Folds(Some(
+            sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
+        ))
+    }
+}
 
 /// PostgreSQL: recomputes the aggregates of the tenant's customers whose sales or
 /// interactions changed since the last fold (their writers only queued them, migration
 /// `customer_stats_folded_on_read`). SQLite's writer keeps them as it writes.
-/// `conn` is a transaction with `tenant` set. It never waits for another transaction: what
-/// another holds is folded later (migration `customer_stats_folded_on_read`).
+/// `conn` is a transaction with `tenant` set. It never waits for another transaction's queued
+/// rows or customers: what another holds is folded later (migration
+/// `customer_stats_folded_on_read`). At most [`READER_FOLD`] rows, so that a backlog (a bulk
+/// load through SQL) slows no read past its time limit: the periodic fold drains the rest.
 pub async fn fold_changes(conn: &impl ConnectionTrait, tenant: Uuid) -> Result<(), DbErr> {
     if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        fold_batch(conn, tenant, None).await?;
+        fold_batch(conn, tenant, Some(READER_FOLD)).await?;
     }
     Ok(())
 }
 
-/// Folds up to `limit` queued rows (all without one); returns how many it took.
+/// Queued rows a reader folds at most.
+const READER_FOLD: i32 = 5000;
+
+/// Folds up to `limit` queued rows (all without one); returns how many it folded (taken off
+/// the queue and not put back).
 async fn fold_batch(
     conn: &impl ConnectionTrait,
     tenant: Uuid,
@@ -169,9 +237,12 @@ async fn fold_batch(
 
 /// Queued rows a background transaction folds at most, so that it stays short.
 const FOLD_BATCH: i32 = 500;
+/// Batches per tenant in one periodic pass at most, so that writes as fast as the folds do
+/// not keep a pass from ending (the next pass lists the tenants again).
+const FOLD_ROUNDS: usize = 20;
 
 /// PostgreSQL: folds every tenant's queued changes every `every`, a batch per tenant in turn,
-/// each in a transaction of its own, until no tenant has any left — so that the queue stays
+/// each in a transaction of its own, until no tenant has any left it can fold — so that the queue stays
 /// short when nobody reads the figures and a reader seldom finds anything to fold. A tenant
 /// whose fold fails is logged and left to the next pass; the others go on.
 pub fn start_folding(db: DatabaseConnection, every: std::time::Duration) {
@@ -187,11 +258,16 @@ pub fn start_folding(db: DatabaseConnection, every: std::time::Duration) {
                     continue;
                 }
             };
-            while !tenants.is_empty() {
+            for _ in 0..FOLD_ROUNDS {
+                if tenants.is_empty() {
+                    break;
+                }
                 let mut left = Vec::with_capacity(tenants.len());
                 for tenant in tenants {
                     match fold_in_own_transaction(&db, tenant).await {
-                        Ok(taken) if taken >= FOLD_BATCH => left.push(tenant),
+                        // Rows that went back on the queue (their customer was held) do not
+                        // count: a pass does not spin on them until their holder commits.
+                        Ok(folded) if folded > 0 => left.push(tenant),
                         Ok(_) => {}
                         Err(err) => {
                             tracing::error!(tenant_id = %tenant, error = %err, "folding a tenant's aggregate changes failed")
@@ -222,12 +298,27 @@ async fn fold_in_own_transaction(db: &DatabaseConnection, tenant: Uuid) -> Resul
     Ok(taken)
 }
 
-/// [`fold_changes`], then [`refresh_recent`]: once per request unless the request writes.
+/// [`fold_changes`], then [`refresh_recent`]: once per request unless the request writes. A
+/// request that has not written does both in a short transaction of [`Folds`], committed before
+/// it reads; one that has must fold its own uncommitted changes, in its own transaction.
 pub async fn refresh_once(scope: &TenantHandle, window: &Window) -> ApiResult<()> {
-    let mut done = window.lock().await;
+    let mut done = window.done.lock().await;
     if !*done || scope.wrote() {
-        fold_changes(scope.conn(), scope.tenant_id()).await?;
-        refresh_recent(scope).await?;
+        match &window.folds.0 {
+            Some(folds) if !scope.wrote() => {
+                let txn = folds.begin().await?;
+                crate::tenancy::within(&txn, scope.tenant_id()).await?;
+                fold_changes(&txn, scope.tenant_id()).await?;
+                let (tenant, since_sql, values) =
+                    recent_statement_parts(txn.get_database_backend(), scope.tenant_id());
+                update_recent(&txn, tenant, &since_sql, values).await?;
+                txn.commit().await?;
+            }
+            _ => {
+                fold_changes(scope.conn(), scope.tenant_id()).await?;
+                refresh_recent(scope).await?;
+            }
+        }
         *done = true;
     }
     Ok(())

@@ -299,8 +299,9 @@ impl Loaders {
         scope: &TenantHandle,
         tenant: &entity::tenant::Model,
         cursors: &CursorKey,
+        folds: &crate::graphql::customer_stats::Folds,
     ) -> Loaders {
-        let stats_window = crate::graphql::customer_stats::Window::default();
+        let stats_window = crate::graphql::customer_stats::Window::new(folds);
         Loaders {
             stats_window: stats_window.clone(),
             scope: scope.clone(),

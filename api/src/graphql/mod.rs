@@ -240,6 +240,8 @@ pub struct Services {
     /// Seals the audit events requests committed; PostgreSQL only (SQLite seals them in the
     /// writer's transaction).
     pub sealer: Option<audit::Sealer>,
+    /// Where requests that have not written fold the customers' aggregates (PostgreSQL).
+    pub folds: customer_stats::Folds,
     /// How long the sealer leaves events unsealed.
     pub seal_lag: Arc<crate::metrics::SealLag>,
     pub queries: ParsedQueries,
@@ -398,7 +400,7 @@ async fn run_on(
         }
     };
     let context = Arc::new(RequestContext {
-        loaders: loaders::Loaders::new(&scope, &tenant, &services.cursors),
+        loaders: loaders::Loaders::new(&scope, &tenant, &services.cursors, &services.folds),
         cursors: services.cursors.clone(),
         subject_keys: services.subject_keys.clone(),
         tenant_changed: Default::default(),
