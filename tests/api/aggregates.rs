@@ -815,7 +815,46 @@ async fn a_fold_waits_for_no_other_transaction(backend: Backend) {
     assert_eq!(stats_promptly(&app, globex).await["salesCount"], json!(2));
 }
 
+/// PostgreSQL: a fold that rolls back leaves its queued rows for the next one, and a sale
+/// moved to another customer (by SQL: the API keeps a sale's customer) is folded into both.
+async fn a_rolled_back_fold_and_a_moved_sale_lose_nothing(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let app = readers_fold_alone(backend).await;
+    let agent = app.agent_a();
+    let acme = app.customer(&agent, "Acme").await;
+    let globex = app.customer(&agent, "Globex").await;
+    let sale = sale(&app, &agent, acme, "10.00", "EUR", "2026-01-01T00:00:00Z").await;
+    let queued = "SELECT COUNT(*) FROM customer_stats_due";
+    assert_eq!(app.admin_count(queued).await, 1);
+    let folding = on_tenant(&app.db, app.a.id).await.expect("tenant A");
+    folding
+        .execute_unprepared(&format!(
+            "SELECT dossier_fold_customer_stats({})",
+            app.uuid_literal(app.a.id)
+        ))
+        .await
+        .expect("a fold");
+    folding.rollback().await.expect("the fold rolls back");
+    assert_eq!(app.admin_count(queued).await, 1, "the queued row is back");
+    assert_eq!(stats_promptly(&app, acme).await["salesCount"], json!(1));
+
+    let moving = on_tenant(&app.db, app.a.id).await.expect("tenant A");
+    moving
+        .execute_unprepared(&format!(
+            "UPDATE sales SET customer_id = {} WHERE id = {}",
+            app.uuid_literal(globex),
+            app.uuid_literal(sale)
+        ))
+        .await
+        .expect("the sale moves");
+    moving.commit().await.expect("the move commits");
+    assert_eq!(stats_promptly(&app, acme).await["salesCount"], json!(0));
+    assert_eq!(stats_promptly(&app, globex).await["salesCount"], json!(1));
+    assert_eq!(app.admin_count(queued).await, 0);
+}
+
 on_postgres!(
+    a_rolled_back_fold_and_a_moved_sale_lose_nothing,
     a_fold_waits_for_no_other_transaction,
     sales_of_one_customer_do_not_wait_for_each_other,
     a_change_committed_during_a_fold_reaches_the_next_reader,
