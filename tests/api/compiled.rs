@@ -1234,3 +1234,82 @@ async fn a_skipped_count_is_noted_as_the_resolvers_note_it(backend: Backend) {
 }
 
 on_both_backends!(a_skipped_count_is_noted_as_the_resolvers_note_it);
+
+/// Every amount a row can hold shows the same compiled and on the resolvers, including the
+/// ones the API refuses but an import or an operator can store: a negative amount, more
+/// places than the currency has, the largest `bigint`.
+async fn stored_amounts_show_alike_compiled_and_resolved(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.agent_a();
+    let customer = app.customer(&token, "Acme").await;
+    let stored: [(i64, &str, &str); 14] = [
+        (0, "EUR", "0.00"),
+        (5, "EUR", "0.0005"),
+        (50, "EUR", "0.005"),
+        (5_000, "EUR", "0.50"),
+        (199_000, "EUR", "19.90"),
+        (-5, "EUR", "-0.0005"),
+        (-199_000, "EUR", "-19.90"),
+        (19_900_000, "JPY", "1990"),
+        (12_345, "JPY", "1.2345"),
+        (10_000, "KWD", "1.000"),
+        (123_450, "KWD", "12.345"),
+        (10_000, "CLF", "1.0000"),
+        (9_223_372_036_854_775_807, "EUR", "922337203685477.5807"),
+        (-9_223_372_036_854_770_000, "USD", "-922337203685477.00"),
+    ];
+    for (n, (scaled, currency, _)) in stored.iter().enumerate() {
+        let data = app
+            .gql(
+                &token,
+                "mutation($i: CreateSaleInput!) { createSale(input: $i) { id } }",
+                json!({"i": {
+                    "customerId": customer,
+                    "sku": format!("SKU-{n:02}"),
+                    "amount": "1",
+                    "currency": "EUR",
+                }}),
+            )
+            .await
+            .ok();
+        let sale = uuid(&data["createSale"]["id"]);
+        app.admin_exec(&format!(
+            "UPDATE sales SET amount_scaled = {scaled}, currency = '{currency}' WHERE id = {}",
+            app.uuid_literal(sale)
+        ))
+        .await
+        .expect("stored");
+    }
+    let query = "query($id: UUID!) { customer(id: $id) { sales(first: 50, orderBy: [{field: SKU}]) \
+                 { edges { node { sku amount currency } } } } }";
+    let variables = json!({"id": customer});
+    let (compiled_before, _) = app.compiled_reads.counts();
+    let compiled = app.gql(&token, query, variables.clone()).await.ok();
+    assert_eq!(
+        app.compiled_reads.counts().0,
+        compiled_before + 1,
+        "compiled"
+    );
+    let shown: Vec<(String, String)> = compiled["customer"]["sales"]["edges"]
+        .as_array()
+        .expect("sales")
+        .iter()
+        .map(|edge| {
+            let node = &edge["node"];
+            (
+                node["amount"].as_str().expect("amount").to_owned(),
+                node["currency"].as_str().expect("currency").to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = stored
+        .iter()
+        .map(|(_, currency, amount)| (amount.to_string(), currency.to_string()))
+        .collect();
+    assert_eq!(shown, expected);
+    app.compiled_reads.set_enabled(false);
+    let resolved = app.gql(&token, query, variables).await.ok();
+    assert_eq!(compiled, resolved);
+}
+
+on_both_backends!(stored_amounts_show_alike_compiled_and_resolved);
