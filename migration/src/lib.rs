@@ -24,6 +24,7 @@ mod m20261202_000011_sales_added_in_place;
 mod m20261202_000012_audit_sealed_after_commit;
 mod m20261203_000013_customer_stats_folded_on_read;
 mod m20261203_000014_audit_sealed_in_one_statement;
+mod m20261203_000015_audit_ids_compressed_with_lz4;
 pub mod search;
 pub mod walls;
 
@@ -88,6 +89,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000012_audit_sealed_after_commit::Migration),
             Box::new(m20261203_000013_customer_stats_folded_on_read::Migration),
             Box::new(m20261203_000014_audit_sealed_in_one_statement::Migration),
+            Box::new(m20261203_000015_audit_ids_compressed_with_lz4::Migration),
         ]
     }
 }
