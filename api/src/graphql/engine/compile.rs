@@ -1283,6 +1283,8 @@ impl Sql {
     fn money(&self, scaled: &str, currency: &str, wide: bool) -> String {
         let places = currency_places(currency);
         if self.pg() {
+            // `%` binds tighter than `+`: a sum must stay one operand.
+            let scaled = &format!("({scaled})");
             // The currency's places are looked up once, and the fraction's own places come
             // from the integer: cheaper than trimming its text (Q1's statement, measured).
             let integer = if wide {
