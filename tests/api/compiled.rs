@@ -1237,12 +1237,12 @@ on_both_backends!(a_skipped_count_is_noted_as_the_resolvers_note_it);
 
 /// Every amount a row can hold shows the same compiled and on the resolvers, including the
 /// ones the API refuses but an import or an operator can store: a negative amount, more
-/// places than the currency has, the largest `bigint`.
+/// places than the currency has, the largest and the smallest `bigint`.
 async fn stored_amounts_show_alike_compiled_and_resolved(backend: Backend) {
     let app = spawn_app(backend).await;
     let token = app.agent_a();
     let customer = app.customer(&token, "Acme").await;
-    let stored: [(i64, &str, &str); 14] = [
+    let stored: [(i64, &str, &str); 15] = [
         (0, "EUR", "0.00"),
         (5, "EUR", "0.0005"),
         (50, "EUR", "0.005"),
@@ -1257,6 +1257,7 @@ async fn stored_amounts_show_alike_compiled_and_resolved(backend: Backend) {
         (10_000, "CLF", "1.0000"),
         (9_223_372_036_854_775_807, "EUR", "922337203685477.5807"),
         (-9_223_372_036_854_770_000, "USD", "-922337203685477.00"),
+        (i64::MIN, "EUR", "-922337203685477.5808"),
     ];
     for (n, (scaled, currency, _)) in stored.iter().enumerate() {
         let data = app

@@ -1282,15 +1282,17 @@ impl Sql {
     /// (PostgreSQL's `numeric`, whose `/` does not truncate).
     fn money(&self, scaled: &str, currency: &str, wide: bool) -> String {
         let places = currency_places(currency);
+        // `abs` after `/` and `%` (both truncate toward zero, on both backends): the smallest
+        // 64-bit integer has no absolute value of its own type.
         if self.pg() {
             // `%` binds tighter than `+`: a sum must stay one operand.
             let scaled = &format!("({scaled})");
             // The currency's places are looked up once, and the fraction's own places come
             // from the integer: cheaper than trimming its text (Q1's statement, measured).
             let integer = if wide {
-                format!("div(abs({scaled}), 10000)::text")
+                format!("abs(div({scaled}, 10000))::text")
             } else {
-                format!("(abs({scaled}) / 10000)::text")
+                format!("abs({scaled} / 10000)::text")
             };
             let own = format!(
                 "CASE WHEN {scaled} % 10000 = 0 THEN 0 WHEN {scaled} % 1000 = 0 THEN 1 \
@@ -1299,13 +1301,13 @@ impl Sql {
             // `rtrim(…, '.')` drops the point when no place is shown; NULL stays NULL.
             return format!(
                 "(CASE WHEN {scaled} < 0 THEN '-' ELSE '' END) || {integer} || \
-                 rtrim(left('.' || lpad((abs({scaled}) % 10000)::text, 4, '0'), 1 + greatest({places}, {own})), '.')"
+                 rtrim(left('.' || lpad(abs({scaled} % 10000)::text, 4, '0'), 1 + greatest({places}, {own})), '.')"
             );
         }
-        let four = format!("substr('000' || (abs({scaled}) % 10000), -4, 4)");
+        let four = format!("substr('000' || abs({scaled} % 10000), -4, 4)");
         let trimmed = format!("rtrim({four}, '0')");
         let digits = format!("max({places}, length({trimmed}))");
-        let integer = format!("(abs({scaled}) / 10000)");
+        let integer = format!("abs({scaled} / 10000)");
         format!(
             "CASE WHEN {scaled} IS NULL THEN NULL ELSE \
              (CASE WHEN {scaled} < 0 THEN '-' ELSE '' END) || {integer} || \
@@ -2454,6 +2456,18 @@ mod tests {
                 format!(r##"{{"n" : "a\\", "#2" : "{a}"}}"##),
                 r##"{"n" : "a\\"}"##.to_owned(),
                 vec![(2, a)],
+            ),
+            (
+                // An escaped backslash, then an escaped quote: the string goes on to `b`.
+                format!(r##"{{"n" : "a\\\"b", "#3" : "{a}"}}"##),
+                r##"{"n" : "a\\\"b"}"##.to_owned(),
+                vec![(3, a)],
+            ),
+            (
+                // A text that ends inside a string, on a backslash.
+                r##"{"n" : "a\"##.to_owned(),
+                r##"{"n" : "a\"##.to_owned(),
+                vec![],
             ),
             (
                 // An escaped quote does not close the string: the member is inside it.
