@@ -1282,36 +1282,38 @@ impl Sql {
     /// (PostgreSQL's `numeric`, whose `/` does not truncate).
     fn money(&self, scaled: &str, currency: &str, wide: bool) -> String {
         let places = currency_places(currency);
+        // `%` binds tighter than `+`: a sum must stay one operand.
+        let scaled = &format!("({scaled})");
         // `abs` after `/` and `%` (both truncate toward zero, on both backends): the smallest
         // 64-bit integer has no absolute value of its own type.
-        if self.pg() {
-            // `%` binds tighter than `+`: a sum must stay one operand.
-            let scaled = &format!("({scaled})");
-            // The currency's places are looked up once, and the fraction's own places come
-            // from the integer: cheaper than trimming its text (Q1's statement, measured).
+        let (integer, four, greatest) = if self.pg() {
             let integer = if wide {
                 format!("abs(div({scaled}, 10000))::text")
             } else {
                 format!("abs({scaled} / 10000)::text")
             };
-            let own = format!(
-                "CASE WHEN {scaled} % 10000 = 0 THEN 0 WHEN {scaled} % 1000 = 0 THEN 1 \
-                 WHEN {scaled} % 100 = 0 THEN 2 WHEN {scaled} % 10 = 0 THEN 3 ELSE 4 END"
-            );
-            // `rtrim(…, '.')` drops the point when no place is shown; NULL stays NULL.
-            return format!(
-                "(CASE WHEN {scaled} < 0 THEN '-' ELSE '' END) || {integer} || \
-                 rtrim(left('.' || lpad(abs({scaled} % 10000)::text, 4, '0'), 1 + greatest({places}, {own})), '.')"
-            );
-        }
-        let four = format!("substr('000' || abs({scaled} % 10000), -4, 4)");
-        let trimmed = format!("rtrim({four}, '0')");
-        let digits = format!("max({places}, length({trimmed}))");
-        let integer = format!("abs({scaled} / 10000)");
+            (
+                integer,
+                format!("lpad(abs({scaled} % 10000)::text, 4, '0')"),
+                "greatest",
+            )
+        } else {
+            (
+                format!("abs({scaled} / 10000)"),
+                format!("substr('000' || abs({scaled} % 10000), -4, 4)"),
+                "max",
+            )
+        };
+        // The currency's places are looked up once, and the fraction's own places come from
+        // the integer: cheaper than trimming its text (Q1's statement, measured).
+        let own = format!(
+            "CASE WHEN {scaled} % 10000 = 0 THEN 0 WHEN {scaled} % 1000 = 0 THEN 1 \
+             WHEN {scaled} % 100 = 0 THEN 2 WHEN {scaled} % 10 = 0 THEN 3 ELSE 4 END"
+        );
+        // `rtrim(…, '.')` drops the point when no place is shown; NULL stays NULL.
         format!(
-            "CASE WHEN {scaled} IS NULL THEN NULL ELSE \
-             (CASE WHEN {scaled} < 0 THEN '-' ELSE '' END) || {integer} || \
-             (CASE WHEN {digits} = 0 THEN '' ELSE '.' || substr({trimmed} || '0000', 1, {digits}) END) END"
+            "(CASE WHEN {scaled} < 0 THEN '-' ELSE '' END) || {integer} || \
+             rtrim(substr('.' || {four}, 1, 1 + {greatest}({places}, {own})), '.')"
         )
     }
 
